@@ -1,0 +1,1 @@
+"""kluis agents: mandates, strategies, negotiation sessions, intent casting."""
