@@ -1,1 +1,53 @@
-"""kluis vault: the customer's node (store, profile, policy, audit, API, CLI) and the requester SDK."""
+"""kluis vault: the customer's node and the requester SDK.
+
+It holds the store, profile, policy, audit log, local API and CLI. Public names
+of the encrypted vault are re-exported here; the CLI lives in :mod:`vault.cli`
+and is not imported by default (it pulls in typer).
+"""
+
+from ._exceptions import (
+    AuditError,
+    BackupError,
+    CorruptRecord,
+    FieldNotSet,
+    InvalidValue,
+    StorageError,
+    UnknownField,
+    VaultError,
+    VaultExists,
+    VaultNotFound,
+    WeakPassphrase,
+    WrongPassphrase,
+)
+from .audit import AuditEntry, AuditLog, Clock, VerifyReport
+from .paths import VaultPaths, default_home, resolve_home
+from .profile import ChangeListener, FieldRecord, Profile
+from .store import Store
+from .vault import Vault
+
+__all__ = [
+    "AuditEntry",
+    "AuditError",
+    "AuditLog",
+    "BackupError",
+    "ChangeListener",
+    "Clock",
+    "CorruptRecord",
+    "FieldNotSet",
+    "FieldRecord",
+    "InvalidValue",
+    "Profile",
+    "StorageError",
+    "Store",
+    "UnknownField",
+    "Vault",
+    "VaultError",
+    "VaultExists",
+    "VaultNotFound",
+    "VaultPaths",
+    "VerifyReport",
+    "WeakPassphrase",
+    "WrongPassphrase",
+    "default_home",
+    "resolve_home",
+]

@@ -1,0 +1,73 @@
+"""The crypto recipe layer: opaque failures, bound associated data, no secrets in repr."""
+
+from __future__ import annotations
+
+import pytest
+
+from vault._crypto import (
+    CryptoFailure,
+    KdfParams,
+    Keyring,
+    SecretKey,
+    derive_kek,
+    open_sealed,
+    seal,
+    unwrap_key,
+    wrap_key,
+)
+from vault._exceptions import VaultError
+
+
+def test_seal_open_round_trip_and_ad_binding() -> None:
+    key = SecretKey(bytes(range(32)))
+    blob = seal(key, b"secret", b"ad-1")
+    assert open_sealed(key, blob, b"ad-1") == b"secret"
+    with pytest.raises(CryptoFailure):
+        open_sealed(key, blob, b"ad-2")
+    flipped = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(CryptoFailure):
+        open_sealed(key, flipped, b"ad-1")
+    with pytest.raises(CryptoFailure):
+        open_sealed(key, b"short", b"ad-1")
+
+
+def test_nonces_are_fresh() -> None:
+    key = SecretKey(bytes(32))
+    assert seal(key, b"x", b"") != seal(key, b"x", b"")
+
+
+def test_wrap_with_wrong_passphrase_is_opaque_failure() -> None:
+    params = KdfParams.fresh()
+    data_key = SecretKey(bytes(range(32)))
+    wrapped = wrap_key(derive_kek("right passphrase", params), data_key)
+    assert unwrap_key(derive_kek("right passphrase", params), wrapped) == data_key
+    with pytest.raises(CryptoFailure) as info:
+        unwrap_key(derive_kek("wrong passphrase", params), wrapped)
+    assert str(info.value) == "authentication failed"
+
+
+def test_passphrase_is_nfc_normalised() -> None:
+    params = KdfParams.fresh()
+    assert derive_kek("caf\u00e9 au lait", params) == derive_kek("cafe\u0301 au lait", params)
+
+
+def test_kdf_params_enforce_owasp_minimum() -> None:
+    with pytest.raises(VaultError):
+        KdfParams(salt=bytes(16), memory_cost=1024).check_strength()
+    params = KdfParams.fresh()
+    assert KdfParams.from_json(params.to_json()) == params
+    weak = {**params.to_json(), "iterations": 1}
+    with pytest.raises(VaultError):
+        KdfParams.from_json(weak)
+
+
+def test_secrets_never_in_repr() -> None:
+    raw = bytes(range(32))
+    key = SecretKey(raw)
+    ring = Keyring(key)
+    for text in (repr(key), str(key), repr(ring), repr(ring.sealer)):
+        assert raw.hex() not in text and "hidden" in text
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(key)

@@ -1,0 +1,155 @@
+"""Profile schema and value codec: property tests plus the documented error cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
+from vault.profile import FieldRecord, decode_field, encode_field
+from vault.schema import format_value, parse_text, resolve, schema_paths, validate_value
+
+SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
+TEXT = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and s != "")
+ITEM = (
+    st.text(
+        alphabet=st.characters(blacklist_characters=",", blacklist_categories=["Cs"]),
+        min_size=1,
+        max_size=15,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**62), 2**62),
+    st.text(max_size=50),
+    st.lists(st.text(max_size=20), max_size=5),
+)
+
+
+@given(
+    path=st.sampled_from(["contact.email", "interests", "custom.a.b"]),
+    value=FIELD_VALUES,
+    version=st.integers(0, 2**40),
+    at=st.integers(0, 2**50),
+)
+def test_field_codec_round_trips(path: str, value: object, version: int, at: int) -> None:
+    rec = FieldRecord(path, value, version, at)  # type: ignore[arg-type]
+    assert decode_field(path, encode_field(rec)) == rec
+
+
+@given(raw=st.binary(max_size=60))
+def test_field_codec_rejects_garbage_as_corrupt(raw: bytes) -> None:
+    try:
+        rec = decode_field("x", raw)
+    except CorruptRecord as exc:
+        assert exc.name == "x"
+    else:
+        assert isinstance(rec.version, int)
+
+
+@given(label=SLUG, field=st.sampled_from(["street", "city", "region"]), text=TEXT)
+def test_address_text_is_kept_and_idempotent(label: str, field: str, text: str) -> None:
+    path = f"address.{label}.{field}"
+    clean = validate_value(path, text)
+    assert clean == text.strip()
+    assert validate_value(path, clean) == clean
+
+
+@given(
+    key=SLUG,
+    value=st.one_of(
+        st.booleans(),
+        st.integers(-(10**17), 10**17),
+        st.from_regex(r"[a-z ]{1,20}", fullmatch=True),
+    ),
+)
+def test_preference_text_round_trip(key: str, value: object) -> None:
+    path = f"preferences.{key}"
+    text = format_value(value)  # type: ignore[arg-type]
+    parsed = parse_text(path, text)
+    if isinstance(value, str) and value.strip().lower() in (
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+    ):
+        return
+    assert validate_value(path, parsed) == value
+
+
+@given(items=st.lists(ITEM, min_size=1, max_size=8, unique=True))
+def test_interest_list_round_trips_through_text(items: list[str]) -> None:
+    clean = validate_value("interests", parse_text("interests", ", ".join(items)))
+    assert clean == items
+    assert parse_text("interests", format_value(clean)) == items
+
+
+@given(day=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date.today()))
+def test_birth_dates(day: dt.date) -> None:
+    assert validate_value("birth_date", day.isoformat()) == day.isoformat()
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("contact.email", "not-an-email"),
+        ("contact.email", "a@b@c"),
+        ("birth_date", "1990-02-30"),
+        ("birth_date", "yesterday"),
+        ("birth_date", "2999-01-01"),
+        ("language", "english please"),
+        ("address.home.country", "Netherlands"),
+        ("contact.phone", "call me"),
+        ("name.given", ""),
+        ("name.given", "x" * 201),
+    ],
+)
+def test_invalid_values_are_refused_without_echoing_them(path: str, value: str) -> None:
+    with pytest.raises(InvalidValue) as info:
+        validate_value(path, value)
+    assert info.value.path == path
+    assert value not in str(info.value) or len(value) < 4
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "foo",
+        "contact",
+        "contact.email.x",
+        "address.Home.city",
+        "address.home",
+        "name.middle",
+        "preferences",
+        "custom",
+        "custom.UPPER",
+        "",
+        "address..city",
+    ],
+)
+def test_unknown_paths(path: str) -> None:
+    with pytest.raises(UnknownField):
+        resolve(path)
+
+
+def test_normalisation() -> None:
+    assert validate_value("language", "en_gb") == "en-GB"
+    assert validate_value("address.work.country", "nl") == "NL"
+    assert validate_value("interests", ["a", "b", "a"]) == ["a", "b"]
+    assert parse_text("custom.shoe.size", "43") == 43
+    assert parse_text("custom.code", "007") == "007"
+    assert parse_text("preferences.newsletter", "yes") is True
+
+
+def test_every_schema_path_resolves() -> None:
+    for pattern in schema_paths():
+        path = pattern.replace("<label>", "home").replace("<key...>", "a.b").replace("<key>", "k")
+        assert resolve(path).path == path

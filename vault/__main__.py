@@ -1,0 +1,5 @@
+"""``python -m vault`` runs the ``kluis`` command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,172 @@
+"""The SQLite file under the vault: durability settings, schema, transactions.
+
+Why these settings:
+
+* ``journal_mode=WAL`` lets readers run while one writer commits, and makes a
+  commit one sequential append to the ``-wal`` file.
+* ``synchronous=FULL`` fsyncs the WAL on every commit, so a write the CLI has
+  reported as done survives a crash or power loss (``NORMAL`` would only
+  survive a process crash).
+* Every write transaction is ``BEGIN IMMEDIATE``: it takes the write lock
+  *before* reading, so read-modify-write sequences (the audit head, a field's
+  version) are consistent even if a second process writes the same vault.
+  ``busy_timeout`` makes that second process wait instead of failing.
+
+The schema holds no names or values in plaintext: ``records`` is keyed by
+``(kind, HMAC record id)`` and ``audit`` by sequence number; both columns of
+payload are AEAD-sealed blobs.
+
+:meth:`Database.transaction` nests: only the outermost block commits. Callbacks
+registered with :meth:`Database.after_commit` run once the outermost block has
+committed (they are dropped on rollback), which is how profile change-listeners
+see only durable changes.
+
+A :class:`Database` is used by one thread at a time (the node's event loop);
+``check_same_thread`` is off only so that a handle may move between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import StorageError
+
+__all__ = ["SCHEMA_VERSION", "Database"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind   TEXT NOT NULL,
+    rid    BLOB NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (kind, rid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    seq    INTEGER PRIMARY KEY,
+    sealed BLOB NOT NULL
+);
+"""
+
+
+class Database:
+    """One connection to the vault's SQLite file, with nested transactions."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Database:
+        """Open (or with ``create`` make) the file and apply the durability pragmas."""
+        if not create and not path.exists():
+            raise StorageError(f"vault database missing: {path}")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError("the vault's file system does not support WAL mode")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if create:
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                os.chmod(path, 0o600)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the vault database: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise StorageError(f"unsupported vault database version {version}")
+        return cls(conn, path)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested blocks join the outer one.
+
+        Everything inside commits together or not at all. The write lock is
+        taken at the start (``BEGIN IMMEDIATE``).
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot start a transaction: {exc}") from exc
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._after_commit.clear()
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._after_commit.clear()
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise StorageError(f"commit failed: {exc}") from exc
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current transaction commits (now, if none is open)."""
+        if self._depth:
+            self._after_commit.append(callback)
+        else:
+            callback()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement and return all rows; sqlite errors become StorageError."""
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def iterate(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Stream rows (for large scans such as verifying the audit chain)."""
+        try:
+            cursor = self._conn.execute(sql, params)
+            while rows := cursor.fetchmany(1000):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+
+    def close(self) -> None:
+        """Close; the last connection checkpoints the WAL and removes ``-wal``/``-shm``."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"Database({self.path})"

@@ -1,0 +1,131 @@
+"""The vault's errors: everything that can go wrong on the owner's machine.
+
+They all hang off :class:`protocol.LocalError`, so the CLI (the one place that
+turns exceptions into exit codes) can catch :class:`protocol.KluisError` and
+print one line. Lower layers' exceptions (``sqlite3``, ``cryptography``,
+``pydantic``) are mapped at the boundary with ``raise ... from exc`` and never
+escape a public API.
+
+Messages may name a field *path* or a record id; they never carry a personal
+value, a passphrase or a key::
+
+    protocol.LocalError
+    └── VaultError
+        ├── VaultNotFound        no vault in KLUIS_HOME
+        ├── VaultExists          init/import would overwrite a vault
+        ├── WrongPassphrase      the key-encryption key did not unwrap the data key
+        ├── WeakPassphrase       refused when creating or changing a passphrase
+        ├── CorruptRecord        a sealed record failed to open (names the record)
+        ├── UnknownField         a dotted path outside the schema
+        ├── InvalidValue         a value the schema rejects (names path and reason)
+        ├── FieldNotSet          get/unset of a field with no value
+        ├── AuditError           the audit log cannot be read or appended to
+        ├── BackupError          an export/import failed (wrong passphrase, bad file)
+        └── StorageError         the SQLite file or the vault folder misbehaved
+"""
+
+from __future__ import annotations
+
+from protocol import ErrorCode, LocalError
+
+__all__ = [
+    "AuditError",
+    "BackupError",
+    "CorruptRecord",
+    "FieldNotSet",
+    "InvalidValue",
+    "StorageError",
+    "UnknownField",
+    "VaultError",
+    "VaultExists",
+    "VaultNotFound",
+    "WeakPassphrase",
+    "WrongPassphrase",
+]
+
+
+class VaultError(LocalError):
+    """Something is wrong with the local vault."""
+
+
+class VaultNotFound(VaultError):
+    """There is no vault in this folder."""
+
+    def __init__(self, home: object) -> None:
+        super().__init__(f"no vault in {home} (run `kluis init` or set KLUIS_HOME)")
+        self.home = home
+
+
+class VaultExists(VaultError):
+    """A vault (or other files) already exists where a new one would be written."""
+
+    def __init__(self, home: object, what: str = "a vault already exists in") -> None:
+        super().__init__(f"{what} {home}; refusing to overwrite it")
+        self.home = home
+
+
+class WrongPassphrase(VaultError):
+    """The passphrase does not unlock this vault."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong passphrase")
+
+
+class WeakPassphrase(VaultError):
+    """The new passphrase is refused (empty or too short)."""
+
+
+class CorruptRecord(VaultError):
+    """A sealed record failed authentication: tampered with, swapped, or damaged.
+
+    ``name`` is the best name we have: the field path when the caller asked for
+    it by name, otherwise ``kind`` plus the (pseudonymous) record id.
+    """
+
+    def __init__(self, name: str, *, kind: str = "", record_id: str = "") -> None:
+        super().__init__(f"corrupt record: {name} (failed authentication; it may be tampered)")
+        self.name = name
+        self.kind = kind
+        self.record_id = record_id
+
+
+class UnknownField(VaultError):
+    """A dotted path that is not part of the profile schema."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, path: str, hint: str = "") -> None:
+        msg = f"unknown field: {path}"
+        super().__init__(f"{msg} ({hint})" if hint else msg)
+        self.path = path
+
+
+class InvalidValue(VaultError):
+    """The schema rejects the value given for a field; nothing was stored."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"invalid value for {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class FieldNotSet(VaultError):
+    """The field is part of the schema but has no value."""
+
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"field not set: {path}")
+        self.path = path
+
+
+class AuditError(VaultError):
+    """The audit log cannot be read or extended."""
+
+
+class BackupError(VaultError):
+    """A backup could not be written or restored."""
+
+
+class StorageError(VaultError):
+    """The vault's files or its SQLite database failed."""
