@@ -14,6 +14,7 @@ The tree (vault-local errors live in ``vault/_exceptions.py`` and hang off
     │   ├── MalformedFrame       bad varint, bad JSON, or a model that does not validate
     │   ├── UnknownMessage       a "type" we do not speak
     │   └── UnexpectedMessage    a valid message in the wrong state
+    ├── LocalProtocolError       *we* tried to send something the protocol forbids
     ├── SignatureError           a signature that does not verify (one opaque error)
     ├── ReplayError              a nonce seen before, or a timestamp outside the window
     ├── AccessDenied             policy said no; ``code`` says why
@@ -47,6 +48,7 @@ __all__ = [
     "FrameTooLarge",
     "KluisError",
     "LocalError",
+    "LocalProtocolError",
     "MalformedFrame",
     "RateLimited",
     "RemoteError",
@@ -137,6 +139,12 @@ class UnexpectedMessage(RemoteProtocolError):
     """A valid message that is not allowed in the session's current state."""
 
     code = ErrorCode.UNEXPECTED_MESSAGE
+
+
+class LocalProtocolError(KluisError):
+    """This side tried to send a message the protocol does not allow here (a bug in our code)."""
+
+    code = ErrorCode.INTERNAL
 
 
 class SignatureError(KluisError):
