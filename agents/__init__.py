@@ -1,1 +1,139 @@
-"""kluis agents: mandates, strategies, negotiation sessions, intent casting."""
+"""kluis agents: mandates, strategies, negotiation sessions, intent casting.
+
+Everything here is sans-I/O: strategies, the alternating-offers session state
+machine and the mandate guard run with no event loop and no network, in the
+local simulator and, unchanged, over libp2p. Public names are re-exported here
+explicitly; ``tests/agents/test_public_api.py`` guards the list. The tournament
+command lives in :mod:`agents.tournament` (``main(argv)``), imported on demand so
+that ``python -m agents.tournament`` runs cleanly.
+"""
+
+from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
+from .anac import AnacError, Scenario, load_domain, load_preferences, load_scenario, load_scenarios
+from .domain import (
+    Bid,
+    CategoricalIssue,
+    Domain,
+    FieldsIssue,
+    Issue,
+    NumericIssue,
+    OrdinalIssue,
+)
+from .mandate import Mandate, MandatedAgent, MandateEvent, TermLimit
+from .metrics import (
+    OutcomeAnalysis,
+    distance,
+    distance_to_frontier,
+    nash_point,
+    pareto_frontier,
+    social_welfare,
+)
+from .session import (
+    AcceptMove,
+    CounterMove,
+    EndMove,
+    Move,
+    NegotiationSession,
+    OfferMove,
+    SessionState,
+    dump_move,
+    parse_move,
+    render_transition_table,
+)
+from .simulator import ManualClock, SimulationResult, simulate
+from .strategy import (
+    Accept,
+    BaseStrategy,
+    Boulware,
+    Conceder,
+    Counter,
+    DefaultStrategy,
+    FrequencyModel,
+    Linear,
+    NegotiationContext,
+    Reject,
+    Response,
+    SessionView,
+    Side,
+    Strategy,
+    TimeDependent,
+    TitForTat,
+)
+from .utility import (
+    Deadline,
+    DiscreteEvaluator,
+    FieldsEvaluator,
+    LinearAdditiveUtility,
+    NumericEvaluator,
+    OutcomeSpace,
+    Preferences,
+    UtilityFunction,
+)
+
+__all__ = [
+    "Accept",
+    "AcceptMove",
+    "AnacError",
+    "BaseStrategy",
+    "Bid",
+    "Boulware",
+    "CategoricalIssue",
+    "Conceder",
+    "Counter",
+    "CounterMove",
+    "Deadline",
+    "DefaultStrategy",
+    "DiscreteEvaluator",
+    "Domain",
+    "DomainError",
+    "EndMove",
+    "FieldsEvaluator",
+    "FieldsIssue",
+    "FrequencyModel",
+    "IllegalMove",
+    "InvalidBid",
+    "Issue",
+    "Linear",
+    "LinearAdditiveUtility",
+    "Mandate",
+    "MandateEvent",
+    "MandateViolation",
+    "MandatedAgent",
+    "ManualClock",
+    "Move",
+    "NegotiationContext",
+    "NegotiationSession",
+    "NumericEvaluator",
+    "NumericIssue",
+    "OfferMove",
+    "OrdinalIssue",
+    "OutcomeAnalysis",
+    "OutcomeSpace",
+    "Preferences",
+    "Reject",
+    "Response",
+    "Scenario",
+    "SessionState",
+    "SessionView",
+    "Side",
+    "SimulationResult",
+    "Strategy",
+    "TermLimit",
+    "TimeDependent",
+    "TitForTat",
+    "UnexpectedMove",
+    "UtilityFunction",
+    "distance",
+    "distance_to_frontier",
+    "dump_move",
+    "load_domain",
+    "load_preferences",
+    "load_scenario",
+    "load_scenarios",
+    "nash_point",
+    "pareto_frontier",
+    "parse_move",
+    "render_transition_table",
+    "simulate",
+    "social_welfare",
+]

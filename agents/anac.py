@@ -1,0 +1,298 @@
+"""Load ANAC / GENIUS negotiation scenarios (XML) into kluis domains and preferences.
+
+A GENIUS scenario is a **domain file** (root ``<negotiation_template>``, or a
+``<utility_space>`` whose items carry no evaluations) and two or more
+**profiles** (root ``<utility_space>`` with ``evaluation`` attributes,
+``<weight>`` elements, optionally ``<reservation value>`` and
+``<discount_factor value>``). The files vary in small ways, all handled here:
+weights before or after the issues, missing ``vtype``/``etype``, self-closing
+or open ``discount_factor``, ``similarity_function`` blocks with their own
+nested items (ignored), profiles without a reservation value (0).
+
+Issue kinds:
+
+* ``discrete`` → :class:`~agents.domain.CategoricalIssue`; evaluations are
+  normalised by the issue's largest one (as GENIUS's ``EvaluatorDiscrete``).
+* ``integer`` (``lowerbound``/``upperbound`` on the issue) →
+  :class:`~agents.domain.NumericIssue`, scored linearly; the profile gives the
+  scores at the ends (``utilitylowestvalue``/``utilityhighestvalue``) or a
+  linear ``<evaluator slope offset>``.
+* ``real`` (``<range lowerbound upperbound>``) has no place on a float-free wire;
+  it becomes an integer issue over ``real_steps + 1`` grid points ``0..real_steps``
+  (point ``i`` stands for ``lower + i·(upper-lower)/real_steps``), scored with the
+  profile's linear evaluator at that real value.
+
+Parsing is safe: files are size-limited and any ``<!DOCTYPE`` or ``<!ENTITY``
+is refused before the parser sees it (no entity expansion, no external
+resources), which is what ``defusedxml`` enforces, with the standard library only.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import DomainError
+from .domain import CategoricalIssue, Domain, Issue, IssueValue, NumericIssue
+from .utility import (
+    DiscreteEvaluator,
+    Evaluator,
+    LinearAdditiveUtility,
+    NumericEvaluator,
+    Preferences,
+)
+
+__all__ = [
+    "AnacError",
+    "Scenario",
+    "load_domain",
+    "load_preferences",
+    "load_scenario",
+    "load_scenarios",
+]
+
+MAX_XML_BYTES = 4 * 1024 * 1024
+REAL_STEPS = 20
+
+
+class AnacError(DomainError):
+    """A scenario file that cannot be read or does not fit its domain."""
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A domain with two profiles, as used in ANAC: ``profiles[0]`` vs ``profiles[1]``."""
+
+    name: str
+    domain: Domain
+    profiles: tuple[Preferences, Preferences]
+    files: tuple[Path, Path, Path]
+
+
+@dataclass(frozen=True)
+class _RealIssue:
+    lower: float
+    upper: float
+    steps: int
+
+    def at(self, i: int) -> float:
+        return self.lower + i * (self.upper - self.lower) / self.steps
+
+
+def _safe_parse(path: Path) -> ET.Element:
+    data = path.read_bytes()
+    if len(data) > MAX_XML_BYTES:
+        raise AnacError(f"{path.name}: file too large")
+    lowered = data.lower()
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
+        raise AnacError(f"{path.name}: DTDs and entities are not allowed")
+    try:
+        return ET.fromstring(data.strip())  # noqa: S314 - screened above
+    except ET.ParseError as exc:
+        raise AnacError(f"{path.name}: not well-formed XML ({exc})") from exc
+
+
+def _objective(root: ET.Element) -> ET.Element:
+    found = root.find(".//objective")
+    if found is None:
+        raise AnacError("no <objective> element")
+    return found
+
+
+def _issue_kind(el: ET.Element) -> str:
+    for attr in ("type", "etype", "vtype"):
+        value = el.get(attr)
+        if value and value != "objective":
+            return value.lower()
+    return "discrete"
+
+
+def _num(value: str | None, what: str) -> float:
+    if value is None:
+        raise AnacError(f"missing {what}")
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise AnacError(f"{what} is not a number") from exc
+
+
+def _direct_items(issue: ET.Element) -> list[ET.Element]:
+    return [child for child in issue if child.tag == "item"]
+
+
+def _read_domain(root: ET.Element, name: str) -> tuple[Domain, dict[str, _RealIssue]]:
+    issues: list[Issue] = []
+    reals: dict[str, _RealIssue] = {}
+    for el in _objective(root).iter("issue"):
+        iname = el.get("name")
+        if not iname:
+            raise AnacError("an issue without a name")
+        kind = _issue_kind(el)
+        if kind == "discrete":
+            labels = [it.get("value") or "" for it in _direct_items(el)]
+            issues.append(CategoricalIssue(iname, tuple(labels)))
+        elif kind == "integer":
+            low = int(_num(el.get("lowerbound"), "lowerbound"))
+            high = int(_num(el.get("upperbound"), "upperbound"))
+            issues.append(NumericIssue(iname, low, high))
+        elif kind == "real":
+            rng = el.find("range")
+            src = rng if rng is not None else el
+            real = _RealIssue(
+                _num(src.get("lowerbound"), "lowerbound"),
+                _num(src.get("upperbound"), "upperbound"),
+                REAL_STEPS,
+            )
+            reals[iname] = real
+            issues.append(NumericIssue(iname, 0, real.steps, unit="grid"))
+        else:
+            raise AnacError(f"issue {iname!r}: unsupported type {kind!r}")
+    return Domain(name, tuple(issues)), reals
+
+
+def load_domain(path: str | Path) -> Domain:
+    """Read a GENIUS domain file."""
+    p = Path(path)
+    return _read_domain(_safe_parse(p), p.stem)[0]
+
+
+def _weights(objective: ET.Element, issues_by_index: dict[str, str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for w in objective.findall("weight"):
+        idx = w.get("index")
+        if idx in issues_by_index:
+            out[issues_by_index[idx]] = _num(w.get("value"), "weight")
+    return out
+
+
+def _linear_evaluator(issue_el: ET.Element, low: float, high: float) -> NumericEvaluator | None:
+    lo_u, hi_u = issue_el.get("utilitylowestvalue"), issue_el.get("utilityhighestvalue")
+    if lo_u is not None and hi_u is not None:
+        return NumericEvaluator(0, 1, True, _num(lo_u, "utility"), _num(hi_u, "utility"))
+    ev = issue_el.find("evaluator")
+    if ev is None:
+        return None
+    slope = ev.get("slope") or ev.get("parameter1")
+    offset = ev.get("offset") or ev.get("parameter0")
+    s, o = _num(slope, "slope"), _num(offset, "offset")
+    return NumericEvaluator(0, 1, True, o + s * low, o + s * high)
+
+
+class _Scaled:
+    """Adapts a [0, 1]-parameterised linear evaluator to an issue's integer values."""
+
+    def __init__(self, inner: NumericEvaluator, position: Evaluator) -> None:
+        self.inner, self.position = inner, position
+
+    def __call__(self, value: IssueValue) -> float:
+        frac = self.position(value)
+        lo = self.inner.at_low if self.inner.at_low is not None else 0.0
+        hi = self.inner.at_high if self.inner.at_high is not None else 1.0
+        return min(1.0, max(0.0, lo + (hi - lo) * frac))
+
+
+def _read_profile(
+    root: ET.Element, domain: Domain, reals: dict[str, _RealIssue], name: str
+) -> Preferences:
+    objective = _objective(root)
+    issue_els = {el.get("name"): el for el in objective.iter("issue")}
+    index_of = {el.get("index") or "": n or "" for n, el in issue_els.items()}
+    evaluators: dict[str, Evaluator] = {}
+    for issue in domain.issues:
+        el = issue_els.get(issue.name)
+        if el is None:
+            raise AnacError(f"profile {name!r} lacks issue {issue.name!r}")
+        if isinstance(issue, CategoricalIssue):
+            scores: dict[IssueValue, float] = {}
+            for it in _direct_items(el):
+                label = it.get("value") or ""
+                if label not in issue.options:
+                    raise AnacError(f"profile {name!r}: unknown value in issue {issue.name!r}")
+                scores[label] = _num(it.get("evaluation"), "evaluation")
+            evaluators[issue.name] = DiscreteEvaluator(scores)
+        else:
+            assert isinstance(issue, NumericIssue)
+            real = reals.get(issue.name)
+            lo, hi = (real.lower, real.upper) if real else (float(issue.low), float(issue.high))
+            linear = _linear_evaluator(el, lo, hi)
+            position = NumericEvaluator(issue.low, issue.high, True)
+            if linear is None:
+                evaluators[issue.name] = position
+            else:
+                evaluators[issue.name] = _Scaled(linear, position)
+    weights = _weights(objective, index_of)
+    if not weights and len(domain.issues) == 1:
+        weights = {domain.issues[0].name: 1.0}
+    if set(weights) != set(domain.issue_names):
+        raise AnacError(f"profile {name!r}: weights do not cover every issue")
+    reservation = 0.0
+    res = root.find(".//reservation")
+    if res is not None:
+        reservation = _num(res.get("value"), "reservation")
+    discount = 1.0
+    disc = root.find(".//discount_factor")
+    if disc is not None:
+        discount = _num(disc.get("value"), "discount_factor")
+        if not 0.0 < discount <= 1.0:
+            discount = 1.0  # GENIUS treats 0 and out-of-range values as "no discount"
+    return Preferences(LinearAdditiveUtility(weights, evaluators), reservation, discount, name)
+
+
+def load_preferences(path: str | Path, domain_path: str | Path) -> Preferences:
+    """Read a GENIUS profile against its domain file."""
+    dp = Path(domain_path)
+    domain, reals = _read_domain(_safe_parse(dp), dp.stem)
+    return _read_profile(_safe_parse(Path(path)), domain, reals, Path(path).stem)
+
+
+def _is_profile(root: ET.Element) -> bool:
+    return (
+        root.tag == "utility_space"
+        and any(it.get("evaluation") is not None for it in root.iter("item"))
+    ) or (root.tag == "utility_space" and root.find(".//weight") is not None)
+
+
+def load_scenario(folder: str | Path) -> Scenario:
+    """Load a folder holding one domain file and (at least) two profiles.
+
+    Files are told apart by content, not name. With more than two profiles, the
+    first two in name order are used.
+    """
+    folder = Path(folder)
+    domains: list[tuple[Path, ET.Element]] = []
+    profiles: list[tuple[Path, ET.Element]] = []
+    for path in sorted(folder.glob("*.xml")):
+        root = _safe_parse(path)
+        (profiles if _is_profile(root) else domains).append((path, root))
+    if len(domains) != 1 or len(profiles) < 2:
+        raise AnacError(f"{folder.name}: needs one domain file and two profiles")
+    dpath, droot = domains[0]
+    domain, reals = _read_domain(droot, folder.name)
+    prefs = tuple(_read_profile(root, domain, reals, p.stem) for p, root in profiles[:2])
+    assert len(prefs) == 2
+    return Scenario(
+        folder.name, domain, (prefs[0], prefs[1]), (dpath, profiles[0][0], profiles[1][0])
+    )
+
+
+def _candidate_folders(root: Path) -> Iterable[Path]:
+    seen = {p.parent for p in root.rglob("*.xml")}
+    return sorted(seen)
+
+
+def load_scenarios(root: str | Path, *, strict: bool = False) -> list[Scenario]:
+    """Every scenario under ``root`` (recursively), sorted by path.
+
+    Folders that are not a domain + two profiles are skipped (or, with
+    ``strict``, raise :class:`AnacError`).
+    """
+    out: list[Scenario] = []
+    for folder in _candidate_folders(Path(root)):
+        try:
+            out.append(load_scenario(folder))
+        except AnacError:
+            if strict:
+                raise
+    return out

@@ -1,0 +1,485 @@
+"""The strategy API, and the strategies kluis ships.
+
+A strategy is plain Python with three methods (:class:`Strategy`)::
+
+    class MyStrategy:
+        def start(self, ctx: NegotiationContext) -> None: ...      # once, before the first move
+        def propose(self, state: SessionView) -> Bid: ...          # the opening bid
+        def respond(self, state: SessionView, offer: Bid) -> Response: ...
+            # Accept() | Reject() | Counter(bid)
+
+It never sees the network, a clock or the other side's utility: it gets a
+:class:`NegotiationContext` (domain, own preferences, deadline, side, a seeded
+RNG) and, at each move, a read-only :class:`SessionView` (normalised time, the
+bids so far). The same object therefore runs in the local simulator and, later,
+over libp2p: the session state machine (:mod:`agents.session`) does the rest.
+
+Rules a strategy does **not** need to enforce, because others do:
+
+* legality of moves (turn order, deadline) — the session state machine;
+* the owner's limits (price, fields, terms) — :class:`agents.mandate.MandatedAgent`
+  wraps any strategy, so a buggy or hostile one cannot exceed the mandate.
+
+Shipped strategies
+------------------
+* :class:`TimeDependent` — the Faratin, Sierra & Jennings (1998) family: the
+  target utility falls from the best outcome to the reservation value as
+  ``1 - t^(1/e)``. ``e < 1`` is **Boulware** (holds out, concedes at the end),
+  ``e = 1`` **Linear**, ``e > 1`` **Conceder** (gives ground early).
+* :class:`TitForTat` — relative tit-for-tat (Faratin et al.): concede as much,
+  in own utility, as the opponent conceded with its last move; never more.
+* :class:`DefaultStrategy` — the default. See its docstring for the reasoning.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter as _Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from .domain import Bid, Domain, IssueValue
+from .utility import Deadline, OutcomeSpace, Preferences
+
+__all__ = [
+    "Accept",
+    "BaseStrategy",
+    "Boulware",
+    "Conceder",
+    "Counter",
+    "DefaultStrategy",
+    "FrequencyModel",
+    "Linear",
+    "NegotiationContext",
+    "Reject",
+    "Response",
+    "SessionView",
+    "Side",
+    "Strategy",
+    "TimeDependent",
+    "TitForTat",
+]
+
+
+class Side(StrEnum):
+    """Which end of a session: the initiator makes the first offer."""
+
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+    @property
+    def other(self) -> Side:
+        return Side.RESPONDER if self is Side.INITIATOR else Side.INITIATOR
+
+
+@dataclass(frozen=True, eq=False)
+class NegotiationContext:
+    """What a strategy knows when a session starts.
+
+    ``role`` is a free label for the strategy's own use (``"customer"``,
+    ``"business"``); ``rng`` is the only randomness a strategy should use, so a
+    seeded simulation is reproducible.
+    """
+
+    domain: Domain
+    preferences: Preferences
+    deadline: Deadline
+    side: Side
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    role: str = ""
+
+    @property
+    def reservation(self) -> float:
+        return self.preferences.reservation
+
+    def utility(self, bid: Bid) -> float:
+        return self.preferences.utility(bid)
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A read-only snapshot of the session, from this side's point of view.
+
+    ``turn`` counts the moves made so far (it is the number the next move will
+    carry); ``progress`` is normalised time in ``[0, 1]`` (rounds or clock,
+    whichever is further); ``moves_left`` counts the moves still allowed,
+    including this one, when the deadline is in rounds (``None`` otherwise). When
+    ``moves_left == 1`` a counter-offer can no longer be accepted: it is the
+    last chance to accept.
+    """
+
+    side: Side
+    turn: int
+    progress: float
+    my_bids: tuple[Bid, ...] = ()
+    their_bids: tuple[Bid, ...] = ()
+    moves_left: int | None = None
+
+    @property
+    def round(self) -> int:
+        return self.turn // 2
+
+    @property
+    def last_offer(self) -> Bid | None:
+        return self.their_bids[-1] if self.their_bids else None
+
+
+@dataclass(frozen=True)
+class Accept:
+    """Accept the offer on the table: it becomes the agreement."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Walk away: end the negotiation without agreement."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Refuse the offer on the table and put ``bid`` on it instead."""
+
+    bid: Bid
+
+
+Response: TypeAlias = Accept | Reject | Counter
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """The strategy API. See the module docstring."""
+
+    def start(self, ctx: NegotiationContext) -> None: ...
+
+    def propose(self, state: SessionView) -> Bid: ...
+
+    def respond(self, state: SessionView, offer: Bid) -> Response: ...
+
+
+class BaseStrategy:
+    """Shared plumbing: keeps the context and this side's sorted :class:`OutcomeSpace`.
+
+    Subclasses implement :meth:`target` (the utility to aim for at time ``t``)
+    or override :meth:`propose`/:meth:`respond` outright. The default
+    :meth:`respond` is AC_next: accept when the offer is worth at least what we
+    would propose next.
+    """
+
+    name = "base"
+
+    def __init__(self) -> None:
+        self.ctx: NegotiationContext | None = None
+        self._space: OutcomeSpace | None = None
+
+    # -- plumbing
+    def start(self, ctx: NegotiationContext) -> None:
+        self.ctx = ctx
+        self._space = OutcomeSpace.of(ctx.domain, ctx.preferences.utility)
+
+    @property
+    def context(self) -> NegotiationContext:
+        if self.ctx is None:
+            raise RuntimeError(f"{type(self).__name__}.start() was not called")
+        return self.ctx
+
+    @property
+    def space(self) -> OutcomeSpace:
+        if self._space is None:
+            raise RuntimeError(f"{type(self).__name__}.start() was not called")
+        return self._space
+
+    def u(self, bid: Bid) -> float:
+        return self.context.preferences.utility(bid)
+
+    @property
+    def floor(self) -> float:
+        """The lowest utility this side will aim for: reservation, or the worst bid."""
+        return max(self.context.reservation, self.space.min_utility)
+
+    # -- behaviour
+    def target(self, state: SessionView) -> float:
+        return self.space.max_utility
+
+    def propose(self, state: SessionView) -> Bid:
+        return self.space.closest(self.target(state))
+
+    def respond(self, state: SessionView, offer: Bid) -> Response:
+        mine = self.propose(state)
+        value = self.u(offer)
+        if value >= self.u(mine) and value >= self.context.reservation:
+            return Accept()
+        return Counter(mine)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class TimeDependent(BaseStrategy):
+    """Faratin et al.'s time-dependent tactic.
+
+    ``target(t) = Pmin + (Pmax - Pmin) · (1 - F(t))`` with
+    ``F(t) = k + (1 - k) · t^(1/e)``: ``Pmax`` is the best outcome, ``Pmin`` the
+    reservation value (or the worst outcome if that is higher), ``k`` the share
+    conceded at once. The bid proposed is the one whose utility is the smallest
+    still at or above the target; acceptance is AC_next.
+
+    ``e`` is the whole personality: ``e = 0.2`` (**Boulware**) holds near the
+    top until late, then drops; ``e = 1`` (**Linear**) concedes at a constant
+    rate; ``e = 2`` (**Conceder**) gives most ground early. ``e = 0`` never
+    concedes (a hardliner).
+    """
+
+    def __init__(self, e: float = 1.0, k: float = 0.0) -> None:
+        super().__init__()
+        if e < 0 or not 0.0 <= k <= 1.0:
+            raise ValueError("TimeDependent needs e >= 0 and 0 <= k <= 1")
+        self.e = e
+        self.k = k
+        self.name = f"time-dependent(e={e:g})"
+
+    def concession(self, t: float) -> float:
+        """``F(t)``: the share of the range between Pmax and Pmin given up at time ``t``."""
+        if self.e == 0:
+            return self.k
+        t = min(1.0, max(0.0, t))
+        return self.k + (1.0 - self.k) * t ** (1.0 / self.e)
+
+    def target(self, state: SessionView) -> float:
+        top, bottom = self.space.max_utility, self.floor
+        return bottom + (top - bottom) * (1.0 - self.concession(state.progress))
+
+    def __repr__(self) -> str:
+        return f"TimeDependent(e={self.e:g})"
+
+
+def Boulware(e: float = 0.2) -> TimeDependent:
+    """A time-dependent strategy that holds out and concedes late (``e < 1``)."""
+    s = TimeDependent(e)
+    s.name = "boulware"
+    return s
+
+
+def Linear() -> TimeDependent:
+    """A time-dependent strategy that concedes at a constant rate (``e = 1``)."""
+    s = TimeDependent(1.0)
+    s.name = "linear"
+    return s
+
+
+def Conceder(e: float = 2.0) -> TimeDependent:
+    """A time-dependent strategy that concedes early (``e > 1``)."""
+    s = TimeDependent(e)
+    s.name = "conceder"
+    return s
+
+
+def _similarity(a: Bid, b: Bid) -> int:
+    return sum(1 for k in a if a[k] == b.get(k))
+
+
+class TitForTat(BaseStrategy):
+    """Relative tit-for-tat, measured in own utility.
+
+    It opens with its best bid. After each opponent move it moves its own target
+    by exactly the opponent's last concession as this side values it: if their
+    new offer is worth ``Δ`` more to us than their previous one, our target
+    drops by ``Δ``; if they backtrack, so do we (never above the best outcome,
+    never below the reservation value). ``gift`` is a small unconditional
+    concession per move that keeps two tit-for-tat agents from deadlocking.
+    Among bids at the target it picks the one most similar to the opponent's
+    last offer, which concedes on the issues they visibly care about.
+    """
+
+    name = "tit-for-tat"
+
+    def __init__(self, gift: float = 0.002) -> None:
+        super().__init__()
+        self.gift = gift
+        self._target: float | None = None
+        self._seen = 0
+
+    def start(self, ctx: NegotiationContext) -> None:
+        super().start(ctx)
+        self._target = self.space.max_utility
+        self._seen = 0
+
+    def target(self, state: SessionView) -> float:
+        assert self._target is not None
+        theirs = state.their_bids
+        if len(theirs) > self._seen:
+            if self._seen >= 1:
+                prev = self.u(theirs[self._seen - 1])
+                for bid in theirs[self._seen :]:
+                    now = self.u(bid)
+                    self._target -= now - prev
+                    prev = now
+                self._target -= self.gift
+            self._seen = len(theirs)
+        self._target = min(self.space.max_utility, max(self.floor, self._target))
+        return self._target
+
+    def propose(self, state: SessionView) -> Bid:
+        target = self.target(state)
+        window = self.space.window(target, target + 0.02)
+        last = state.last_offer
+        if not window or last is None:
+            return self.space.closest(target)
+        pick = _stride(window, 300)
+        return max(pick, key=lambda b: (_similarity(b, last), self.u(b)))
+
+
+def _stride(items: Sequence[Bid], limit: int) -> Sequence[Bid]:
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
+class FrequencyModel:
+    """A frequency-analysis opponent model (as in ANAC 2011's HardHeaded and its heirs).
+
+    * **Value preference**: a value the opponent proposes often is one it likes;
+      an issue's score for value ``v`` is ``count(v) / max count``.
+    * **Issue weight**: an issue whose value the opponent does *not* change
+      between consecutive bids is one it cares about; each time it stays put its
+      weight gains ``learning_rate``, and weights are renormalised.
+
+    The estimate is crude, but only has to rank bids that are all acceptable to
+    us; that is where it pays off: it steers our concessions to the issues that
+    cost us little and matter to them.
+    """
+
+    def __init__(self, issues: Sequence[str], learning_rate: float = 0.2) -> None:
+        self.issues = tuple(issues)
+        self.learning_rate = learning_rate
+        self.counts: dict[str, _Counter[IssueValue]] = {i: _Counter() for i in self.issues}
+        self.weights: dict[str, float] = {i: 1.0 / len(self.issues) for i in self.issues}
+        self.seen = 0
+        self._last: Bid | None = None
+
+    def update(self, bid: Bid) -> None:
+        for issue in self.issues:
+            self.counts[issue][bid[issue]] += 1
+        if self._last is not None:
+            for issue in self.issues:
+                if bid[issue] == self._last[issue]:
+                    self.weights[issue] += self.learning_rate
+            total = sum(self.weights.values())
+            self.weights = {k: v / total for k, v in self.weights.items()}
+        self._last = bid
+        self.seen += 1
+
+    def estimate(self, bid: Bid) -> float:
+        """Estimated opponent utility of ``bid`` in ``[0, 1]``."""
+        if self.seen == 0:
+            return 0.0
+        total = 0.0
+        for issue in self.issues:
+            counts = self.counts[issue]
+            top = max(counts.values())
+            total += self.weights[issue] * counts.get(bid[issue], 0) / top
+        return total
+
+
+class DefaultStrategy(BaseStrategy):
+    """The default kluis agent: firm on its target, generous in how it gets there.
+
+    The recipe is the one that wins ANAC competitions again and again
+    (HardHeaded 2011, CUHKAgent, the "BOA" decompositions of Baarslag et al.):
+
+    **Bidding — a Boulware target curve.** ``target(t) = Pmax - (Pmax - Pmin) ·
+    t^(1/e)`` with ``e = 0.1``: it gives away almost nothing until the last tenth
+    of the time. Against time-pressured opponents, holding out is what earns
+    utility; conceding early only feeds a Boulware opponent. ``Pmin`` is the
+    reservation value *or the best offer the opponent has made so far*,
+    whichever is higher: there is never a reason to aim below a deal the other
+    side already proposed. Once the target reaches that offer, it proposes the
+    offer itself back: a deal they can hardly refuse (and an exact bid, which
+    matters when a large domain is only sampled).
+
+    **Bid choice — frequency-model opponent modelling.** Many bids sit at or
+    just above the target; to us they are worth the same. Among those in
+    ``[target, target + width]`` it picks the one the :class:`FrequencyModel`
+    predicts the opponent likes most. That keeps our own utility while moving
+    the outcome towards the Pareto frontier and the Nash point, which is also
+    what makes opponents accept sooner.
+
+    **Acceptance — AC_next combined with AC_time** (Baarslag et al., 2012): accept
+    when the offer is worth at least our next bid; late in the negotiation
+    (``t >= accept_time``) also accept an offer at least as good as the best the
+    opponent made in the recent window; and when this is the last move that
+    could still close a deal, accept anything at or above the reservation value.
+    Never accept below the reservation value.
+    """
+
+    name = "default"
+
+    def __init__(self, e: float = 0.1, width: float = 0.05, accept_time: float = 0.97) -> None:
+        super().__init__()
+        self.e = e
+        self.width = width
+        self.accept_time = accept_time
+        self.model: FrequencyModel | None = None
+        self._fed = 0
+        self._best_theirs = 0.0
+        self._best_their_bid: Bid | None = None
+
+    def start(self, ctx: NegotiationContext) -> None:
+        super().start(ctx)
+        self.model = FrequencyModel(ctx.domain.issue_names)
+        self._fed = 0
+        self._best_theirs = 0.0
+        self._best_their_bid = None
+
+    def _observe(self, state: SessionView) -> None:
+        assert self.model is not None
+        for bid in state.their_bids[self._fed :]:
+            self.model.update(bid)
+            value = self.u(bid)
+            if self._best_their_bid is None or value > self._best_theirs:
+                self._best_theirs, self._best_their_bid = value, bid
+        self._fed = len(state.their_bids)
+
+    def target(self, state: SessionView) -> float:
+        self._observe(state)
+        top = self.space.max_utility
+        bottom = max(self.floor, min(self._best_theirs, top))
+        t = min(1.0, max(0.0, state.progress))
+        return top - (top - bottom) * t ** (1.0 / self.e)
+
+    def propose(self, state: SessionView) -> Bid:
+        assert self.model is not None
+        target = self.target(state)
+        best_theirs = self._best_their_bid
+        if best_theirs is not None and self._best_theirs >= self.context.reservation:
+            if self._best_theirs >= target:
+                return best_theirs  # at or above our target, and they already offered it
+            if state.moves_left is not None and state.moves_left <= 2:
+                return best_theirs  # our last bid that can still be accepted: make it count
+        window = self.space.window(target, target + self.width)
+        if not window:
+            return self.space.closest(target)
+        if self.model.seen < 2:
+            return window[0]
+        model = self.model
+        return max(_stride(window, 400), key=lambda b: (model.estimate(b), self.u(b)))
+
+    def respond(self, state: SessionView, offer: Bid) -> Response:
+        self._observe(state)
+        value = self.u(offer)
+        mine = self.propose(state)
+        reservation = self.context.reservation
+        if value < reservation:
+            return Counter(mine)
+        if value >= self.u(mine):
+            return Accept()  # AC_next
+        if state.progress >= self.accept_time:
+            recent = state.their_bids[-10:-1]
+            if not recent or value >= max(self.u(b) for b in recent):
+                return Accept()  # AC_time with MAX^W
+        if state.moves_left == 1:
+            return Accept()  # nothing we counter with can still be accepted
+        return Counter(mine)

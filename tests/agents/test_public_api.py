@@ -1,0 +1,101 @@
+"""``agents.__all__`` is the public API: guard it against accidental changes."""
+
+from __future__ import annotations
+
+import agents
+
+EXPECTED = {
+    # domain
+    "Bid",
+    "CategoricalIssue",
+    "Domain",
+    "FieldsIssue",
+    "Issue",
+    "NumericIssue",
+    "OrdinalIssue",
+    # utility
+    "Deadline",
+    "DiscreteEvaluator",
+    "FieldsEvaluator",
+    "LinearAdditiveUtility",
+    "NumericEvaluator",
+    "OutcomeSpace",
+    "Preferences",
+    "UtilityFunction",
+    # ANAC
+    "AnacError",
+    "Scenario",
+    "load_domain",
+    "load_preferences",
+    "load_scenario",
+    "load_scenarios",
+    # strategy API and strategies
+    "Accept",
+    "BaseStrategy",
+    "Boulware",
+    "Conceder",
+    "Counter",
+    "DefaultStrategy",
+    "FrequencyModel",
+    "Linear",
+    "NegotiationContext",
+    "Reject",
+    "Response",
+    "SessionView",
+    "Side",
+    "Strategy",
+    "TimeDependent",
+    "TitForTat",
+    # session and wire moves
+    "AcceptMove",
+    "CounterMove",
+    "EndMove",
+    "Move",
+    "NegotiationSession",
+    "OfferMove",
+    "SessionState",
+    "dump_move",
+    "parse_move",
+    "render_transition_table",
+    # mandate
+    "Mandate",
+    "MandateEvent",
+    "MandatedAgent",
+    "TermLimit",
+    # simulator and metrics
+    "ManualClock",
+    "SimulationResult",
+    "simulate",
+    "OutcomeAnalysis",
+    "distance",
+    "distance_to_frontier",
+    "nash_point",
+    "pareto_frontier",
+    "social_welfare",
+    # errors
+    "DomainError",
+    "IllegalMove",
+    "InvalidBid",
+    "MandateViolation",
+    "UnexpectedMove",
+}
+
+
+def test_all_is_exactly_the_public_api() -> None:
+    assert set(agents.__all__) == EXPECTED
+    assert len(agents.__all__) == len(set(agents.__all__))
+
+
+def test_every_name_resolves() -> None:
+    for name in agents.__all__:
+        assert getattr(agents, name) is not None, name
+
+
+def test_errors_hang_off_the_protocol_tree() -> None:
+    import protocol
+
+    assert issubclass(agents.UnexpectedMove, protocol.UnexpectedMessage)
+    assert issubclass(agents.IllegalMove, protocol.LocalProtocolError)
+    assert issubclass(agents.InvalidBid, protocol.MalformedFrame)
+    assert issubclass(agents.MandateViolation, protocol.AccessDenied)
+    assert issubclass(agents.DomainError, protocol.KluisError)
