@@ -2,13 +2,16 @@
 
 Everything here is sans-I/O: strategies, the alternating-offers session state
 machine and the mandate guard run with no event loop and no network, in the
-local simulator and, unchanged, over libp2p. Public names are re-exported here
+local simulator and, unchanged, over libp2p. The one exception is
+:mod:`agents.network` (``CustomerAgent``, ``negotiate_intent``), which drives
+them over :mod:`protocol.runtime` (imported lazily, on use). Public names are re-exported here
 explicitly; ``tests/agents/test_public_api.py`` guards the list. The tournament
 command lives in :mod:`agents.tournament` (``main(argv)``), imported on demand so
 that ``python -m agents.tournament`` runs cleanly.
 """
 
 from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
+from .agreements import Agreement
 from .anac import AnacError, Scenario, load_domain, load_preferences, load_scenario, load_scenarios
 from .domain import (
     Bid,
@@ -19,6 +22,7 @@ from .domain import (
     NumericIssue,
     OrdinalIssue,
 )
+from .intents import Intent, intent_topic, make_intent, parse_intent
 from .mandate import Mandate, MandatedAgent, MandateEvent, TermLimit
 from .metrics import (
     OutcomeAnalysis,
@@ -28,6 +32,7 @@ from .metrics import (
     pareto_frontier,
     social_welfare,
 )
+from .network import BusinessOutcome, CustomerAgent, CustomerOutcome, IntentSpec, negotiate_intent
 from .session import (
     AcceptMove,
     CounterMove,
@@ -73,14 +78,18 @@ from .utility import (
 __all__ = [
     "Accept",
     "AcceptMove",
+    "Agreement",
     "AnacError",
     "BaseStrategy",
     "Bid",
     "Boulware",
+    "BusinessOutcome",
     "CategoricalIssue",
     "Conceder",
     "Counter",
     "CounterMove",
+    "CustomerAgent",
+    "CustomerOutcome",
     "Deadline",
     "DefaultStrategy",
     "DiscreteEvaluator",
@@ -91,6 +100,8 @@ __all__ = [
     "FieldsIssue",
     "FrequencyModel",
     "IllegalMove",
+    "Intent",
+    "IntentSpec",
     "InvalidBid",
     "Issue",
     "Linear",
@@ -126,12 +137,16 @@ __all__ = [
     "distance",
     "distance_to_frontier",
     "dump_move",
+    "intent_topic",
     "load_domain",
     "load_preferences",
     "load_scenario",
     "load_scenarios",
+    "make_intent",
     "nash_point",
+    "negotiate_intent",
     "pareto_frontier",
+    "parse_intent",
     "parse_move",
     "render_transition_table",
     "simulate",

@@ -28,6 +28,17 @@ from ._exceptions import (
 )
 from .canonical import CanonicalError, canonical_dumps, canonical_loads
 from .connection import NEED_DATA, PEER_CLOSED, Connection, Role, State, render_state_table
+from .contact import (
+    ContactMessage,
+    DeliveryBatch,
+    DeliveryPoll,
+    EraseRequest,
+    ErasureReceipt,
+    SealedDelivery,
+    parse_contact_frame,
+    verify_erasure_receipt,
+)
+from .contact_terms import CategoryCap, ContactCategory, ContactChannel, ContactPolicy, QuietHours
 from .grants import check_access, grant_fits_request, make_grant, verify_grant
 from .ids import (
     ACCESS,
@@ -101,14 +112,23 @@ __all__ = [
     "AnyMessage",
     "AwaitDecision",
     "CanonicalError",
+    "CategoryCap",
     "ConnectError",
     "Connection",
     "ConnectionBroken",
     "ConsentReceipt",
+    "ContactCategory",
+    "ContactChannel",
+    "ContactMessage",
+    "ContactPolicy",
     "Decision",
     "DecisionStatus",
     "DeletionReason",
     "DeletionReceipt",
+    "DeliveryBatch",
+    "DeliveryPoll",
+    "EraseRequest",
+    "ErasureReceipt",
     "Error",
     "ErrorCode",
     "FieldRecord",
@@ -126,6 +146,7 @@ __all__ = [
     "PublicIdentity",
     "Purpose",
     "PurposeCode",
+    "QuietHours",
     "RateLimited",
     "Read",
     "ReadResult",
@@ -138,6 +159,7 @@ __all__ = [
     "Role",
     "Scope",
     "ScopeError",
+    "SealedDelivery",
     "SignatureError",
     "Signed",
     "State",
@@ -160,6 +182,7 @@ __all__ = [
     "narrow",
     "new_id",
     "new_nonce",
+    "parse_contact_frame",
     "parse_message",
     "parse_protocol_id",
     "path_in_scope",
@@ -171,6 +194,7 @@ __all__ = [
     "sign_object",
     "to_kantara",
     "verify",
+    "verify_erasure_receipt",
     "verify_grant",
     "verify_object",
     "verify_receipt",

@@ -19,7 +19,8 @@ The tree (vault-local errors live in ``vault/_exceptions.py`` and hang off
     ├── ReplayError              a nonce seen before, or a timestamp outside the window
     ├── AccessDenied             policy said no; ``code`` says why
     │   (codes: not_granted, out_of_scope, revoked, expired, wrong_peer,
-    │    purpose_mismatch, denied, blocked)
+    │    purpose_mismatch, denied, blocked, cap_exceeded, quiet_hours,
+    │    category_refused)
     ├── RateLimited              a per-peer budget is spent
     ├── RemoteError              the remote peer answered with an error frame
     ├── TransportError           the network failed under us
@@ -85,6 +86,10 @@ class ErrorCode(StrEnum):
     BLOCKED = "blocked"
     RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
+    # contact rules (a grant's contact terms)
+    CAP_EXCEEDED = "cap_exceeded"
+    QUIET_HOURS = "quiet_hours"
+    CATEGORY_REFUSED = "category_refused"
     # transport
     TRANSPORT = "transport_error"
     CONNECT = "connect_failed"

@@ -27,9 +27,29 @@ class CanonicalError(MalformedFrame):
     """A value that has no canonical encoding, or bytes that are not canonical JSON."""
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _check(value: Any, depth: int = 0) -> None:
     if depth > MAX_DEPTH:
         raise CanonicalError("value nested too deeply")
+    kind = type(value)
+    # Exact-type fast paths first: isinstance against the Mapping/Sequence ABCs is
+    # slow, and this runs over every value that is signed or sent.
+    if kind in _SCALARS:
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise CanonicalError("object keys must be strings")
+            if type(item) not in _SCALARS:
+                _check(item, depth + 1)
+        return
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) not in _SCALARS:
+                _check(item, depth + 1)
+        return
     if value is None or isinstance(value, bool | str):
         return
     if isinstance(value, int):

@@ -22,9 +22,10 @@ from collections.abc import Iterable
 
 from . import limits
 from ._exceptions import AccessDenied, ErrorCode, LocalProtocolError
+from .contact_terms import ContactPolicy, policy_within
 from .messages import AccessRequest, Grant, sign, verify
 from .purposes import PurposeCode
-from .scopes import Action, ScopeError, is_subset, narrow, path_in_scope
+from .scopes import Action, Scope, ScopeError, is_subset, narrow, path_in_scope
 from .signing import Identity
 from .wire import new_id
 
@@ -49,12 +50,15 @@ def make_grant(
     actions: Iterable[str | Action] | None = None,
     duration_days: int | None = None,
     retention_days: int | None = None,
+    contact: ContactPolicy | None = None,
 ) -> Grant:
     """The vault's signed grant for an approved ``request``.
 
     The owner may narrow it: fewer ``fields`` or ``actions``, a shorter
-    ``duration_days``, a shorter ``retention_days``. A grant never exceeds its
-    request; trying to widen raises :class:`~protocol.scopes.ScopeError`.
+    ``duration_days``, a shorter ``retention_days``, tighter ``contact`` terms.
+    A grant never exceeds its request; trying to widen raises
+    :class:`~protocol.scopes.ScopeError`. With the ``contact`` action the grant
+    carries the owner's terms, by default the terms the request asked for.
     """
     if request.vault != vault.peer_id:
         raise LocalProtocolError("this request is addressed to another vault")
@@ -70,6 +74,7 @@ def make_grant(
     expires_at = now_ms + days * DAY_MS
     if expires_at > limits.MAX_INT:
         raise LocalProtocolError("clock out of range")
+    terms = _contact_terms(request, scope, contact)
     grant = Grant(
         grant_id=grant_id or new_id(),
         request_id=request.request_id,
@@ -81,8 +86,23 @@ def make_grant(
         expires_at=expires_at,
         retention_days=keep,
         offer=request.offer,
+        contact=terms,
     )
     return sign(grant, vault)
+
+
+def _contact_terms(
+    request: AccessRequest, scope: Scope, contact: ContactPolicy | None
+) -> ContactPolicy | None:
+    if Action.CONTACT not in scope.actions:
+        if contact is not None:
+            raise ScopeError("contact terms need the contact action")
+        return None
+    if contact is None:
+        return request.contact
+    if request.contact is not None and not policy_within(contact, request.contact):
+        raise ScopeError("the contact terms may only narrow what was asked")
+    return contact
 
 
 def verify_grant(grant: Grant, vault_peer_id: str | None = None) -> None:
@@ -100,6 +120,11 @@ def grant_fits_request(grant: Grant, request: AccessRequest) -> bool:
         and is_subset(grant.scope, request.scope)
         and grant.expires_at - grant.issued_at <= request.duration_days * DAY_MS
         and grant.retention_days <= request.retention_days
+        and (
+            grant.contact is None
+            or request.contact is None
+            or policy_within(grant.contact, request.contact)
+        )
     )
 
 

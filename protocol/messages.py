@@ -30,7 +30,16 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from . import limits
 from ._exceptions import (
@@ -43,6 +52,7 @@ from ._exceptions import (
     UnknownMessage,
 )
 from .canonical import canonical_dumps, canonical_loads
+from .contact_terms import ContactPolicy, HpkePublicKey
 from .purposes import Purpose
 from .scopes import FieldPath, FieldPattern, Scope
 from .signing import Identity, sign_object, verify_object
@@ -118,7 +128,20 @@ class Signed(Message):
     #: The name of the peer-id field that says who signs this message.
     signer_field: ClassVar[str]
 
+    #: Optional fields (added in a minor version) left out of the encoding when
+    #: unset, so that older objects keep their exact bytes and signatures.
+    omit_if_none: ClassVar[frozenset[str]] = frozenset()
+
     sig: Signature = ""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if self.omit_if_none and isinstance(data, dict):
+            for name in self.omit_if_none:
+                if data.get(name, 0) is None:
+                    del data[name]
+        return data
 
     @property
     def signer(self) -> str:
@@ -155,9 +178,13 @@ class AccessRequest(Signed):
 
     ``duration_days`` is how long access should last; ``retention_days`` is how
     long the requester will keep the data after access ends (0 = delete at once).
+    Optional (omitted when unset): ``contact``, the contact terms asked for with
+    the ``contact`` action; ``hpke_key``, the requester's HPKE public key, so the
+    vault can seal store-and-forward deliveries to it (signed here by its identity).
     """
 
     signer_field: ClassVar[str] = "requester"
+    omit_if_none: ClassVar[frozenset[str]] = frozenset({"contact", "hpke_key"})
 
     type: Literal["access_request"] = "access_request"
     request_id: Id
@@ -170,6 +197,8 @@ class AccessRequest(Signed):
     offer: Offer
     nonce: Nonce
     ts: TimestampMs
+    contact: ContactPolicy | None = None
+    hpke_key: HpkePublicKey | None = None
 
 
 class AwaitDecision(Message):
@@ -252,10 +281,12 @@ class Grant(Signed):
     """The owner's signed decision: a capability bound to one requester's peer id.
 
     A grant never exceeds its request: its scope is a subset of the requested
-    scope, its duration and retention at most what was asked.
+    scope, its duration and retention at most what was asked. ``contact`` (omitted
+    when unset) holds the contact terms when the scope allows ``contact``.
     """
 
     signer_field: ClassVar[str] = "vault"
+    omit_if_none: ClassVar[frozenset[str]] = frozenset({"contact"})
 
     type: Literal["grant"] = "grant"
     grant_id: Id
@@ -268,11 +299,14 @@ class Grant(Signed):
     expires_at: TimestampMs
     retention_days: Days
     offer: Offer
+    contact: ContactPolicy | None = None
 
     @model_validator(mode="after")
     def _times(self) -> Grant:
         if self.expires_at <= self.issued_at:
             raise ValueError("a grant must expire after it is issued")
+        if self.contact is not None and "contact" not in self.scope.actions:
+            raise ValueError("contact terms come only with the contact action")
         return self
 
 

@@ -18,6 +18,7 @@ with :meth:`Scope.of`, which normalises.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -118,8 +119,13 @@ class Scope(WireModel):
         )
 
 
+@functools.lru_cache(maxsize=16_384)
 def pattern_covers(outer: str, inner: str) -> bool:
-    """True if every field matched by pattern ``inner`` is matched by pattern ``outer``."""
+    """True if every field matched by pattern ``inner`` is matched by pattern ``outer``.
+
+    Pure, and on the hot path of every scoped read (fields x patterns calls), so
+    it is memoised; the cache is bounded because peers choose ``inner``.
+    """
     if not (is_valid_pattern(outer) and is_valid_pattern(inner)):
         return False
     if not outer.endswith(SUBTREE):

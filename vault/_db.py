@@ -7,6 +7,15 @@ Why these settings:
 * ``synchronous=FULL`` fsyncs the WAL on every commit, so a write the CLI has
   reported as done survives a crash or power loss (``NORMAL`` would only
   survive a process crash).
+* **Group commit for peer-driven audit entries.** A transaction opened with
+  ``durable=False`` commits under ``synchronous=NORMAL`` (durable against a
+  process crash at once, since the WAL is in the OS page cache) and a
+  background flusher fsyncs the WAL within :data:`FLUSH_INTERVAL` seconds, so a
+  power cut can lose at most that window of such entries. It is used only for
+  the high-volume entries that peers cause (reads, pushes, refusals): one fsync
+  per scoped read would cap the vault near a thousand reads per second on an
+  ordinary disk. The owner's own writes and decisions stay ``FULL``: durable
+  before they are acknowledged. Decision D6 in ``docs/architecture.md``.
 * Every write transaction is ``BEGIN IMMEDIATE``: it takes the write lock
   *before* reading, so read-modify-write sequences (the audit head, a field's
   version) are consistent even if a second process writes the same vault.
@@ -31,6 +40,8 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +53,9 @@ __all__ = ["SCHEMA_VERSION", "Database"]
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+
+#: Longest a relaxed (``durable=False``) commit waits for its fsync, in seconds.
+FLUSH_INTERVAL = 0.02
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -65,6 +79,9 @@ class Database:
         self.path = path
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
+        self._dirty = threading.Event()
+        self._closing = False
+        self._flusher: threading.Thread | None = None
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Database:
@@ -96,12 +113,19 @@ class Database:
         return self._depth > 0
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
         """A write transaction; nested blocks join the outer one.
 
         Everything inside commits together or not at all. The write lock is
-        taken at the start (``BEGIN IMMEDIATE``).
+        taken at the start (``BEGIN IMMEDIATE``). ``durable=False`` (outermost
+        block only) commits without waiting for the fsync; see the module notes.
         """
+        if not durable and not self._depth:
+            with self._relaxed():
+                with self.transaction():
+                    yield
+            self._schedule_flush()
+            return
         if self._depth:
             self._depth += 1
             try:
@@ -134,6 +158,53 @@ class Database:
         for callback in callbacks:
             callback()
 
+    @contextlib.contextmanager
+    def _relaxed(self) -> Iterator[None]:
+        try:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA synchronous = FULL")
+
+    def _schedule_flush(self) -> None:
+        self._dirty.set()
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"kluis-wal-flush:{self.path.name}", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Group commit: one fsync covers every relaxed commit of the last interval."""
+        while not self._closing:
+            self._dirty.wait()
+            if self._closing:
+                return
+            time.sleep(FLUSH_INTERVAL)
+            self._dirty.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """fsync the WAL: every relaxed commit so far becomes power-loss durable."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed and removed: everything is in the main file already
+        except OSError as exc:
+            log.warning("cannot open the WAL to flush it: %s", exc.strerror)
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            log.warning("fsync of the WAL failed: %s", exc.strerror)
+        finally:
+            os.close(fd)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the current transaction commits (now, if none is open)."""
         if self._depth:
@@ -165,6 +236,11 @@ class Database:
 
     def close(self) -> None:
         """Close; the last connection checkpoints the WAL and removes ``-wal``/``-shm``."""
+        self._closing = True
+        self._dirty.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        self.flush()
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
 

@@ -181,8 +181,15 @@ class AuditLog:
     def __len__(self) -> int:
         return self.head()[0]
 
-    def append(self, kind: str, details: Mapping[str, Any] | None = None) -> AuditEntry:
-        """Add one signed entry after the current head, atomically with the caller's changes."""
+    def append(
+        self, kind: str, details: Mapping[str, Any] | None = None, *, durable: bool = True
+    ) -> AuditEntry:
+        """Add one signed entry after the current head, atomically with the caller's changes.
+
+        ``durable=False`` is for the high-volume entries peers cause (reads,
+        pushes, refusals): the commit is group-flushed within milliseconds
+        instead of fsynced before returning (see ``vault/_db.py``).
+        """
         if not _KIND.match(kind):
             raise ValueError(f"invalid audit kind {kind!r}")
         body = dict(details or {})
@@ -190,7 +197,7 @@ class AuditLog:
             canonical_dumps(body)
         except CanonicalError as exc:
             raise AuditError(f"audit details not encodable: {exc.message}") from exc
-        with self._db.transaction():
+        with self._db.transaction(durable=durable):
             last_seq, prev = self.head()
             seq = last_seq + 1
             ts = int(self._clock())

@@ -28,11 +28,12 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from protocol import KluisError
+from protocol import ErrorCode, KluisError
 
 from ._exceptions import CorruptRecord, VaultError
-from .audit import AuditEntry
+from .audit import AuditEntry, VerifyReport
 from .paths import resolve_home
+from .profile import FieldRecord
 from .schema import format_value, parse_text, resolve, schema_paths, validate_value
 from .vault import Vault, check_new_passphrase
 
@@ -155,9 +156,22 @@ def read_passphrase(
 def open_vault(home: Path | None, passphrase_file: Path | None) -> Vault:
     """Resolve the folder, get the passphrase, and unlock with a spinner (Argon2id)."""
     folder = resolve_home(home)
+    _refuse_if_running(folder)
     passphrase = read_passphrase(passphrase_file)
     with stderr().status("Unlocking the vault (Argon2id)…"):
         return Vault.open(folder, passphrase)
+
+
+def _refuse_if_running(folder: Path) -> None:
+    """D2: while `kluis start` runs, the node is the only writer of the store."""
+    from .lock import running_pid
+
+    pid = running_pid(folder)
+    if pid is not None:
+        raise VaultError(
+            f"the vault is in use by a running node (pid {pid or 'unknown'}); "
+            "stop it first, or use a command that goes through it"
+        )
 
 
 def _emit_json(data: Any) -> None:
@@ -215,6 +229,12 @@ def set_field(
     passphrase_file: PassFileOpt = None,
 ) -> None:
     validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:  # D2: through the running node
+        before = client.get(f"profile/{path}") if _is_set(client, path) else None
+        after = client.put(f"profile/{path}", {"text": value})
+        note = "unchanged" if before == after else f"version {after['version']}"
+        stdout().print(f"{path} set ({note})", markup=False)
+        return
     with open_vault(home, passphrase_file) as vault:
         try:
             before = vault.profile.record(path)
@@ -234,6 +254,13 @@ def get_field(
 ) -> None:
     """Print one field's value (lists comma-separated)."""
     resolve(path)  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:
+        field = client.get(f"profile/{path}")
+        if as_json:
+            _emit_json(field)
+        else:
+            sys.stdout.write(format_value(field["value"]) + "\n")
+        return
     with open_vault(home, passphrase_file) as vault:
         value = vault.profile.get(path)
         if as_json:
@@ -252,6 +279,10 @@ def unset(
 ) -> None:
     """Remove a field's value (its version history goes on)."""
     resolve(path)  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:
+        done = client.delete(f"profile/{path}")
+        stdout().print(f"{path} unset (version {done['version']})", markup=False)
+        return
     with open_vault(home, passphrase_file) as vault:
         rec = vault.profile.unset(path)
         stdout().print(f"{path} unset (version {rec.version})", markup=False)
@@ -268,9 +299,18 @@ def show(
 
     A record that fails authentication is reported by name; the rest are shown.
     """
-    with open_vault(home, passphrase_file) as vault:
-        errors: list[CorruptRecord] = []
-        fields = vault.profile.fields(prefix, errors=errors)
+    if (client := node_client(home)) is not None:
+        query = f"?prefix={prefix}" if prefix else ""
+        data = client.get(f"profile{query}")
+        fields = [
+            FieldRecord(f["path"], f["value"], f["version"], f["updated_at"])
+            for f in data["fields"]
+        ]
+        errors = [CorruptRecord(name) for name in data["corrupt"]]
+    else:
+        with open_vault(home, passphrase_file) as vault:
+            errors = []
+            fields = vault.profile.fields(prefix, errors=errors)
     if as_json:
         _emit_json({"fields": [f.to_json() for f in fields], "corrupt": [e.name for e in errors]})
     else:
@@ -310,14 +350,28 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the audit log: every change and every unlock, signed and hash-chained."""
-    with open_vault(home, passphrase_file) as vault:
-        report = vault.audit.verify() if verify else None
-        try:
-            entries = vault.audit.tail(tail) if tail else list(vault.audit.entries())
-        except CorruptRecord:
-            if report is None:
-                raise
-            entries = []  # the verify report below names the bad entry
+    report: VerifyReport | None
+    if (client := node_client(home)) is not None:  # D2: through the running node
+        query = "&".join(
+            q for q in ("verify=1" if verify else "", f"tail={tail}" if tail else "") if q
+        )
+        got = client.get("audit" + (f"?{query}" if query else ""))
+        entries = [AuditEntry.from_json(e) for e in got["entries"]]
+        v = got.get("verify")
+        report = (
+            None
+            if v is None
+            else VerifyReport(v["checked"], v["head_seq"], v["first_bad"], v["reason"])
+        )
+    else:
+        with open_vault(home, passphrase_file) as vault:
+            report = vault.audit.verify() if verify else None
+            try:
+                entries = vault.audit.tail(tail) if tail else list(vault.audit.entries())
+            except CorruptRecord:
+                if report is None:
+                    raise
+                entries = []  # the verify report below names the bad entry
     if as_json:
         data: dict[str, Any] = {"entries": [e.to_json() for e in entries]}
         if report is not None:
@@ -355,6 +409,16 @@ def export_backup(
         raise VaultError(f"{file} exists; use --force to overwrite it")
     folder = resolve_home(home)
     passphrase = read_passphrase(passphrase_file)
+    if (client := node_client(home)) is not None:  # D2: the running node writes the audit
+        body = {"path": str(file.resolve()), "passphrase": passphrase, "force": force}
+        with stderr().status("Sealing the backup on the running node (Argon2id)…"):
+            done = client.post("backup", body)
+        stdout().print(
+            f"backup written to {file} ({done['records']} records, "
+            f"{done['audit_entries']} audit entries)",
+            markup=False,
+        )
+        return
     with stderr().status("Unlocking and sealing the backup (Argon2id)…"):
         with Vault.open(folder, passphrase) as vault:
             snap = vault.export_backup(file, passphrase)
@@ -396,6 +460,15 @@ def passphrase(
     """Change the passphrase. The data key is rewrapped; no data is re-encrypted."""
     folder = resolve_home(home)
     current = read_passphrase(passphrase_file, prompt="Current passphrase")
+    if (client := node_client(home)) is not None:  # D2: the running node holds the key
+        new = read_passphrase(
+            new_passphrase_file, env=ENV_NEW_PASSPHRASE, confirm=True, prompt="New passphrase"
+        )
+        check_new_passphrase(new)
+        with stderr().status("Rewrapping the data key on the running node (Argon2id)…"):
+            client.post("passphrase", {"current": current, "new": new})
+        stdout().print("passphrase changed", markup=False)
+        return
     with stderr().status("Unlocking the vault (Argon2id)…"):
         vault = Vault.open(folder, current)
     with vault:
@@ -413,6 +486,38 @@ def demo() -> None:
     from .demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+def _is_set(client: Any, path: str) -> bool:
+    try:
+        client.get(f"profile/{path}")
+    except KluisError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+# `kluis start`, `requests`, `approve`, `deny`, `grants`, `revoke`, `rules ...`
+from .cli_node import node_client, register  # noqa: E402
+
+register(app)
+
+# `kluis business ...`: the requester side (vault/cli_business.py)
+from .cli_business import business_app  # noqa: E402
+
+app.add_typer(business_app, name="business")
+
+# `kluis intent send`, `deals`, `confirm`, `agreements`, `agents tournament` (vault/cli_agents.py)
+from .cli_agents import register as register_agents  # noqa: E402
+
+register_agents(app)
+
+
+# `kluis inbox`, `contacts`, `mute`/`block`, `erase`, `erasures` (vault/cli_contact.py)
+from .cli_contact import register as register_contact  # noqa: E402
+
+register_contact(app)
 
 
 def main() -> None:

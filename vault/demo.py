@@ -8,8 +8,9 @@ the owner's real vault: everything happens under a fresh temporary folder.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
-from collections.abc import Callable
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -17,7 +18,9 @@ from rich.table import Table
 
 from protocol import KluisError
 
+from ._demo_steps import Steps
 from ._exceptions import InvalidValue, UnknownField, WrongPassphrase
+from .demo_network import run_network_act
 from .profile import FieldRecord
 from .schema import format_value
 from .vault import Vault
@@ -43,33 +46,6 @@ DEMO_PROFILE: dict[str, object] = {
 }
 
 
-class _Steps:
-    """Runs named checks, prints a mark per step, and remembers whether all passed."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.ok = True
-
-    def check(self, title: str, passed: bool, detail: str = "") -> bool:
-        mark = "[green]✔[/green]" if passed else "[red]✘[/red]"
-        self.console.print(f"{mark} {title}" + (f" [dim]({detail})[/dim]" if detail else ""))
-        self.ok &= passed
-        return passed
-
-    def expect_error(
-        self, title: str, error: type[KluisError], action: Callable[[], object]
-    ) -> None:
-        try:
-            action()
-        except error as exc:
-            self.check(title, True, f"error: {exc.message}")
-            return
-        except KluisError as exc:
-            self.check(title, False, f"wrong error {type(exc).__name__}: {exc.message}")
-            return
-        self.check(title, False, "no error raised")
-
-
 def _profile_table(records: list[FieldRecord]) -> Table:
     table = Table(title="profile", title_justify="left")
     for column in ("field", "value", "version"):
@@ -83,19 +59,28 @@ def _profile_table(records: list[FieldRecord]) -> Table:
 def run_demo(console: Console | None = None) -> int:
     """Run the demo; 0 if every step behaved, 1 otherwise."""
     con = console or Console(highlight=False)
-    steps = _Steps(con)
-    con.rule("[b]kluis demo[/b]: your own encrypted vault")
+    steps = Steps(con)
+    started = time.perf_counter()
+    con.rule("[b]kluis demo[/b]: a personal data vault, and the businesses that ask it")
     with tempfile.TemporaryDirectory(prefix="kluis-demo-") as tmp:
-        home = Path(tmp) / "vault"
         try:
-            _run(home, Path(tmp), con, steps)
+            steps.act("Act 1: your own encrypted vault")
+            _run(Path(tmp) / "vault", Path(tmp), con, steps)
+            asyncio.run(run_network_act(Path(tmp), DEMO_PASSPHRASE, con, steps))
         except KluisError as exc:
-            steps.check("demo ran to the end", False, f"error: {exc.message}")
-    con.rule("[green]all steps behaved[/green]" if steps.ok else "[red]some steps failed[/red]")
+            steps.check("demo ran to the end", False, f"{exc.code.value}: {exc.message}")
+    elapsed = time.perf_counter() - started
+    con.print()
+    if steps.ok:
+        con.rule(f"[green]all {steps.count} steps behaved[/green] [dim]({elapsed:.1f} s)[/dim]")
+    else:
+        con.rule(f"[red]{len(steps.failed)} of {steps.count} steps failed[/red]")
+        for title in steps.failed:
+            con.print(f"[red]✘[/red] {title}")
     return 0 if steps.ok else 1
 
 
-def _run(home: Path, tmp: Path, con: Console, steps: _Steps) -> None:
+def _run(home: Path, tmp: Path, con: Console, steps: Steps) -> None:
     with con.status("Creating a vault (Argon2id)…"):
         vault = Vault.create(home, DEMO_PASSPHRASE)
     with vault:

@@ -19,6 +19,7 @@ so a rejected value does not leak into logs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import re
 import types
@@ -202,6 +203,7 @@ def _takes_rest(key_tp: Any) -> bool:
     return any(isinstance(m, _RestOfPath) for m in getattr(key_tp, "__metadata__", ()))
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve(path: str) -> FieldSpec:
     """Map a dotted path onto the schema, or raise :class:`UnknownField`."""
     segments = path.split(".")

@@ -47,14 +47,24 @@ def _check_kind(kind: str) -> None:
 class Store:
     """Sealed key-value records grouped by kind. All values are bytes."""
 
+    #: Record ids kept in memory; a read touches the same few names again and again.
+    ID_CACHE_SIZE = 8192
+
     def __init__(self, db: Database, keyring: Keyring) -> None:
         self._db = db
         self._keys = keyring
+        self._ids: dict[tuple[str, str], bytes] = {}
 
     def record_id(self, kind: str, name: str) -> bytes:
         """The pseudonymous row id of ``(kind, name)``; stable for a given data key."""
-        _check_kind(kind)
-        return mac(self._keys.id_key, kind.encode("ascii") + b"\x00" + name.encode("utf-8"))
+        rid = self._ids.get((kind, name))
+        if rid is None:
+            _check_kind(kind)
+            rid = mac(self._keys.id_key, kind.encode("ascii") + b"\x00" + name.encode("utf-8"))
+            if len(self._ids) >= self.ID_CACHE_SIZE:
+                self._ids.clear()
+            self._ids[(kind, name)] = rid
+        return rid
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group several puts/deletes (and audit appends) into one atomic commit."""

@@ -72,6 +72,17 @@ EXPECTED = {
     "nash_point",
     "pareto_frontier",
     "social_welfare",
+    # intents, agreements, the network agents
+    "Agreement",
+    "BusinessOutcome",
+    "CustomerAgent",
+    "CustomerOutcome",
+    "Intent",
+    "IntentSpec",
+    "intent_topic",
+    "make_intent",
+    "negotiate_intent",
+    "parse_intent",
     # errors
     "DomainError",
     "IllegalMove",

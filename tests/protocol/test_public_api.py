@@ -29,6 +29,10 @@ EXPECTED = {
     "ReplayGuard", "wall_clock_ms", "check_access", "grant_fits_request", "make_grant",
     "verify_grant", "ConsentReceipt", "ReceiptKind", "make_receipt", "to_kantara",
     "verify_receipt",
+    # contact, erasure, store-and-forward
+    "CategoryCap", "ContactCategory", "ContactChannel", "ContactPolicy", "QuietHours",
+    "ContactMessage", "DeliveryBatch", "DeliveryPoll", "EraseRequest", "ErasureReceipt",
+    "SealedDelivery", "parse_contact_frame", "verify_erasure_receipt",
     # connection
     "Connection", "NEED_DATA", "PEER_CLOSED", "Role", "State", "render_state_table",
 }  # fmt: skip

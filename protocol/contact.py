@@ -1,0 +1,224 @@
+"""Contact, erasure and store-and-forward messages (contact and deliver protocols).
+
+* :class:`ContactMessage` (signed by the requester) — a business writes to the
+  owner under a grant with the ``contact`` action, in a ``category``
+  (service, offer, survey). Reply: ``ack`` (``ref`` = ``message_id``) or
+  ``error`` (``not_granted``, ``blocked``, ``category_refused``,
+  ``cap_exceeded``, ``quiet_hours``, …). ``message_id`` is the idempotency key:
+  a retry with the same id (fresh nonce and ``ts``) is acknowledged, never
+  stored twice.
+* :class:`EraseRequest` (signed by the vault) — delete everything received
+  under ``grant_ids``. Answered with an :class:`ErasureReceipt` (signed by the
+  requester) listing what was deleted.
+* :class:`SealedDelivery` — a queued message for a business, sealed with HPKE
+  (RFC 9180) to the business's announced key. The plaintext is the canonical
+  JSON of an ``update``, ``revoke_notice`` or ``erase_request``. ``seq`` grows
+  by one per message and per (vault, business); the business applies a
+  delivery once (it keeps the highest ``seq`` applied) and in order. Reply:
+  ``ack`` (``ref`` = ``delivery_id``), or for an erase request the
+  ``erasure_receipt``, or ``error``.
+* :class:`DeliveryPoll` — a business that comes online asks the vault to
+  flush what it queued for it.
+
+:func:`parse_contact_frame` parses these plus every access message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, StringConstraints, ValidationError, model_validator
+
+from . import limits
+from ._exceptions import MalformedFrame, SignatureError, UnknownMessage
+from .canonical import canonical_loads
+from .contact_terms import ContactCategory
+from .messages import MESSAGE_TYPES, Message, RevokeNotice, Signed, Update, _describe, verify
+from .scopes import FieldPattern
+from .wire import Id, Nonce, PeerId, ReasonText, ShortText, TimestampMs, ValueText
+
+__all__ = [
+    "CONTACT_MESSAGE_TYPES",
+    "ContactMessage",
+    "DeliveryBatch",
+    "DeliveryPoll",
+    "EraseRequest",
+    "ErasureReceipt",
+    "SealedDelivery",
+    "parse_contact_frame",
+    "parse_delivery_payload",
+    "verify_erasure_receipt",
+]
+
+_Grants = Annotated[tuple[Id, ...], Field(max_length=limits.MAX_VALUES_PER_MESSAGE)]
+#: HPKE ciphertext (enc || ct), lower-case hex, bounded so a delivery fits in a frame.
+MAX_SEALED_HEX = 60_000
+_SealedHex = Annotated[
+    str, StringConstraints(min_length=2, max_length=MAX_SEALED_HEX, pattern=r"^[0-9a-f]+$")
+]
+
+
+class ContactMessage(Signed):
+    """A business's message to the owner, under a grant with the ``contact`` action.
+
+    ``mailing_id`` groups the messages of one mailing (campaign), so the owner
+    (and the business, if the owner shares it) can see the mailing's yield.
+    """
+
+    signer_field: ClassVar[str] = "requester"
+
+    type: Literal["contact_message"] = "contact_message"
+    message_id: Id
+    grant_id: Id
+    requester: PeerId
+    vault: PeerId
+    category: ContactCategory
+    mailing_id: Id | None = None
+    subject: ShortText
+    body: ValueText
+    nonce: Nonce
+    ts: TimestampMs
+
+
+class EraseRequest(Signed):
+    """The owner asks the business to delete every piece of data received under ``grant_ids``."""
+
+    signer_field: ClassVar[str] = "vault"
+
+    type: Literal["erase_request"] = "erase_request"
+    erasure_id: Id
+    vault: PeerId
+    requester: PeerId
+    grant_ids: _Grants
+    requested_at: TimestampMs
+    reason: ReasonText = ""
+
+
+class ErasureReceipt(Signed):
+    """The business's signed proof that it erased: what it deleted, when, keys destroyed."""
+
+    signer_field: ClassVar[str] = "requester"
+
+    type: Literal["erasure_receipt"] = "erasure_receipt"
+    erasure_id: Id
+    requester: PeerId
+    vault: PeerId
+    grant_ids: _Grants
+    deleted_fields: Annotated[
+        tuple[FieldPattern, ...], Field(max_length=limits.MAX_VALUES_PER_MESSAGE)
+    ]
+    deleted_at: TimestampMs
+    keys_destroyed: bool
+
+
+class SealedDelivery(Message):
+    """A queued message, HPKE-sealed to the requester's key. ``expires_at``: drop after."""
+
+    type: Literal["sealed_delivery"] = "sealed_delivery"
+    delivery_id: Id
+    vault: PeerId
+    requester: PeerId
+    seq: Annotated[int, Field(ge=1, le=limits.MAX_INT)]
+    created_at: TimestampMs
+    expires_at: TimestampMs | None = None
+    sealed: _SealedHex
+
+    @model_validator(mode="after")
+    def _times(self) -> SealedDelivery:
+        if self.expires_at is not None and self.expires_at < self.created_at:
+            raise ValueError("a delivery cannot expire before it is made")
+        return self
+
+    def info(self) -> bytes:
+        """The HPKE ``info``: binds the ciphertext to sender, recipient, id and position."""
+        return (
+            f"kluis-deliver-v1\x00{self.vault}\x00{self.requester}\x00"
+            f"{self.delivery_id}\x00{self.seq}"
+        ).encode()
+
+
+#: Deliveries per batch at most (a batch must also fit in one frame).
+MAX_BATCH = 64
+
+
+class DeliveryPoll(Message):
+    """A business pulls its queue: "I am here; here are my answers to the last batch; next?"
+
+    Sent on ``/kluis/deliver/1.0.0`` by a requester when it starts (and whenever
+    it likes), on its own connection, so it works whatever the vault knows of
+    its address. ``acked`` lists, in order, the ``delivery_id``s of the
+    deliveries it just applied; ``receipts`` the erasure receipts among its
+    answers. Reply: a :class:`DeliveryBatch` of the next deliveries (at most
+    ``max_items``), or ``ack`` (``ref`` = ``poll``) when nothing more is queued.
+    The caller is the Noise peer; ``requester`` must match it.
+    """
+
+    type: Literal["delivery_poll"] = "delivery_poll"
+    requester: PeerId
+    acked: Annotated[tuple[Id, ...], Field(max_length=MAX_BATCH)] = ()
+    receipts: Annotated[tuple[ErasureReceipt, ...], Field(max_length=MAX_BATCH)] = ()
+    max_items: Annotated[int, Field(ge=1, le=MAX_BATCH)] = 16
+
+
+class DeliveryBatch(Message):
+    """The next deliveries of a requester's queue, in ``seq`` order (reply to a poll)."""
+
+    type: Literal["delivery_batch"] = "delivery_batch"
+    deliveries: Annotated[tuple[SealedDelivery, ...], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+CONTACT_MESSAGE_TYPES: dict[str, type[Message]] = {
+    "delivery_poll": DeliveryPoll,
+    "delivery_batch": DeliveryBatch,
+    "contact_message": ContactMessage,
+    "erase_request": EraseRequest,
+    "erasure_receipt": ErasureReceipt,
+    "sealed_delivery": SealedDelivery,
+}
+_INNER: dict[str, type[Message]] = {
+    "update": Update,
+    "revoke_notice": RevokeNotice,
+    "erase_request": EraseRequest,
+}
+
+
+def _parse(payload: bytes, types: dict[str, type[Message]]) -> Message:
+    value = canonical_loads(payload)
+    if not isinstance(value, dict):
+        raise MalformedFrame("a message is a JSON object")
+    kind = value.get("type")
+    if not isinstance(kind, str):
+        raise MalformedFrame("a message needs a string 'type'")
+    cls = types.get(kind)
+    if cls is None:
+        raise UnknownMessage("unknown message type")
+    try:
+        return cls.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        raise MalformedFrame(_describe(exc, kind)) from exc
+
+
+def parse_contact_frame(payload: bytes) -> Message:
+    """Bytes of one frame → a contact/delivery message or any access message."""
+    return _parse(payload, {**MESSAGE_TYPES, **CONTACT_MESSAGE_TYPES})
+
+
+def parse_delivery_payload(payload: bytes) -> Update | RevokeNotice | EraseRequest:
+    """The opened plaintext of a :class:`SealedDelivery` → the message it carries."""
+    msg = _parse(payload, _INNER)
+    assert isinstance(msg, Update | RevokeNotice | EraseRequest)
+    return msg
+
+
+def verify_erasure_receipt(receipt: ErasureReceipt, request: EraseRequest) -> None:
+    """Check that ``receipt`` is the business's signed answer to ``request``, covering it all.
+
+    Raises :class:`~protocol.SignatureError` (one opaque error) otherwise.
+    """
+    verify(receipt, request.requester)
+    if (
+        receipt.erasure_id != request.erasure_id
+        or receipt.vault != request.vault
+        or not set(request.grant_ids) <= set(receipt.grant_ids)
+    ):
+        raise SignatureError("signature does not verify")

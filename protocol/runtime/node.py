@@ -1,0 +1,994 @@
+"""The kluis node: a py-libp2p host driven from asyncio, speaking length-prefixed frames.
+
+This is the one module in :mod:`protocol` that touches libp2p. Everything above it
+sees an asyncio API and kluis errors; libp2p and trio types never leave this file.
+
+Shape of the hot path (a scoped read):
+
+* **client** – :meth:`Node.request` makes *one* bridge crossing: inside a single
+  trio call it takes the pooled stream for ``(peer, protocol)``, writes one frame
+  and reads one reply frame. Warm requests reuse the stream, so they pay neither a
+  dial nor a multistream-select negotiation.
+* **server** – each inbound stream runs a frame loop in trio: read, feed a
+  :class:`~protocol.framing.FrameDecoder`, call the handler per frame. A *plain
+  function* handler is called inline in the trio task (same thread, no crossing);
+  a handler that returns an awaitable is awaited on asyncio through the bridge.
+
+Trust: :attr:`PeerContext.remote_peer_id` is the peer id from the Noise-secured
+connection (``muxed_conn.peer_id``), never something a message claims.
+
+Concurrency rule for server push: :meth:`PeerContext.send` may be awaited from any
+asyncio task at any time while the stream's frame loop keeps running. Writes on a
+stream are serialised by a per-stream lock, so a pushed frame never interleaves
+with a reply. Frames on one stream are handled one at a time, in order; different
+streams are handled concurrently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, TypeAlias
+
+import multiaddr
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.host.ping import PING_LENGTH
+from libp2p.network.config import ConnectionConfig
+from libp2p.network.stream.exceptions import StreamEOF
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from .._exceptions import (
+    ConnectError,
+    ConnectionBroken,
+    ErrorCode,
+    KluisError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    StreamClosed,
+    TransportError,
+)
+from ..framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from ..signing import Identity
+from ._bridge import GuestCancelled, GuestError, TrioGuest
+from .discovery import Discovery, PeerCallback
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "DEFAULT_MUXER",
+    "MAX_INBOUND_STREAMS_PER_PEER",
+    "EndOfStream",
+    "FrameHandler",
+    "FramedStream",
+    "Node",
+    "PeerContext",
+    "ProtocolErrorHandler",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LISTEN: Final = ("/ip4/127.0.0.1/tcp/0",)
+#: Inbound frame streams one peer may hold open at once; the next one is reset.
+MAX_INBOUND_STREAMS_PER_PEER: Final = 32
+#: The stream muxer. yamux, and only yamux, by default: py-libp2p 0.8.1's mplex
+#: stream holds a read/write lock for the whole of a blocked ``read()``, so nothing
+#: can be *written* to a stream while its reader waits. That deadlocks server push
+#: (a subscription's frame loop is always reading). yamux reads without that lock,
+#: and it is what go-libp2p and js-libp2p speak. Its small-frame round trip is
+#: within noise of mplex here (see benchmarks/bench_transport.py). ``"mplex"`` is
+#: kept for benchmarks and for request/response-only use.
+DEFAULT_MUXER: Final = "yamux"
+_READ_CHUNK: Final = 64 * 1024
+#: After a protocol error reply, how long we keep draining a hostile peer's bytes
+#: before resetting, so that the reply is delivered and not lost to the reset.
+_DRAIN_AFTER_ERROR_S: Final = 1.0
+_DRAIN_AFTER_ERROR_BYTES: Final = 1024 * 1024
+_CLOSE_TIMEOUT_S: Final = 5.0
+
+HandlerResult: TypeAlias = "bytes | Awaitable[bytes | None] | None"
+FrameHandler: TypeAlias = "Callable[[PeerContext, bytes], HandlerResult]"
+ProtocolErrorHandler: TypeAlias = "Callable[[PeerContext, RemoteProtocolError], HandlerResult]"
+
+
+def _quiet_libp2p() -> None:
+    """libp2p logs every stream state change at INFO; keep it to WARNING unless asked."""
+    if os.environ.get("LIBP2P_DEBUG"):
+        return  # libp2p's own switch for debugging it
+    logging.getLogger("libp2p").setLevel(logging.WARNING)
+    # Some libp2p modules pin their own logger to INFO at import time.
+    for name, item in list(logging.Logger.manager.loggerDict.items()):
+        if (
+            name.startswith("libp2p.")
+            and isinstance(item, logging.Logger)
+            and logging.NOTSET < item.level < logging.WARNING
+        ):
+            item.setLevel(logging.WARNING)
+
+
+_quiet_libp2p()
+
+
+class EndOfStream(ConnectionBroken):
+    """The peer ended the stream cleanly (EOF). A :class:`ConnectionBroken`, so
+    callers that only care "the stream is gone" need one ``except``."""
+
+
+# -- error mapping -----------------------------------------------------------------------
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The single interesting exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _is_eof(exc: BaseException) -> bool:
+    leaf = _leaf(exc)
+    if isinstance(leaf, StreamEOF | EOFError):
+        return True
+    return bool(getattr(leaf, "is_clean_close", False))
+
+
+def _broken(exc: BaseException, what: str) -> ConnectionBroken:
+    if _is_eof(exc):
+        return EndOfStream(f"{what}: the peer closed the stream")
+    return ConnectionBroken(f"{what}: the stream broke ({type(_leaf(exc)).__name__})")
+
+
+def _peer(peer_id: str) -> ID:
+    try:
+        pid = ID.from_base58(peer_id)
+    except Exception as exc:
+        raise ConnectError("not a peer id") from exc
+    if not pid.to_bytes():
+        raise ConnectError("not a peer id")
+    return pid
+
+
+# -- one framed stream, trio side --------------------------------------------------------
+
+
+class _Channel:
+    """A libp2p stream with frame I/O. Trio-side only; the public wrappers bridge to it.
+
+    ``closed_by_us`` and ``broken`` let every failure be reported as "you closed
+    it" (:class:`StreamClosed`) or "it broke" (:class:`ConnectionBroken`).
+    """
+
+    __slots__ = (
+        "broken",
+        "closed_by_us",
+        "decoder",
+        "max_size",
+        "read_lock",
+        "stream",
+        "write_lock",
+    )
+
+    def __init__(self, stream: Any, max_size: int) -> None:
+        self.stream = stream
+        self.max_size = max_size
+        self.decoder = FrameDecoder(max_size)
+        self.write_lock = trio.Lock()
+        self.read_lock = trio.Lock()
+        self.closed_by_us = False
+        self.broken = False
+
+    @property
+    def usable(self) -> bool:
+        if self.closed_by_us or self.broken:
+            return False
+        try:
+            return not self.stream.is_closed and not self.stream.muxed_conn.is_closed
+        except Exception:
+            return False
+
+    @property
+    def reusable(self) -> bool:
+        """Fit for another pooled request: open, in step, and the peer has not ended it.
+
+        A peer that closed or reset the stream while it sat idle in the pool has
+        already told the muxer; checking that flag (mplex and yamux spell it
+        differently) avoids sending a request into a stream nobody reads.
+        """
+        if not self.usable or self.decoder.buffered:
+            return False
+        muxed = getattr(self.stream, "muxed_stream", None)
+        for flag in ("event_remote_closed", "event_reset"):  # mplex
+            event = getattr(muxed, flag, None)
+            if event is not None and event.is_set():
+                return False
+        return not any(
+            getattr(muxed, flag, False) is True
+            for flag in ("recv_closed", "reset_received", "closed")  # yamux
+        )
+
+    def _peer_reset(self) -> bool:
+        """Did the peer reset (not close) the stream?
+
+        py-libp2p's yamux reports a read on a stream it already dropped after an
+        RST as plain EOF; the muxed stream's own flag still knows better.
+        """
+        muxed = getattr(self.stream, "muxed_stream", None)
+        if getattr(muxed, "reset_received", False) is True:  # yamux
+            return True
+        event = getattr(muxed, "event_reset", None)  # mplex
+        return bool(event is not None and event.is_set())
+
+    def _check(self, what: str) -> None:
+        if self.closed_by_us:
+            raise StreamClosed(f"{what}: the stream was closed by this side")
+        if self.broken:
+            raise ConnectionBroken(f"{what}: the stream is broken")
+
+    async def write_raw(self, data: bytes, what: str = "send") -> None:
+        self._check(what)
+        async with self.write_lock:
+            self._check(what)
+            try:
+                await self.stream.write(data)
+            except Exception as exc:
+                if self.closed_by_us:
+                    raise StreamClosed(f"{what}: the stream was closed by this side") from exc
+                self.broken = True
+                raise _broken(exc, what) from exc
+
+    async def write_frame(self, payload: bytes) -> None:
+        try:
+            frame = encode_frame(payload, max_size=self.max_size)
+        except KluisError as exc:
+            raise LocalProtocolError(
+                f"frame of {len(payload)} bytes is over the {self.max_size}-byte limit"
+            ) from exc
+        await self.write_raw(frame)
+
+    async def read_frame(self, what: str = "receive") -> bytes:
+        """The next whole frame. Raises RemoteProtocolError on bad framing."""
+        self._check(what)
+        async with self.read_lock:
+            while True:
+                frame = self.decoder.next_frame()
+                if frame is not None:
+                    return frame
+                self._check(what)
+                try:
+                    data = await self.stream.read(_READ_CHUNK)
+                except Exception as exc:
+                    if self.closed_by_us:
+                        raise StreamClosed(f"{what}: the stream was closed by this side") from exc
+                    self.broken = True
+                    if self._peer_reset():
+                        raise ConnectionBroken(f"{what}: the peer reset the stream") from exc
+                    raise _broken(exc, what) from exc
+                if not data:
+                    self.broken = True
+                    raise EndOfStream(f"{what}: the peer closed the stream")
+                self.decoder.receive_data(data)
+
+    async def close(self) -> None:
+        """Graceful close (FIN); the peer reads what we sent, then EOF."""
+        if self.closed_by_us:
+            return
+        self.closed_by_us = True
+        with trio.move_on_after(_CLOSE_TIMEOUT_S) as scope:
+            scope.shield = True
+            try:
+                await self.stream.close()
+            except Exception:
+                await self.reset()
+
+    async def reset(self) -> None:
+        """Abort the stream; the peer sees a reset ("it broke")."""
+        self.closed_by_us = True
+        with trio.move_on_after(_CLOSE_TIMEOUT_S) as scope:
+            scope.shield = True
+            try:
+                await self.stream.reset()
+            except Exception:
+                logger.debug("stream reset failed", exc_info=True)
+
+
+# -- public stream objects ---------------------------------------------------------------
+
+
+class PeerContext:
+    """What a frame handler knows about the stream it serves.
+
+    ``remote_peer_id`` is the Noise-authenticated peer. :meth:`send` and
+    :meth:`close` are coroutines for asyncio code (server push); they may run while
+    the frame loop continues (see the module docstring for the concurrency rule).
+    """
+
+    __slots__ = ("_busy", "_chan", "_node", "_scope", "protocol_id", "remote_peer_id")
+
+    def __init__(self, node: Node, chan: _Channel, remote_peer_id: str, protocol_id: str) -> None:
+        self._node = node
+        self._chan = chan
+        self._scope: trio.CancelScope | None = None
+        #: a handler call is in progress: close() must not cancel it (it may be the caller)
+        self._busy = False
+        self.remote_peer_id = remote_peer_id
+        self.protocol_id = protocol_id
+
+    @property
+    def closed(self) -> bool:
+        return not self._chan.usable
+
+    async def send(self, payload: bytes) -> None:
+        """Push one frame. StreamClosed if we closed it, ConnectionBroken if it broke."""
+        await self._node._call(self._chan.write_frame, payload)
+
+    async def close(self) -> None:
+        """End the stream gracefully and stop its frame loop. Idempotent."""
+        if self._chan.closed_by_us:
+            return
+        try:
+            await self._node._call(self._close_trio)
+        except StreamClosed:
+            pass
+
+    async def reset(self) -> None:
+        """Abort the stream: the peer's reads fail with ConnectionBroken. Idempotent."""
+        if self._chan.closed_by_us:
+            return
+        try:
+            await self._node._call(self._close_trio, True)
+        except StreamClosed:
+            pass
+
+    async def _close_trio(self, reset: bool = False) -> None:
+        if reset:
+            await self._chan.reset()
+        else:
+            await self._chan.close()
+        if self._scope is not None and not self._busy:
+            self._scope.cancel()  # idle in a read: stop now; else the loop stops after the handler
+
+    def __repr__(self) -> str:
+        return f"PeerContext({self.protocol_id}, peer={self.remote_peer_id})"
+
+
+class FramedStream:
+    """A client stream of frames to one peer, for subscriptions and multi-frame sessions.
+
+    :meth:`receive` tells "you closed it" (:class:`StreamClosed`) from "it broke"
+    (:class:`ConnectionBroken`; :class:`EndOfStream` when the peer closed cleanly).
+    Use one receiver at a time; sends may come from any task.
+    """
+
+    __slots__ = ("_chan", "_node", "protocol_id", "remote_peer_id")
+
+    def __init__(self, node: Node, chan: _Channel, remote_peer_id: str, protocol_id: str) -> None:
+        self._node = node
+        self._chan = chan
+        self.remote_peer_id = remote_peer_id
+        self.protocol_id = protocol_id
+
+    @property
+    def closed(self) -> bool:
+        return not self._chan.usable
+
+    async def send(self, payload: bytes) -> None:
+        await self._node._call(self._chan.write_frame, payload)
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._node._call(self._chan.read_frame)
+        except RemoteProtocolError:
+            await self._node._call(self._chan.reset)
+            raise
+
+    async def aclose(self) -> None:
+        """Close gracefully. Idempotent; later send/receive raise StreamClosed."""
+        if self._chan.closed_by_us:
+            return
+        try:
+            await self._node._call(self._chan.close)
+        except StreamClosed:
+            self._chan.closed_by_us = True
+
+    async def reset(self) -> None:
+        """Abort the stream (the peer sees it break)."""
+        if self._chan.closed_by_us:
+            return
+        try:
+            await self._node._call(self._chan.reset)
+        except StreamClosed:
+            self._chan.closed_by_us = True
+
+    def __aiter__(self) -> FramedStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """Frames until the peer ends the stream cleanly (then StopAsyncIteration)."""
+        try:
+            return await self.receive()
+        except EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> FramedStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"FramedStream({self.protocol_id}, peer={self.remote_peer_id})"
+
+
+# -- the node ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    handler: FrameHandler
+    max_frame_size: int
+    on_protocol_error: ProtocolErrorHandler | None
+
+
+class _PoolEntry:
+    __slots__ = ("chan", "lock")
+
+    def __init__(self) -> None:
+        self.lock = trio.Lock()
+        self.chan: _Channel | None = None
+
+
+def _is_awaitable(value: object) -> bool:
+    return inspect.isawaitable(value)
+
+
+class Node:
+    """A libp2p node with an asyncio API. Create with :meth:`start`; always :meth:`close`."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        guest: TrioGuest,
+        host: Any,
+        *,
+        max_streams_per_peer: int,
+        max_frame_size: int,
+    ) -> None:
+        self._identity = identity
+        self._guest = guest
+        self._host = host
+        self._peer_id = identity.peer_id
+        self._max_streams_per_peer = max_streams_per_peer
+        self._max_frame_size = max_frame_size
+        self._handlers: dict[str, _Registration] = {}
+        self._inbound: dict[str, int] = {}
+        self._pool: dict[tuple[str, str], _PoolEntry] = {}
+        self._nursery: trio.Nursery | None = None
+        self._scope = trio.CancelScope()
+        self._stopped = trio.Event()
+        self._closed = False
+        self._discovery: Discovery | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        identity: Identity,
+        listen: Sequence[str] = DEFAULT_LISTEN,
+        *,
+        bootstrap: Sequence[str] = (),
+        mdns: bool = False,
+        muxer: str = DEFAULT_MUXER,
+        max_streams_per_peer: int = MAX_INBOUND_STREAMS_PER_PEER,
+        max_frame_size: int = MAX_FRAME_SIZE,
+        max_connections_per_peer: int = 1,
+        on_peer: PeerCallback | None = None,
+    ) -> Node:
+        """Start a node listening on ``listen``; dial ``bootstrap`` peers in the background.
+
+        ``max_connections_per_peer=1`` is deliberate: py-libp2p's dialer waits a
+        fixed 250 ms happy-eyeballs delay that only a success *at the per-peer
+        cap* cancels, so the default cap of 3 makes every connect take 250 ms.
+        ``max_frame_size`` bounds client-side frames (requests, streams); each
+        handler has its own limit. ``muxer`` is ``"yamux"`` (default; full duplex,
+        see :data:`DEFAULT_MUXER`) or ``"mplex"`` (request/response only). Bootstrap
+        failures are logged, never raised; ``on_peer(peer_id, addrs)`` hears about
+        peers found by bootstrap or mDNS.
+        """
+        _quiet_libp2p()
+        muxer_pref = muxer.upper()
+        if muxer_pref not in ("MPLEX", "YAMUX"):
+            raise ValueError(f"unknown muxer {muxer!r}: use 'mplex' or 'yamux'")
+        try:
+            listen_addrs = [multiaddr.Multiaddr(a) for a in listen]
+        except Exception as exc:
+            raise ValueError("invalid listen multiaddr") from exc
+        muxer_opt = (
+            {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
+            if muxer_pref == "YAMUX"
+            else {TProtocol(MPLEX_PROTOCOL_ID): Mplex}
+        )
+        host = new_host(
+            key_pair=create_new_key_pair(identity.seed()),
+            muxer_opt=muxer_opt,
+            listen_addrs=listen_addrs,
+            connection_config=ConnectionConfig(max_connections_per_peer=max_connections_per_peer),
+        )
+        if str(host.get_id()) != identity.peer_id:  # pragma: no cover - a key encoding bug
+            raise KluisError("libp2p peer id does not match the identity")
+        guest = await TrioGuest.acquire()
+        node = cls(
+            identity,
+            guest,
+            host,
+            max_streams_per_peer=max_streams_per_peer,
+            max_frame_size=max_frame_size,
+        )
+        try:
+            await guest.run(node._start_trio, listen_addrs)
+        except BaseException as exc:
+            node._closed = True
+            await guest.release()
+            if isinstance(exc, Exception) and not isinstance(exc, KluisError):
+                raise ConnectError(f"could not start listening ({type(exc).__name__})") from exc
+            raise
+        node._discovery = Discovery(node, bootstrap=list(bootstrap), mdns=mdns, on_peer=on_peer)
+        await node._discovery.start()
+        logger.info("node %s listening on %d address(es)", node.peer_id, len(node.addrs))
+        return node
+
+    async def _start_trio(self, listen_addrs: list[multiaddr.Multiaddr]) -> None:
+        await self._guest.nursery.start(self._serve, listen_addrs)
+
+    async def _serve(
+        self,
+        listen_addrs: list[multiaddr.Multiaddr],
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        started = False
+        try:
+            with self._scope:
+                async with self._host.run(listen_addrs=listen_addrs):
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        started = True
+                        task_status.started()
+                        await trio.sleep_forever()
+        except Exception:
+            if not started:
+                raise
+            logger.exception("libp2p host of %s stopped with an error", self._peer_id)
+        finally:
+            self._nursery = None
+            self._stopped.set()
+
+    async def close(self) -> None:
+        """Stop the host, end every stream and call, release the trio guest. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._discovery is not None:
+            await self._discovery.stop()
+        try:
+            await self._guest.run(self._stop_trio)
+        except Exception:
+            logger.debug("error while stopping the host", exc_info=True)
+        finally:
+            await self._guest.release()
+
+    async def _stop_trio(self) -> None:
+        for entry in self._pool.values():
+            if entry.chan is not None:
+                entry.chan.closed_by_us = True
+        self._scope.cancel()
+        with trio.move_on_after(_CLOSE_TIMEOUT_S):
+            await self._stopped.wait()
+        with trio.move_on_after(_CLOSE_TIMEOUT_S):
+            await self._host.close()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- identity and peers --------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> str:
+        return self._peer_id
+
+    @property
+    def identity(self) -> Identity:
+        return self._identity
+
+    @property
+    def addrs(self) -> list[str]:
+        """Listen multiaddrs, each ending in ``/p2p/<peer id>``."""
+        if self._closed:
+            return []
+        return [str(a) for a in self._host.get_addrs()]
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def libp2p_host(self) -> Any:
+        """The underlying py-libp2p host, for runtime internals only (trio-side API)."""
+        return self._host
+
+    def peers(self) -> list[str]:
+        """Peers with a live connection right now."""
+        if self._closed:
+            return []
+        return [str(p) for p in self._host.get_connected_peers()]
+
+    def discovered(self) -> dict[str, list[str]]:
+        """Peers learned from bootstrap config or mDNS, with their addresses."""
+        return self._discovery.snapshot() if self._discovery is not None else {}
+
+    def on_peer(self, callback: PeerCallback) -> Callable[[], None]:
+        """Call ``callback(peer_id, addrs)`` on asyncio per discovered peer; returns unsubscribe."""
+        if self._discovery is None:
+            raise StreamClosed("the node is closed")
+        return self._discovery.subscribe(callback)
+
+    # -- bridge helper -------------------------------------------------------------------------
+
+    async def _call(self, afn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Run trio work for this node; the node's shutdown ends it with StreamClosed."""
+        nursery = self._nursery
+        if self._closed or nursery is None:
+            raise StreamClosed("the node is closed")
+        try:
+            return await self._guest.run(afn, *args, nursery=nursery)
+        except (GuestCancelled, GuestError) as exc:
+            raise StreamClosed("the node is closed") from exc
+        except RuntimeError as exc:
+            if self._closed:  # "Nursery is closed to new arrivals" during shutdown
+                raise StreamClosed("the node is closed") from exc
+            raise
+
+    # -- connect and ping ----------------------------------------------------------------------
+
+    async def connect(self, addr: str) -> str:
+        """Dial ``addr`` (a multiaddr ending in ``/p2p/<id>``); return the authenticated peer id."""
+        try:
+            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+        except Exception as exc:
+            raise ConnectError("not a dialable multiaddr with a /p2p/ peer id") from exc
+        await self._call(self._connect_trio, info)
+        return str(info.peer_id)
+
+    async def _connect_trio(self, info: Any) -> None:
+        try:
+            await self._host.connect(info)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            raise ConnectError(f"could not connect to {info.peer_id}") from exc
+
+    async def ping(self, peer_id: str, *, timeout: float = 10.0) -> float:
+        """Round-trip time in seconds, over the standard ``/ipfs/ping/1.0.0`` protocol."""
+        return float(await self._call(self._ping_trio, _peer(peer_id), timeout))
+
+    async def _ping_trio(self, peer: ID, timeout: float) -> float:
+        try:
+            with trio.fail_after(timeout):
+                stream = await self._open_raw(peer, PING_PROTOCOL)
+                chan = _Channel(stream, PING_LENGTH)
+                try:
+                    token = secrets.token_bytes(PING_LENGTH)
+                    buf = bytearray()
+                    t0 = time.perf_counter()
+                    await chan.write_raw(token, "ping")
+                    while len(buf) < PING_LENGTH:
+                        try:
+                            data = await stream.read(PING_LENGTH - len(buf))
+                        except Exception as exc:
+                            raise _broken(exc, "ping") from exc
+                        if not data:
+                            raise EndOfStream("ping: the peer closed the stream")
+                        buf += data
+                    rtt = time.perf_counter() - t0
+                finally:
+                    await chan.close()
+        except trio.TooSlowError as exc:
+            raise TransportError("ping timed out", code=ErrorCode.TIMEOUT) from exc
+        if bytes(buf) != token:
+            raise ConnectionBroken("ping: the peer echoed the wrong bytes")
+        return rtt
+
+    async def _open_raw(self, peer: ID, protocol_id: str) -> Any:
+        """A negotiated libp2p stream; dials if needed. Failures are ConnectError."""
+        try:
+            return await self._host.new_stream(peer, [TProtocol(protocol_id)])
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            raise ConnectError(f"could not open {protocol_id} to {peer}") from exc
+
+    # -- client: request / response ------------------------------------------------------------
+
+    async def request(
+        self, peer_id: str, protocol_id: str, payload: bytes, timeout: float = 10.0
+    ) -> bytes:
+        """Send one frame on the pooled stream for (peer, protocol); return the one reply frame.
+
+        Errors: :class:`ConnectError` (unreachable, or the peer does not speak the
+        protocol), :class:`ConnectionBroken` (reset or EOF mid-request; the pooled
+        stream is dropped so the next request opens a fresh one),
+        :class:`StreamClosed` (this node was closed), :class:`TransportError` with
+        code ``timeout``, :class:`RemoteProtocolError` (bad reply framing).
+        """
+        try:
+            frame = encode_frame(payload, max_size=self._max_frame_size)
+        except KluisError as exc:
+            raise LocalProtocolError(
+                f"request of {len(payload)} bytes is over the {self._max_frame_size}-byte limit"
+            ) from exc
+        reply: bytes = await self._call(
+            self._request_trio, peer_id, _peer(peer_id), protocol_id, frame, timeout
+        )
+        return reply
+
+    async def _request_trio(
+        self, peer_id: str, peer: ID, protocol_id: str, frame: bytes, timeout: float
+    ) -> bytes:
+        key = (peer_id, protocol_id)
+        entry = self._pool.get(key)
+        if entry is None:
+            entry = self._pool[key] = _PoolEntry()
+        try:
+            with trio.fail_after(timeout):
+                async with entry.lock:
+                    return await self._request_locked(entry, peer, protocol_id, frame)
+        except trio.TooSlowError as exc:
+            raise TransportError(
+                f"no reply on {protocol_id} within {timeout}s", code=ErrorCode.TIMEOUT
+            ) from exc
+        finally:
+            # Forget entries without a stream, so the pool does not grow with every
+            # peer ever asked; a waiter keeps the entry (it holds a reference anyway).
+            if (
+                entry.chan is None
+                and not entry.lock.locked()
+                and entry.lock.statistics().tasks_waiting == 0
+                and self._pool.get(key) is entry
+            ):
+                del self._pool[key]
+
+    async def _request_locked(
+        self, entry: _PoolEntry, peer: ID, protocol_id: str, frame: bytes
+    ) -> bytes:
+        for attempt in (0, 1):
+            chan = entry.chan
+            reused = chan is not None
+            if chan is None or not chan.reusable:
+                if chan is not None:
+                    await chan.reset()
+                reused = False
+                chan = entry.chan = _Channel(
+                    await self._open_raw(peer, protocol_id), self._max_frame_size
+                )
+            try:
+                await chan.write_raw(frame, "request")
+            except ConnectionBroken:
+                entry.chan = None
+                await chan.reset()
+                if reused and attempt == 0:
+                    continue  # a stale pooled stream: nothing was sent, so retrying is safe
+                raise
+            except BaseException:
+                entry.chan = None
+                await chan.reset()
+                raise
+            try:
+                return await chan.read_frame("request")
+            except EndOfStream:
+                if entry.chan is chan:
+                    entry.chan = None
+                await chan.reset()
+                if reused and attempt == 0 and not chan.decoder.buffered:
+                    # The peer had closed the idle pooled stream (e.g. right after an
+                    # error reply) and its FIN crossed our request: it never handled
+                    # the request, so one retry on a fresh stream is safe.
+                    continue
+                raise
+            except BaseException:
+                # Cancelled, timed out, broken or bad framing: the stream is out of
+                # step with the peer (a late reply would answer the next request).
+                if entry.chan is chan:
+                    entry.chan = None
+                await chan.reset()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- client: streams -----------------------------------------------------------------------
+
+    async def open_stream(
+        self, peer_id: str, protocol_id: str, *, timeout: float = 10.0
+    ) -> FramedStream:
+        """A fresh (not pooled) framed stream; end it with :meth:`FramedStream.aclose`."""
+        chan: _Channel = await self._call(self._open_trio, _peer(peer_id), protocol_id, timeout)
+        return FramedStream(self, chan, peer_id, protocol_id)
+
+    async def _open_trio(self, peer: ID, protocol_id: str, timeout: float) -> _Channel:
+        try:
+            with trio.fail_after(timeout):
+                return _Channel(await self._open_raw(peer, protocol_id), self._max_frame_size)
+        except trio.TooSlowError as exc:
+            raise TransportError(
+                f"opening {protocol_id} timed out", code=ErrorCode.TIMEOUT
+            ) from exc
+
+    # -- server: frame handlers ----------------------------------------------------------------
+
+    def set_frame_handler(
+        self,
+        protocol_id: str,
+        handler: FrameHandler,
+        *,
+        max_frame_size: int = MAX_FRAME_SIZE,
+        on_protocol_error: ProtocolErrorHandler | None = None,
+    ) -> None:
+        """Serve ``protocol_id``: each inbound frame goes to ``handler(ctx, payload)``.
+
+        A plain function is called inline on the trio side (the fast path: it must
+        not block). A handler that returns an awaitable is awaited on asyncio.
+        A non-None result is sent back as one frame. A handler exception is logged
+        (type only, never payload) and the stream is reset; the node keeps serving.
+        On bad framing (oversized, malformed varint) ``on_protocol_error(ctx, exc)``
+        may return an error frame to send before the stream is closed.
+        """
+        if self._closed:
+            raise StreamClosed("the node is closed")
+        self._handlers[protocol_id] = _Registration(handler, max_frame_size, on_protocol_error)
+
+        async def stream_handler(stream: Any) -> None:
+            await self._serve_stream(protocol_id, stream)
+
+        self._host.set_stream_handler(TProtocol(protocol_id), stream_handler)
+
+    def remove_frame_handler(self, protocol_id: str) -> None:
+        """Stop accepting new streams for ``protocol_id`` (open ones finish)."""
+        self._handlers.pop(protocol_id, None)
+        if not self._closed:
+            self._host.remove_stream_handler(TProtocol(protocol_id))
+
+    async def _serve_stream(self, protocol_id: str, stream: Any) -> None:
+        reg = self._handlers.get(protocol_id)
+        peer_id = str(stream.muxed_conn.peer_id)
+        if reg is None or self._closed:
+            await _Channel(stream, 1).reset()
+            return
+        active = self._inbound.get(peer_id, 0)
+        if active >= self._max_streams_per_peer:
+            logger.warning(
+                "refusing a %s stream from %s: %d streams already open",
+                protocol_id,
+                peer_id,
+                active,
+            )
+            await _Channel(stream, 1).reset()
+            return
+        self._inbound[peer_id] = active + 1
+        chan = _Channel(stream, reg.max_frame_size)
+        ctx = PeerContext(self, chan, peer_id, protocol_id)
+        try:
+            with trio.CancelScope() as scope:
+                ctx._scope = scope
+                await self._frame_loop(reg, ctx, chan)
+        finally:
+            left = self._inbound.get(peer_id, 1) - 1
+            if left > 0:
+                self._inbound[peer_id] = left
+            else:
+                self._inbound.pop(peer_id, None)
+            if not chan.closed_by_us:
+                await chan.reset()
+
+    async def _frame_loop(self, reg: _Registration, ctx: PeerContext, chan: _Channel) -> None:
+        while True:
+            try:
+                payload = await chan.read_frame()
+            except RemoteProtocolError as exc:
+                await self._protocol_error(reg, ctx, chan, exc)
+                return
+            except EndOfStream:
+                await chan.close()  # the peer finished; so do we
+                return
+            except TransportError:
+                return  # broken, or closed by us: nothing to answer
+            ctx._busy = True
+            reply: Any
+            try:
+                reply = reg.handler(ctx, payload)
+                if _is_awaitable(reply):
+                    reply = await self._guest.run_asyncio(reply)
+            except Exception as exc:
+                ctx._busy = False
+                logger.warning(
+                    "frame handler for %s from %s raised %s; resetting the stream",
+                    ctx.protocol_id,
+                    ctx.remote_peer_id,
+                    type(exc).__name__,
+                )
+                await chan.reset()
+                return
+            ctx._busy = False
+            if chan.closed_by_us:
+                return  # the handler (or a push task) closed the stream
+            if reply is None:
+                continue
+            try:
+                await chan.write_frame(reply)
+            except LocalProtocolError:
+                logger.warning(
+                    "reply on %s is over the frame limit; resetting the stream", ctx.protocol_id
+                )
+                await chan.reset()
+                return
+            except TransportError:
+                return
+
+    async def _protocol_error(
+        self, reg: _Registration, ctx: PeerContext, chan: _Channel, exc: RemoteProtocolError
+    ) -> None:
+        logger.info(
+            "protocol error on %s from %s: %s", ctx.protocol_id, ctx.remote_peer_id, exc.code
+        )
+        reply: Any = None
+        if reg.on_protocol_error is not None:
+            try:
+                reply = reg.on_protocol_error(ctx, exc)
+                if _is_awaitable(reply):
+                    reply = await self._guest.run_asyncio(reply)
+            except Exception as hook_exc:
+                logger.warning(
+                    "on_protocol_error for %s raised %s", ctx.protocol_id, type(hook_exc).__name__
+                )
+                reply = None
+        if reply is not None:
+            try:
+                # The error reply may exceed the offending peer's framing budget but
+                # never our own sending limit.
+                await chan.write_raw(encode_frame(reply, max_size=max(reg.max_frame_size, 1)))
+            except Exception:
+                await chan.reset()
+                return
+        await chan.close()
+        # Keep reading (and discarding) briefly so the peer receives our reply
+        # before the stream goes away, then reset whatever is left.
+        drained = 0
+        with trio.move_on_after(_DRAIN_AFTER_ERROR_S):
+            while drained < _DRAIN_AFTER_ERROR_BYTES:
+                try:
+                    data = await chan.stream.read(_READ_CHUNK)
+                except Exception:
+                    return
+                if not data:
+                    return
+                drained += len(data)
+        await chan.reset()
+
+    def __repr__(self) -> str:
+        return f"Node({self._peer_id}, closed={self._closed})"

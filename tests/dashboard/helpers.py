@@ -1,0 +1,32 @@
+"""Drive a running node as a business would, without the network (frames in, frames out)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+
+from protocol import Identity, dump_message, parse_message
+from vault.node import VaultNode
+
+from ..vault.access_helpers import access_request, read
+
+
+async def frame(node: VaultNode, who: Identity, msg: object) -> object:
+    reply = node.access.handle_bytes(who.peer_id, dump_message(msg))  # type: ignore[arg-type]
+    if inspect.isawaitable(reply):
+        reply = await reply
+    assert isinstance(reply, bytes)
+    return parse_message(reply)
+
+
+async def ask(
+    node: VaultNode, who: Identity, fields: Iterable[str] = ("contact.email", "name.given")
+) -> str:
+    """Submit a signed access request; returns its id (pending)."""
+    msg = access_request(who, node.peer_id, fields)
+    await frame(node, who, msg)
+    return msg.request_id
+
+
+async def read_as(node: VaultNode, who: Identity, grant_id: str, fields: Iterable[str]) -> object:
+    return await frame(node, who, read(who, grant_id, fields))

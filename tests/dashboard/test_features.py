@@ -1,0 +1,85 @@
+"""Inbox, erasures and agents pages (the features beside the access core)."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import Identity
+from vault.inbox import InboxMessage
+
+from .conftest import Running, logged_in
+from .helpers import ask
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _message(r: Running, message_id: str = "m1") -> InboxMessage:
+    inbox = r.node.inbox  # type: ignore[attr-defined]
+    msg = InboxMessage(
+        message_id=message_id,
+        requester=r.node.peer_id,
+        grant_id="g1",
+        category="service",
+        mailing_id=None,
+        subject="Your bike is ready <b>now</b>",
+        body="Pick it up any day.",
+        received_at=r.node.grants.now(),
+    )
+    with r.node.vault.transaction():
+        inbox.put(msg)
+        r.node.vault.audit.append("contact.received", {"message_id": message_id})
+    return msg
+
+
+async def test_inbox_lists_and_marks_read(running: Running):
+    if getattr(running.node, "inbox", None) is None:
+        pytest.skip("this node build has no inbox")
+    _message(running)
+    s, csrf = await logged_in(running)
+    async with s:
+        async with s.get(running.url + "/inbox") as resp:
+            html = await resp.text()
+        assert "Your bike is ready &lt;b&gt;now&lt;/b&gt;" in html and "Mark as read" in html
+        assert 'data-badge="/inbox">1<' in html  # unread count in the navigation
+        async with s.post(running.url + "/inbox/m1/read", data={"csrf": csrf}) as resp:
+            html = await resp.text()
+        assert "Marked the message" in html and "Mark as read" not in html
+        async with s.post(running.url + "/inbox/nope/read", data={"csrf": csrf}) as resp:
+            assert 'class="flash error"' in await resp.text()
+
+
+async def test_erasures_and_agents_pages_render(running: Running):
+    s, _ = await logged_in(running)
+    async with s:
+        for path in ("/erasures", "/agents"):
+            async with s.get(running.url + path) as resp:
+                assert resp.status == 200, path
+
+
+async def test_request_an_erasure_and_mute_from_the_dashboard(running: Running):
+    node = running.node
+    if getattr(node, "delivery", None) is None or getattr(node, "contact", None) is None:
+        pytest.skip("this node build has no erasures or contact rules")
+    biz = Identity.generate()
+    rid = await ask(node, biz, ["contact.email"])
+    grant = node.approve(rid)
+    s, csrf = await logged_in(running)
+    async with s:
+        async with s.post(
+            running.url + "/erasures/request", data={"csrf": csrf, "business": "nobody"}
+        ) as resp:
+            assert resp.status == 400 and "Choose a business" in await resp.text()
+        async with s.post(
+            running.url + "/erasures/request",
+            data={"csrf": csrf, "business": biz.peer_id, "reason": "goodbye"},
+        ) as resp:
+            html = await resp.text()
+            assert "Asked" in html and "pending" in html
+        assert node.grants.grant(grant.grant_id).revoked
+        [record] = node.erasures.records()  # type: ignore[attr-defined]
+        assert record.requester == biz.peer_id
+        async with s.post(
+            running.url + "/inbox/prefs", data={"csrf": csrf, "peer": biz.peer_id, "set": "mute"}
+        ) as resp:
+            assert "Muted" in await resp.text()
+        assert node.contact.contacts.prefs(biz.peer_id)["muted"]  # type: ignore[attr-defined]

@@ -1,0 +1,93 @@
+"""`run_agents_story` (the agents part of `kluis demo`) and the agents CLI commands."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from vault.cli import app
+from vault.demo_agents import DEMO_INTENT, run_agents_story
+from vault.vault import Vault
+
+pytestmark = pytest.mark.timeout(60)
+PASSPHRASE = "correct horse battery"
+
+
+async def test_the_agents_story_behaves() -> None:
+    buf = io.StringIO()
+    assert await run_agents_story(Console(file=buf, width=120, force_terminal=False))
+    text = buf.getvalue()
+    assert "✘" not in text
+    assert "reads the shared field" in text
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    folder = tmp_path / "vault"
+    Vault.create(folder, PASSPHRASE).close()
+    return folder
+
+
+def _run(args: list[str], home: Path) -> object:
+    return CliRunner().invoke(
+        app, args, env={"KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": PASSPHRASE}
+    )
+
+
+def test_cli_agreements_without_a_node(home: Path) -> None:
+    result = _run(["agreements"], home)
+    assert result.exit_code == 0, result.output
+    assert "no agreements yet" in result.output
+    result = _run(["agreements", "--json"], home)
+    assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_cli_deals_and_confirm_need_a_running_node(home: Path) -> None:
+    for args in (["deals"], ["confirm", "abc"]):
+        result = _run(args, home)
+        assert result.exit_code == 2
+        assert "no running node" in result.output
+
+
+def test_cli_intent_send_refuses_a_bad_file(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("category = [", encoding="utf-8")
+    result = _run(["intent", "send", str(bad)], home)
+    assert result.exit_code == 2 and "cannot read the intent file" in result.output
+    incomplete = tmp_path / "incomplete.json"
+    incomplete.write_text(json.dumps({"category": "phone"}), encoding="utf-8")
+    result = _run(["intent", "send", str(incomplete)], home)
+    assert result.exit_code == 2 and "invalid intent file" in result.output
+
+
+def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) -> None:
+    """No business listens: the agent finds nobody on the topic and says so."""
+    intent = tmp_path / "intent.json"
+    intent.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 0.2}), encoding="utf-8")
+    result = _run(["intent", "send", str(intent), "--peer-timeout", "0.3"], home)
+    assert result.exit_code == 2, result.output
+    assert "no business listens" in result.output
+
+
+def test_cli_agents_tournament() -> None:
+    result = CliRunner().invoke(app, ["agents", "tournament", "--only", "Laptop", "--rounds", "10"])
+    assert result.exit_code == 0, result.output
+    assert "default" in result.output
+
+
+def test_the_example_intent_file_loads() -> None:
+    from protocol import Identity
+    from vault.agent_service import load_intent_file
+
+    owner = Identity.generate()
+    spec, mandate = load_intent_file(Path(__file__).parents[2] / "examples" / "intent_phone.toml",
+                                     owner)  # fmt: skip
+    assert spec.category == "phone" and spec.price_issue == "price"
+    assert spec.fields_issue == "shared"
+    assert mandate is not None and mandate.confirm_above_cents == 2000
+    mandate.verify(owner.peer_id)

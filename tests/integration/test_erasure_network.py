@@ -1,0 +1,53 @@
+"""Erasure over libp2p: the business deletes, destroys keys and answers with a signed receipt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from protocol import ContactPolicy
+from vault.node import VaultNode
+from vault.requester import Requester
+from vault.vault import Vault
+
+PASSPHRASE = "correct horse battery"
+LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
+SCHWAB = ContactPolicy.of([("survey", 1, 365), ("service", 5, 30)])
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
+    home = tmp_path / "vault"
+    Vault.create(home, PASSPHRASE).close()
+    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
+        yield n
+
+
+@pytest.fixture
+async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
+    async with await Requester.ephemeral(
+        tmp_path / "biz", listen=LOOPBACK, retention_interval=None
+    ) as r:
+        yield r
+
+
+async def test_erasure_of_an_online_business_is_confirmed(vn: VaultNode, biz: Requester):
+    import asyncio
+
+    vn.vault.profile.set("contact.email", "alice@example.org")
+    pending = await biz.request(vn.addrs[0], fields=["contact.email"], purpose="ServiceProvision")
+    vn.approve(pending.request_id)
+    grant = await pending.decision(timeout=10)
+    assert await biz.read(grant) == {"contact.email": "alice@example.org"}
+    rec = vn.delivery.erase(biz.peer_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while vn.erasures.get(rec.erasure_id).receipt is None:
+        assert loop.time() < deadline, "no erasure receipt"
+        await asyncio.sleep(0.05)
+    assert biz.local_copy(grant) == {}
+    assert [r.erasure_id for r in biz.erasure_receipts()] == [rec.erasure_id]

@@ -1,0 +1,346 @@
+"""AccessService without sockets: real identities, real signed messages, every refusal typed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol import (
+    Ack,
+    Decision,
+    DecisionStatus,
+    Error,
+    ErrorCode,
+    Grant,
+    Identity,
+    ReadResult,
+    RevokeNotice,
+    Update,
+    dump_message,
+    parse_message,
+    verify,
+    wall_clock_ms,
+)
+from protocol.grants import DAY_MS
+from protocol.messages import AwaitDecision
+from vault.access import AccessService
+from vault.grantbook import GrantBook
+from vault.ratelimit import RateLimiter
+from vault.rules import RequesterCondition, Rule, RuleAction, RuleBook
+from vault.vault import Vault
+
+from .access_helpers import ManualClock, access_request, deletion_receipt, read, subscribe
+from .conftest import PASSPHRASE
+
+ALICE = Identity.generate()
+MALLORY = Identity.generate()
+
+
+class FakeLink:
+    def __init__(self, peer_id: str) -> None:
+        self.remote_peer_id = peer_id
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    async def send(self, payload: bytes) -> None:
+        self.sent.append(payload)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(wall_clock_ms())
+
+
+@pytest.fixture
+def cvault(home: Path, clock: ManualClock) -> Iterator[Vault]:
+    with Vault.create(home, PASSPHRASE, clock=clock) as v:
+        v.profile.set("contact.email", "alice@example.org")
+        v.profile.set("name.given", "Alice")
+        v.profile.set("address.home.city", "Utrecht")
+        yield v
+
+
+@pytest.fixture
+def service(cvault: Vault) -> Iterator[AccessService]:
+    grants = GrantBook(cvault)
+    svc = AccessService(cvault, grants, RuleBook(cvault), limiter=RateLimiter(rate=50, burst=100))
+    yield svc
+
+
+def call(svc: AccessService, who: Identity | str, msg: Any) -> Any:
+    peer = who if isinstance(who, str) else who.peer_id
+    payload = msg if isinstance(msg, bytes) else dump_message(msg)
+    reply = svc.handle_bytes(peer, payload)
+    assert isinstance(reply, bytes)
+    return parse_message(reply)
+
+
+def granted(
+    svc: AccessService, fields: tuple[str, ...] = ("contact.email", "name.given"), **kw: Any
+) -> Grant:
+    req = access_request(ALICE, svc.vault.peer_id, fields, **kw)
+    decision = call(svc, ALICE, req)
+    assert isinstance(decision, Decision) and decision.status is DecisionStatus.PENDING
+    return svc.grants.approve(req.request_id)
+
+
+def snapshot(svc: AccessService) -> list[Any]:
+    return [g.to_json() for g in svc.grants.grants()]
+
+
+def refused(svc: AccessService, who: Identity | str, msg: Any, code: ErrorCode) -> Error:
+    before = snapshot(svc)
+    seq = len(svc.vault.audit)
+    reply = call(svc, who, msg)
+    assert isinstance(reply, Error), reply
+    assert reply.code is code, reply
+    entries = list(svc.vault.audit.entries(seq + 1))
+    assert [e.kind for e in entries] == ["access.refused"]
+    assert entries[0].details["code"] == code.value
+    assert "alice@example.org" not in json.dumps(entries[0].details)
+    assert snapshot(svc) == before
+    return reply
+
+
+async def test_request_approve_read(service: AccessService) -> None:
+    grant = granted(service)
+    result = call(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"]))
+    assert isinstance(result, ReadResult)
+    assert result.values["contact.email"].value == "alice@example.org"
+    last = service.vault.audit.tail(1)[0]
+    assert last.kind == "access.read" and last.details["fields"] == ["contact.email"]
+    assert "alice@example.org" not in json.dumps(last.details)
+
+
+async def test_subtree_read_and_absent_fields(service: AccessService) -> None:
+    grant = granted(service, ("address.*", "contact.phone"))
+    result = call(service, ALICE, read(ALICE, grant.grant_id, ["address.*", "contact.phone"]))
+    assert isinstance(result, ReadResult)
+    assert set(result.values) == {"address.home.city"}
+
+
+async def test_await_decision_long_poll(service: AccessService) -> None:
+    req = access_request(ALICE, service.vault.peer_id)
+    call(service, ALICE, req)
+    pending = service.handle_bytes(
+        ALICE.peer_id, dump_message(AwaitDecision(request_id=req.request_id, wait_ms=5000))
+    )
+    assert not isinstance(pending, bytes)
+    task = asyncio.ensure_future(pending)
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    service.grants.approve(req.request_id, fields=["contact.email"])
+    decision = parse_message(await asyncio.wait_for(task, 1))
+    assert isinstance(decision, Decision) and decision.status is DecisionStatus.APPROVED
+    assert decision.grant is not None and decision.grant.scope.fields == ("contact.email",)
+    # timeout answers pending
+    req2 = access_request(ALICE, service.vault.peer_id)
+    call(service, ALICE, req2)
+    reply = service.handle_bytes(
+        ALICE.peer_id, dump_message(AwaitDecision(request_id=req2.request_id, wait_ms=20))
+    )
+    assert not isinstance(reply, bytes)
+    decision = parse_message(await reply)
+    assert isinstance(decision, Decision) and decision.status is DecisionStatus.PENDING
+
+
+async def test_await_decision_by_another_peer_refused(service: AccessService) -> None:
+    req = access_request(ALICE, service.vault.peer_id)
+    call(service, ALICE, req)
+    refused(service, MALLORY, AwaitDecision(request_id=req.request_id), ErrorCode.WRONG_PEER)
+    refused(service, ALICE, AwaitDecision(request_id="unknown"), ErrorCode.NOT_FOUND)
+
+
+async def test_rules_decide(service: AccessService) -> None:
+    assert service.rules is not None
+    service.rules.add(Rule(action=RuleAction.DENY, purposes=("dpv:Marketing",)))
+    service.rules.add(
+        Rule(
+            action=RuleAction.APPROVE,
+            fields=("contact.email",),
+            requester=RequesterCondition.KNOWN,
+            max_days=3,
+        )
+    )
+    from protocol import PurposeCode
+
+    mkt = access_request(ALICE, service.vault.peer_id, purpose=PurposeCode.MARKETING)
+    decision = call(service, ALICE, mkt)
+    assert decision.status is DecisionStatus.DENIED
+    email = access_request(ALICE, service.vault.peer_id, ["contact.email"])
+    assert call(service, ALICE, email).status is DecisionStatus.PENDING  # not known yet
+    service.grants.approve(email.request_id)
+    again = access_request(ALICE, service.vault.peer_id, ["contact.email"], days=30)
+    decision = call(service, ALICE, again)
+    assert decision.status is DecisionStatus.APPROVED
+    assert decision.grant.expires_at - decision.grant.issued_at == 3 * DAY_MS
+    entry = [e for e in service.vault.audit.entries() if e.kind == "access.approve"][-1]
+    assert entry.details["decided_by"].startswith("rule:")
+
+
+async def test_subscribe_updates_and_revoke_notice(service: AccessService) -> None:
+    grant = granted(service)
+    link = FakeLink(ALICE.peer_id)
+    ack = parse_message(
+        service.handle_bytes(
+            ALICE.peer_id, dump_message(subscribe(ALICE, grant.grant_id, ["contact.email"])), link
+        )  # type: ignore[arg-type]
+    )
+    assert isinstance(ack, Ack) and ack.ref == grant.grant_id
+    service.vault.profile.set("contact.email", "new@example.org")
+    service.vault.profile.set("name.given", "Alicia")  # not subscribed
+    service.vault.profile.unset("contact.email")
+    await asyncio.sleep(0.01)
+    updates = [parse_message(p) for p in link.sent]
+    assert [(u.path, u.value, u.deleted) for u in updates] == [  # type: ignore[attr-defined]
+        ("contact.email", "new@example.org", False),
+        ("contact.email", None, True),
+    ]
+    assert all(isinstance(u, Update) for u in updates)
+    service.grants.revoke(grant.grant_id)
+    task = service.delivery(grant.grant_id)
+    assert task is not None and await task is True
+    notice = parse_message(link.sent[-1])
+    assert isinstance(notice, RevokeNotice)
+    verify(notice, service.vault.peer_id)
+    assert link.closed and service.subscriptions() == 0
+    assert service.grants.grant(grant.grant_id).notice_delivered is True
+
+
+async def test_revoke_unreachable_is_recorded(service: AccessService) -> None:
+    class Down:
+        async def request(self, *a: Any, **k: Any) -> bytes:
+            raise ConnectionError("unreachable")
+
+    service.outbound = Down()
+    grant = granted(service)
+    service.grants.revoke(grant.grant_id)
+    task = service.delivery(grant.grant_id)
+    assert task is not None and await task is False
+    assert service.grants.grant(grant.grant_id).notice_delivered is False
+    refused(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"]), ErrorCode.REVOKED)
+
+
+async def test_revoke_delivered_by_request_then_receipt(service: AccessService) -> None:
+    sent: list[bytes] = []
+
+    class Up:
+        async def request(self, peer: str, proto: str, payload: bytes, timeout: float) -> bytes:
+            sent.append(payload)
+            notice = parse_message(payload)
+            return dump_message(Ack(ref=notice.grant_id))  # type: ignore[attr-defined]
+
+    service.outbound = Up()
+    grant = granted(service)
+    service.grants.revoke(grant.grant_id)
+    await service.drain()
+    assert service.grants.grant(grant.grant_id).notice_delivered is True
+    receipt = deletion_receipt(ALICE, service.vault.peer_id, grant.grant_id, ["contact.email"])
+    ack = call(service, ALICE, receipt)
+    assert isinstance(ack, Ack) and ack.ref == receipt.receipt_id
+    assert service.grants.receipts(grant.grant_id) == [receipt]
+
+
+# -- every refusal: typed error, audited, grants unchanged -------------------------------
+
+
+async def test_refusals(service: AccessService, clock: ManualClock) -> None:
+    grant = granted(service)
+    vid = service.vault.peer_id
+    refused(service, ALICE, b"{not json", ErrorCode.MALFORMED)
+    refused(service, ALICE, b'{"type": "read"}', ErrorCode.MALFORMED)
+    refused(service, ALICE, b'{"type": "teleport"}', ErrorCode.UNKNOWN_MESSAGE)
+    refused(service, ALICE, b"[" * 70000, ErrorCode.FRAME_TOO_LARGE)
+    refused(service, ALICE, Ack(ref="x"), ErrorCode.UNEXPECTED_MESSAGE)
+    # out of scope, also when mixed with in-scope fields
+    refused(
+        service, ALICE, read(ALICE, grant.grant_id, ["address.home.city"]), ErrorCode.OUT_OF_SCOPE
+    )
+    err = refused(
+        service,
+        ALICE,
+        read(ALICE, grant.grant_id, ["contact.email", "address.*"]),
+        ErrorCode.OUT_OF_SCOPE,
+    )
+    assert "alice@example.org" not in err.message
+    # a grant id presented by another peer (properly signed by that peer)
+    refused(
+        service, MALLORY, read(MALLORY, grant.grant_id, ["contact.email"]), ErrorCode.WRONG_PEER
+    )
+    # a message signed by Alice sent on Mallory's stream
+    refused(service, MALLORY, read(ALICE, grant.grant_id, ["contact.email"]), ErrorCode.WRONG_PEER)
+    # forged / altered signature
+    msg = read(ALICE, grant.grant_id, ["contact.email"])
+    altered = msg.model_copy(update={"fields": ("name.given",)})
+    refused(service, ALICE, altered, ErrorCode.BAD_SIGNATURE)
+    forged = msg.model_copy(update={"sig": "ab" * 64})
+    refused(service, ALICE, forged, ErrorCode.BAD_SIGNATURE)
+    # replay: same message twice; stale timestamp
+    ok = read(ALICE, grant.grant_id, ["contact.email"])
+    assert isinstance(call(service, ALICE, ok), ReadResult)
+    refused(service, ALICE, ok, ErrorCode.REPLAY)
+    refused(
+        service,
+        ALICE,
+        read(ALICE, grant.grant_id, ["contact.email"], ts=wall_clock_ms() - 10 * 60_000),
+        ErrorCode.REPLAY,
+    )
+    # unknown grant, request to another vault
+    refused(service, ALICE, read(ALICE, "f" * 32, ["contact.email"]), ErrorCode.NOT_GRANTED)
+    refused(service, ALICE, access_request(ALICE, MALLORY.peer_id), ErrorCode.WRONG_PEER)
+    # expired (fake vault clock), then revoked
+    clock.advance(31 * DAY_MS)
+    refused(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"]), ErrorCode.EXPIRED)
+    clock.advance(-31 * DAY_MS)
+    service.grants.revoke(grant.grant_id)
+    await service.drain()
+    refused(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"]), ErrorCode.REVOKED)
+    refused(service, ALICE, subscribe(ALICE, grant.grant_id, ["contact.email"]), ErrorCode.REVOKED)
+    # deletion receipt from another peer for Alice's grant
+    refused(
+        service, MALLORY, deletion_receipt(MALLORY, vid, grant.grant_id, []), ErrorCode.WRONG_PEER
+    )
+
+
+async def test_flood_is_rate_limited_others_served(service: AccessService) -> None:
+    grant = granted(service)
+    bob = Identity.generate()
+    codes = []
+    for _ in range(200):
+        reply = parse_message(service.handle_bytes(MALLORY.peer_id, b"{}"))  # type: ignore[arg-type]
+        assert isinstance(reply, Error)
+        codes.append(reply.code)
+    assert ErrorCode.RATE_LIMITED in codes
+    limited = [e for e in service.vault.audit.entries() if e.details.get("code") == "rate_limited"]
+    # audited once per burst, not once per frame
+    assert 1 <= len(limited) < codes.count(ErrorCode.RATE_LIMITED) / 4
+    assert isinstance(
+        call(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"])), ReadResult
+    )
+    assert bob.peer_id not in service.limiter._buckets  # untouched
+    service.flush_throttled()
+    counted = [e for e in service.vault.audit.entries() if e.kind == "access.rate_limited"]
+    assert sum(e.details["refused"] for e in counted) + len(limited) == codes.count(
+        ErrorCode.RATE_LIMITED
+    )
+
+
+async def test_protocol_error_hook(service: AccessService) -> None:
+    from protocol import FrameTooLarge
+
+    reply = parse_message(
+        service.on_protocol_error(
+            FakeLink(ALICE.peer_id),  # type: ignore[arg-type]
+            FrameTooLarge("too big"),
+        )
+    )
+    assert isinstance(reply, Error) and reply.code is ErrorCode.FRAME_TOO_LARGE
+    assert service.vault.audit.tail(1)[0].kind == "access.refused"

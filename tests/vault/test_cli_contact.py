@@ -1,0 +1,96 @@
+"""``kluis inbox``, ``contacts``, ``mute``/``block``, ``erase``, ``erasures`` (no running node)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from protocol import ContactMessage, ContactPolicy, Identity, dump_message, new_id, new_nonce, sign
+from protocol.replay import wall_clock_ms
+from vault._hpke import HpkeKeyPair
+from vault.contact_service import ContactService
+from vault.grantbook import GrantBook
+from vault.vault import Vault
+
+from .access_helpers import access_request
+
+PASSPHRASE = "correct horse battery"
+
+
+def _setup(home: Path) -> tuple[str, str]:
+    biz = Identity.generate()
+    key = HpkeKeyPair.generate()
+    with Vault.create(home, PASSPHRASE) as v:
+        grants = GrantBook(v)
+        req = access_request(
+            biz,
+            v.peer_id,
+            ["contact.email"],
+            actions=("contact", "read"),
+            contact=ContactPolicy.of([("service", 5, 30)]),
+            hpke_key=key.public_hex(),
+        )
+        grants.submit(req)
+        gid = grants.approve(req.request_id).grant_id
+        svc = ContactService(v, grants)
+        msg = sign(
+            ContactMessage(
+                message_id=new_id(),
+                grant_id=gid,
+                requester=biz.peer_id,
+                vault=v.peer_id,
+                category="service",
+                mailing_id="orders",
+                subject="Your order shipped",
+                body="It arrives Tuesday.",
+                nonce=new_nonce(),
+                ts=wall_clock_ms(),
+            ),
+            biz,
+        )
+        assert b"ack" in svc.handle_bytes(biz.peer_id, dump_message(msg))
+    return biz.peer_id, msg.message_id
+
+
+def test_inbox_contacts_mute_erase_erasures(home: Path, cli: Callable[..., Result], tmp_path: Path):
+    peer, mid = _setup(home)
+    res = cli("inbox", "--json")
+    assert res.exit_code == 0, res.output
+    [m] = json.loads(res.output)["messages"]
+    assert m["subject"] == "Your order shipped" and m["read_at"] is None
+    res = cli("inbox", "read", mid)
+    assert res.exit_code == 0 and "It arrives Tuesday." in res.output
+    res = cli("contacts", "--json")
+    [row] = json.loads(res.output)["businesses"]
+    assert row["read"] == 1 and row["mailings"][0]["yield_pct"] == 100
+    assert cli("mute", peer).exit_code == 0
+    assert json.loads(cli("inbox", "--json").output)["messages"] == []
+    assert len(json.loads(cli("inbox", "--all", "--json").output)["messages"]) == 1
+    assert cli("block", peer).exit_code == 0
+    assert "blocked" in cli("contacts").output
+    res = cli("erase", peer)
+    assert res.exit_code == 0, res.output
+    assert "pending" in res.output
+    data = json.loads(cli("erasures", "--json").output)
+    [e] = data["erasures"]
+    assert e["status"] == "pending" and e["receipt"] is None
+    out = tmp_path / "erasures.json"
+    assert cli("erasures", "--export", str(out)).exit_code == 0
+    assert json.loads(out.read_text())[0]["request"]["type"] == "erase_request"
+    # the request waits, sealed, in the outbox for the node to deliver
+    with Vault.open(home, PASSPHRASE) as v:
+        from vault.outbox import Outbox
+
+        kinds = [i.kind for i in Outbox(v).pending(peer)]
+    assert kinds == ["revoke_notice", "erase_request"]
+
+
+def test_erase_needs_a_business_or_all(home: Path, cli: Callable[..., Result]):
+    _setup(home)
+    assert cli("erase").exit_code != 0
+    res = cli("erase", Identity.generate().peer_id)
+    assert res.exit_code == 2 and "no grants" in res.output
+    assert cli("inbox", "read", "nope").exit_code == 2

@@ -1,0 +1,55 @@
+"""kluis for businesses: ask a customer's vault for access, read, subscribe, obey revocation.
+
+::
+
+    from vault.requester import Requester, Offer
+
+    async with await Requester.open(home, passphrase) as biz:
+        pending = await biz.request(vault_addr, fields=["contact.email"],
+                                    purpose="ServiceProvision", purpose_text="send your order")
+        grant = await pending.decision(timeout=60)
+        print(await biz.read(grant))
+
+See :class:`Requester` for the revocation and retention contract.
+"""
+
+from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
+
+from ._book import GrantStatus, RequestRecord
+from ._errors import (
+    DecisionPending,
+    InvalidGrant,
+    RequesterError,
+    UnknownGrant,
+    UnknownRequest,
+    error_to_exception,
+)
+from ._handles import GrantHandle, GrantInfo, PendingRequest
+from ._requester import DEFAULT_LISTEN, GrantRef, Requester, parse_purpose, vault_peer_of
+from .offers import OfferAgent
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "AccessDenied",
+    "DecisionPending",
+    "GrantHandle",
+    "GrantInfo",
+    "GrantRef",
+    "GrantStatus",
+    "InvalidGrant",
+    "Offer",
+    "OfferAgent",
+    "PendingRequest",
+    "RateLimited",
+    "RemoteError",
+    "RequestRecord",
+    "Requester",
+    "RequesterError",
+    "TransportError",
+    "UnknownGrant",
+    "UnknownRequest",
+    "Update",
+    "error_to_exception",
+    "parse_purpose",
+    "vault_peer_of",
+]
