@@ -42,6 +42,7 @@ from protocol import (
     Error,
     KluisError,
     Message,
+    RateLimited,
     RevokeNotice,
     SealedDelivery,
     UnexpectedMessage,
@@ -87,6 +88,7 @@ class DeliveryService:
         clock: Clock | None = None,
         update_ttl_ms: int = UPDATE_TTL_MS,
         pump_interval: float = 0.5,
+        limiter: Any = None,
     ) -> None:
         self.vault = vault
         self.grants = grants
@@ -96,6 +98,8 @@ class DeliveryService:
         self.node = node
         self.update_ttl_ms = update_ttl_ms
         self.pump_interval = pump_interval
+        #: Per-peer token buckets (:class:`~vault.ratelimit.RateLimiter`) for inbound frames.
+        self.limiter = limiter
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
         self._flushing: dict[str, asyncio.Task[None]] = {}
@@ -270,6 +274,8 @@ class DeliveryService:
     def handle(self, ctx: Any, payload: bytes) -> bytes:
         peer = str(ctx.remote_peer_id)
         try:
+            if self.limiter is not None and not self.limiter.try_acquire(peer, 1.0):
+                raise RateLimited("too many polls; slow down")
             msg = parse_contact_frame(payload)
             if isinstance(msg, DeliveryPoll):
                 if msg.requester != peer:

@@ -20,6 +20,7 @@ from protocol import KluisError
 
 from ._demo_steps import Steps
 from ._exceptions import InvalidValue, UnknownField, WrongPassphrase
+from .demo_agents import run_agents_story
 from .demo_network import run_network_act
 from .profile import FieldRecord
 from .schema import format_value
@@ -67,6 +68,11 @@ def run_demo(console: Console | None = None) -> int:
             steps.act("Act 1: your own encrypted vault")
             _run(Path(tmp) / "vault", Path(tmp), con, steps)
             asyncio.run(run_network_act(Path(tmp), DEMO_PASSPHRASE, con, steps))
+            steps.act("Act 4: Anna's agent negotiates a phone contract")
+            steps.check(
+                "the agents' story behaved end to end",
+                asyncio.run(run_agents_story(con)),
+            )
         except KluisError as exc:
             steps.check("demo ran to the end", False, f"{exc.code.value}: {exc.message}")
     elapsed = time.perf_counter() - started

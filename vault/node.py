@@ -81,7 +81,7 @@ class VaultNode:
         # Contact (inbox, rules) and store-and-forward (outbox, erasure): docs/protocol.md 13-14
         self.contact = ContactService(vault, grants, limiter=access.limiter)
         self.inbox = self.contact.inbox
-        self.delivery = DeliveryService(vault, grants, access=access)
+        self.delivery = DeliveryService(vault, grants, access=access, limiter=access.limiter)
         self.outbox = self.delivery.outbox
         self.erasures = self.delivery.erasures
         self._closed = False

@@ -145,3 +145,22 @@ async def test_queue_survives_a_vault_restart(vault_home: Path, tmp_path: Path):
             assert biz.local_copy(g) == {"address.home.city": "Hattem"}
         finally:
             await biz.close()
+
+
+async def test_online_business_gets_updates_pushed_without_subscribing(
+    vn: VaultNode, tmp_path: Path
+):
+    async with await Requester.ephemeral(
+        tmp_path / "b", listen=LOOPBACK, retention_interval=None
+    ) as biz:
+        g = await granted(biz, vn, ["address.home.*"])
+        await biz.read(g)
+        vn.vault.profile.set("address.home.city", "Deventer")
+        await eventually(lambda: biz.local_copy(g) == {"address.home.city": "Deventer"})
+        await eventually(lambda: len(vn.outbox) == 0)
+        assert [k for _v, _s, k in biz.delivery.applied] == ["update"]
+        # a revocation reaches it directly; the queued copy is cancelled or applied once
+        await vn.revoke(g.grant_id, wait_delivery=True)
+        await vn.delivery.settle()
+        await eventually(lambda: len(vn.outbox) == 0)
+        assert biz.local_copy(g) == {}

@@ -233,3 +233,18 @@ def test_email_channel_forwards_with_address_from_profile(world: World):
     gid = world.grant(policy=ContactPolicy.of([("service", 5, 30)], ["email", "inbox"]))
     assert world.send(world.message(gid, category="service")).type == "ack"
     assert sent == [("email", "alice@example.org", "How did we do?")]
+
+
+def test_rate_limited_per_peer(world: World):
+    from vault.ratelimit import RateLimiter
+
+    world.svc.limiter = RateLimiter(rate=0.001, burst=2, clock=lambda: 0.0)
+    gid = world.grant(policy=ContactPolicy.of([("service", 100, 1)]))
+    assert world.send(world.message(gid, category="service")).type == "ack"
+    assert world.send(world.message(gid, category="service")).type == "ack"
+    assert world.code(world.message(gid, category="service")) == "rate_limited"
+    other = Identity.generate()
+    other_gid = world.grant(biz=other, policy=ContactPolicy.of([("service", 100, 1)]))
+    reply = world.send(world.message(other_gid, category="service", biz=other))
+    assert reply.type == "ack"  # one abusive peer does not starve the others
+    assert world.refusals()[-1] == "rate_limited"

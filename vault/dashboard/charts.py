@@ -90,8 +90,8 @@ def expiry_chart(bars: list[Bar], now_ms: int, *, horizon_days: int = 30) -> Mar
     """Horizontal bars: days left for each active grant, up to ``horizon_days``."""
     if not bars:
         return Markup('<p class="muted">No active grants.</p>')
-    row, left, width = 26, 200, 640
-    plot_w = width - left - 40
+    row, left, width = 26, 205, 520
+    plot_w = width - left - 60
     height = row * len(bars) + 30
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
@@ -106,7 +106,7 @@ def expiry_chart(bars: list[Bar], now_ms: int, *, horizon_days: int = 30) -> Mar
         more = "+" if days_left > horizon_days else ""
         parts.append(
             f'<text class="axis" x="{left - 6}" y="{y + 14}" text-anchor="end">'
-            f"{escape(bar.label[:30])}</text>"
+            f"{escape(bar.label[:26])}</text>"
             f'<rect class="{cls}" x="{left}" y="{y}" width="{max(w, 2):.1f}" height="{row - 8}"/>'
             f'<text class="axis" x="{left + max(w, 2) + 4:.1f}" y="{y + 14}">'
             f"{days_left:.1f} d{more}</text>"

@@ -10,7 +10,9 @@
         grant = await pending.decision(timeout=60)
         print(await biz.read(grant))
 
-See :class:`Requester` for the revocation and retention contract.
+See :class:`Requester` for the revocation and retention contract, and
+:class:`OfferAgent` (:mod:`vault.requester.offers`) to answer customers' intents
+by negotiation and receive the grant an agreement creates.
 """
 
 from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update

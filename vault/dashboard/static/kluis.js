@@ -42,9 +42,18 @@
     var url = new URL(window.location.href);
     url.searchParams.set("partial", "1");
     fetch(url.toString(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (r) {
+        if (r.redirected) { window.location.reload(); return Promise.reject("session ended"); }
+        return r.ok ? r.text() : Promise.reject(r.status);
+      })
       .then(function (html) {
+        // keep the confirmation messages of the owner's last action across the swap
+        var kept = Array.prototype.slice.call(main.querySelectorAll(".flash"));
         main.innerHTML = html;
+        var heading = main.querySelector("h1");
+        kept.reverse().forEach(function (el) {
+          if (heading) { heading.insertAdjacentElement("afterend", el); } else { main.prepend(el); }
+        });
         dirty = false;
         status.textContent = "";
         main.dispatchEvent(new CustomEvent("kluis:updated", { bubbles: true }));
