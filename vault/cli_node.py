@@ -151,26 +151,38 @@ def start(
     control_port: Annotated[
         int, typer.Option("--control-port", help="Control API port on 127.0.0.1 (0 = any).")
     ] = 0,
-    mdns: Annotated[bool, typer.Option("--mdns/--no-mdns", help="Discover peers on the LAN.")] = (
-        False
-    ),
+    mdns: Annotated[
+        bool | None,
+        typer.Option(
+            "--mdns/--no-mdns",
+            help="Discover peers on the LAN (default: config.toml's network.mdns, else off).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the vault node in the foreground until Ctrl-C or SIGTERM."""
+    """Run the vault node in the foreground until Ctrl-C or SIGTERM.
+
+    Network settings come from KLUIS_HOME/config.toml ([network] listen,
+    bootstrap, mdns); --listen replaces the file's listen addresses,
+    --bootstrap adds peers, --mdns/--no-mdns overrides.
+    """
+    from .config import load_config, network_settings
     from .lock import AlreadyRunning
 
     folder = resolve_home(home)
     pid = running_pid(folder)
     if pid is not None:
         raise AlreadyRunning(pid or None)  # fail before asking for the passphrase
+    net = network_settings(load_config(folder), listen=listen, bootstrap=bootstrap, mdns=mdns)
     passphrase = read_passphrase(passphrase_file)
     asyncio.run(
         _serve(
             folder,
             passphrase,
-            listen or ["/ip4/0.0.0.0/tcp/0"],
-            bootstrap or [],
+            list(net.listen),
+            list(net.bootstrap),
             control_port,
-            mdns,
+            net.mdns,
         )
     )
 

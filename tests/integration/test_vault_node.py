@@ -381,3 +381,43 @@ def _wait_for_addr(proc: subprocess.Popen[str]) -> str:
                 pass
             return addr
     raise AssertionError("kluis start did not print its address")
+
+
+async def test_cli_start_dials_bootstrap_peers_from_config(home: Path) -> None:
+    """config.toml's [network] bootstrap peers are dialled when `kluis start` runs."""
+    from protocol.runtime import Node
+
+    async with await Node.start(Identity.generate(), listen=["/ip4/127.0.0.1/tcp/0"]) as peer:
+        (home / "config.toml").write_text(
+            f'[network]\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nbootstrap = ["{peer.addrs[0]}"]\n'
+        )
+        env = {**os.environ, "KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": PASSPHRASE}
+        env.pop("KLUIS_DEBUG", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vault", "start"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            addr = await asyncio.to_thread(_wait_for_addr, proc)
+            vault_peer = addr.rsplit("/p2p/", 1)[1]
+            deadline = time.monotonic() + 15
+            while vault_peer not in peer.peers() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert vault_peer in peer.peers(), "the vault never dialled its bootstrap peer"
+        finally:
+            proc.terminate()
+            await asyncio.to_thread(proc.communicate, timeout=20)
+        assert proc.returncode == 0
+
+
+def test_cli_start_refuses_a_bad_config(home: Path) -> None:
+    (home / "config.toml").write_text('[network]\nbootstrap = ["/ip4/127.0.0.1/tcp/1"]\n')
+    result = CliRunner().invoke(
+        app, ["start"], env={"KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": PASSPHRASE}
+    )
+    assert result.exit_code == 2
+    assert "needs its /p2p/" in result.stderr
+    assert not (home / "control.url").exists()
