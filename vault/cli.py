@@ -482,7 +482,11 @@ def passphrase(
 
 @app.command()
 def demo() -> None:
-    """Run the local story end to end in a temporary folder (touches no real vault)."""
+    """Run the whole story on a local network: a vault, businesses and agents on 127.0.0.1.
+
+    Everything lives in a temporary folder (SQLite) and is removed afterwards; it
+    touches no real vault. Exits 0 only if every step behaved as described.
+    """
     from .demo import run_demo
 
     raise typer.Exit(run_demo())

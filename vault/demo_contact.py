@@ -35,7 +35,7 @@ SCHWAB_RULE = ContactPolicy.of([("survey", 1, 365), ("service", 4, 30)])
 async def run_contact_erasure_story(console: Console, vault_node: Any, business: Any) -> bool:
     """The contact and erasure act; True if every step passed."""
     steps = Steps(console)
-    steps.act("Contact on the customer's terms")
+    steps.act("Act 3: contact on the customer's terms, and erasure with proof")
     addr = vault_node.addrs[0]
     pending = await business.request(
         addr,

@@ -12,7 +12,8 @@ The story, each step checked:
 5. the shop tries a field outside its grant and the vault refuses;
 6. the owner revokes: the shop deletes its copy and sends a signed receipt, and
    its next read is refused;
-7. the audit log shows every decision and access, and verifies.
+7. contact on Anna's terms and erasure with proof (``vault/demo_contact.py``);
+8. the audit log shows every decision and access, and verifies.
 
 Everything runs on the same public APIs that businesses (``vault.requester``)
 and the owner's node (``vault.node``) offer; the demo has no private shortcuts.
@@ -42,6 +43,7 @@ from protocol import (
 from protocol.ids import ACCESS
 
 from ._demo_steps import Steps
+from .demo_contact import run_contact_erasure_story
 from .node import VaultNode
 from .requester import Offer, Requester, Update
 from .vault import Vault
@@ -216,11 +218,18 @@ async def run_network_act(
             await _vault_refuses_revoked(shop, vn, grant.grant_id),
         )
 
+        # -- contact and erasure (act 3) -------------------------------------------------------
+        steps.check(
+            "contact on Anna's terms, and erasure with proof, behaved",
+            await run_contact_erasure_story(con, vn, shop),
+        )
+
         # -- the audit log ----------------------------------------------------------------------
-        log = Table(title="Anna's audit log (newest 14)", title_justify="left")
+        steps.act("The record: Anna's audit log")
+        log = Table(title="Anna's audit log (newest 16)", title_justify="left")
         for column in ("seq", "kind", "details"):
             log.add_column(column)
-        for entry in vn.vault.audit.tail(14):
+        for entry in vn.vault.audit.tail(16):
             log.add_row(str(entry.seq), entry.kind, audit_summary(entry.details))
         con.print(log)
         report = vn.vault.audit.verify()

@@ -75,9 +75,7 @@ def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) 
     assert "no business listens" in result.output
 
 
-@pytest.mark.skipif(
-    not default_domains_dir().is_dir(), reason="shared ANAC scenarios not present"
-)
+@pytest.mark.skipif(not default_domains_dir().is_dir(), reason="shared ANAC scenarios not present")
 def test_cli_agents_tournament() -> None:
     result = CliRunner().invoke(app, ["agents", "tournament", "--only", "Laptop", "--rounds", "10"])
     assert result.exit_code == 0, result.output
