@@ -47,6 +47,7 @@
         return r.ok ? r.text() : Promise.reject(r.status);
       })
       .then(function (html) {
+        if (!force && busy()) { announce("New activity in your vault.", true); return; }
         // keep the confirmation messages of the owner's last action across the swap
         var kept = Array.prototype.slice.call(main.querySelectorAll(".flash"));
         main.innerHTML = html;
