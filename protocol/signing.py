@@ -15,6 +15,7 @@ Every verification failure raises the same opaque :class:`SignatureError`.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from typing import Any
@@ -54,8 +55,13 @@ def peer_id_from_public_key(raw_public_key: bytes) -> str:
     return base58.b58encode(_MH_IDENTITY_PREFIX + _PB_ED25519_PREFIX + raw_public_key).decode()
 
 
+@functools.lru_cache(maxsize=4096)
 def public_key_from_peer_id(peer_id: str) -> bytes:
-    """The raw Ed25519 public key inlined in an Ed25519 peer id."""
+    """The raw Ed25519 public key inlined in an Ed25519 peer id.
+
+    Cached (bounded): every frame names its peer, and base58 decoding in pure
+    Python costs more than the checks that follow. Failures are not cached.
+    """
     try:
         raw = base58.b58decode(peer_id.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
@@ -78,7 +84,7 @@ class PublicIdentity:
 
     @classmethod
     def from_peer_id(cls, peer_id: str) -> PublicIdentity:
-        return cls(public_key_from_peer_id(peer_id))
+        return _identity_of(peer_id)
 
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raise :class:`SignatureError` unless ``signature`` is ours over ``data``."""
@@ -131,6 +137,16 @@ class Identity(PublicIdentity):
 
     def __reduce__(self) -> Any:
         raise TypeError("an Identity cannot be pickled")
+
+
+@functools.lru_cache(maxsize=4096)
+def _identity_of(peer_id: str) -> PublicIdentity:
+    """Decoding a peer id (base58) and loading its key cost more than the signature check.
+
+    Peers send many frames; the bounded cache keeps the work per frame to the
+    check itself. Ids that fail to decode raise and are not cached.
+    """
+    return PublicIdentity(public_key_from_peer_id(peer_id))
 
 
 def sign_object(identity: Identity, obj: dict[str, Any]) -> dict[str, Any]:

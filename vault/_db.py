@@ -212,6 +212,15 @@ class Database:
         else:
             callback()
 
+    def data_version(self) -> int:
+        """A number that changes whenever *another* connection commits to this file.
+
+        In-memory caches (the profile snapshot, the audit head) remember it and
+        are dropped when it moves, so a second handle on the same vault (another
+        process, say) never reads stale data through them.
+        """
+        return int(self.execute("PRAGMA data_version")[0][0])
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement and return all rows; sqlite errors become StorageError."""
         try:

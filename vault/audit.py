@@ -166,9 +166,15 @@ class AuditLog:
         self._identity = identity
         self._clock = clock
         self._genesis = genesis_hash(identity.peer_id)
+        # The committed head, kept so an append need not read and decrypt it: set
+        # after a commit, dropped by every append (a rollback leaves it unset), and
+        # ignored once another handle on the same file has committed (data_version).
+        self._head: tuple[int, bytes, int] | None = None
 
     def head(self) -> tuple[int, bytes]:
         """``(seq, hash)`` of the newest entry; ``(0, genesis)`` for an empty log. O(1)."""
+        if self._head is not None and self._head[2] == self._db.data_version():
+            return self._head[0], self._head[1]
         raw = self._store.get(HEAD_KIND, HEAD_NAME)
         if raw is None:
             return 0, self._genesis
@@ -193,24 +199,30 @@ class AuditLog:
         if not _KIND.match(kind):
             raise ValueError(f"invalid audit kind {kind!r}")
         body = dict(details or {})
-        try:
-            canonical_dumps(body)
-        except CanonicalError as exc:
-            raise AuditError(f"audit details not encodable: {exc.message}") from exc
         with self._db.transaction(durable=durable):
             last_seq, prev = self.head()
             seq = last_seq + 1
             ts = int(self._clock())
-            digest = AuditEntry.compute_hash(seq, ts, kind, body, prev)
+            try:  # encoding the body for the hash is also its check: one pass, not two
+                digest = AuditEntry.compute_hash(seq, ts, kind, body, prev)
+            except CanonicalError as exc:
+                raise AuditError(f"audit details not encodable: {exc.message}") from exc
             entry = AuditEntry(seq, ts, kind, body, prev, digest, self._identity.sign(digest))
             sealed = self._sealer.seal(canonical_dumps(entry.to_json()), _row_ad(seq))
             if self._db.execute("SELECT 1 FROM audit WHERE seq = ?", (seq,)):
                 raise AuditError(f"audit entry {seq} exists beyond the recorded head")
             self._db.execute("INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq, sealed))
+            self._head = None
             self._store.put(
                 HEAD_KIND, HEAD_NAME, canonical_dumps({"seq": seq, "hash": digest.hex()})
             )
+            # read under our write lock: no other handle can commit before we do
+            version = self._db.data_version()
+            self._db.after_commit(lambda: self._remember_head(seq, digest, version))
         return entry
+
+    def _remember_head(self, seq: int, digest: bytes, version: int) -> None:
+        self._head = (seq, digest, version)
 
     def entries(self, start: int = 1, stop: int | None = None) -> Iterator[AuditEntry]:
         """Decrypt entries with ``start <= seq < stop`` in order. A bad row raises CorruptRecord."""

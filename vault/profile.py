@@ -94,12 +94,43 @@ class Profile:
         self._audit = audit
         self._clock = clock
         self._listeners: list[ChangeListener] = []
+        self._snapshot: dict[str, FieldRecord] | None = None
+        self._snapshot_version = -1
 
     # -- reading -------------------------------------------------------------
+
+    def _committed(self) -> dict[str, FieldRecord] | None:
+        """Every committed field record, decrypted once and kept until the next change.
+
+        A running node answers reads all day from a profile that changes a few
+        times a year, so decrypting and decoding each field on every read was
+        most of a read's cost. The snapshot is built only outside a transaction
+        (so it never holds uncommitted values), dropped by every change, and
+        not built at all while any record is damaged: then each read takes the
+        uncached path, which names the damaged record. A commit by another
+        handle on the same file (SQLite's ``data_version``) drops it too.
+        """
+        version = self._store.data_version()
+        if version != self._snapshot_version:
+            self._snapshot = None
+        if self._snapshot is None and not self._store.in_transaction:
+            errors: list[CorruptRecord] = []
+            records: dict[str, FieldRecord] = {}
+            for name, raw in self._store.items(KIND, errors=errors):
+                try:
+                    records[name] = decode_field(name, raw)
+                except CorruptRecord as exc:
+                    errors.append(exc)
+            if not errors:
+                self._snapshot, self._snapshot_version = records, version
+        return self._snapshot
 
     def record(self, path: str) -> FieldRecord | None:
         """The field's record (a tombstone if it was unset), or None if never set."""
         resolve(path)
+        snapshot = self._committed()
+        if snapshot is not None:
+            return snapshot.get(path)
         raw = self._store.get(KIND, path)
         return None if raw is None else decode_field(path, raw)
 
@@ -118,6 +149,13 @@ class Profile:
         ``prefix`` selects a subtree (``address`` or ``address.home``). With
         ``errors``, corrupt records are collected there instead of raising.
         """
+        snapshot = self._committed()
+        if snapshot is not None:  # sorted by path: built from the store's sorted items
+            return [
+                rec
+                for name, rec in snapshot.items()
+                if rec.is_set and (not prefix or name == prefix or name.startswith(prefix + "."))
+            ]
         out: list[FieldRecord] = []
         for name, raw in self._store.items(KIND, errors=errors):
             if prefix and not (name == prefix or name.startswith(prefix + ".")):
@@ -182,6 +220,7 @@ class Profile:
             )
 
     def _commit(self, rec: FieldRecord, kind: str, extra: dict[str, Any]) -> FieldRecord:
+        self._snapshot = None  # rebuilt from the database once this commits (or rolls back)
         self._store.put(KIND, rec.path, encode_field(rec))
         self._audit.append(kind, {"path": rec.path, "version": rec.version, **extra})
         self._store.after_commit(lambda: self._notify(rec))

@@ -70,6 +70,14 @@ class Store:
         """Group several puts/deletes (and audit appends) into one atomic commit."""
         return self._db.transaction()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (see :meth:`Database.data_version`)."""
+        return self._db.data_version()
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits (dropped on rollback)."""
         self._db.after_commit(callback)

@@ -118,7 +118,23 @@ def _quiet_libp2p() -> None:
             item.setLevel(logging.WARNING)
 
 
+class _QuietDialFailures(logging.Filter):
+    """Drop libp2p's ERROR log for a TCP dial that failed.
+
+    The failure reaches our caller as a typed ``ConnectError`` (the outbox
+    then retries with backoff), so libp2p's own ERROR line is noise: a vault
+    whose business is offline would print it on every retry.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return not record.getMessage().startswith("Failed to open TCP stream")
+        except Exception:
+            return True
+
+
 _quiet_libp2p()
+logging.getLogger("libp2p.transport.tcp.tcp").addFilter(_QuietDialFailures())
 
 
 class EndOfStream(ConnectionBroken):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vault._exceptions import FieldNotSet, InvalidValue, UnknownField
 from vault.profile import FieldRecord
 from vault.vault import Vault
+
+from .conftest import PASSPHRASE
 
 
 def test_versions_and_timestamps(vault: Vault) -> None:
@@ -100,3 +104,37 @@ def test_change_and_audit_entry_commit_together(vault: Vault) -> None:
 def test_record_repr_hides_value(vault: Vault) -> None:
     rec = vault.profile.set("contact.email", "secret@example.org")
     assert "secret" not in repr(rec)
+
+
+def test_the_read_snapshot_never_keeps_a_rolled_back_change(vault: Vault) -> None:
+    """Reads are served from a decrypted snapshot; a rollback must not leave it stale."""
+    vault.profile.set("contact.email", "kept@example.org")
+    assert vault.profile.get("contact.email") == "kept@example.org"  # snapshot built
+    head = vault.audit.head()
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), vault.store.transaction():
+        vault.profile.set("contact.email", "lost@example.org")
+        assert vault.profile.get("contact.email") == "lost@example.org"  # inside: sees it
+        raise Abort
+    assert vault.profile.get("contact.email") == "kept@example.org"
+    assert [f.value for f in vault.profile.fields("contact")] == ["kept@example.org"]
+    assert vault.audit.head() == head  # the cached audit head rolled back too
+    vault.profile.set("contact.email", "next@example.org")
+    assert vault.audit.verify().ok
+
+
+def test_the_read_snapshot_sees_a_second_handles_commit(vault: Vault, home: Path) -> None:
+    vault.profile.set("address.home.city", "Zwolle")
+    assert vault.profile.get("address.home.city") == "Zwolle"
+    other = Vault.open(home, PASSPHRASE)
+    try:
+        other.profile.set("address.home.city", "Deventer")
+    finally:
+        other.close()
+    assert vault.profile.get("address.home.city") == "Deventer"
+    assert [f.value for f in vault.profile.fields("address.home")] == ["Deventer"]
+    vault.profile.set("name.given", "Anna")  # the audit head moved under us: still one chain
+    assert vault.audit.verify().ok
