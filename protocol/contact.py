@@ -27,13 +27,12 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from . import limits
-from ._exceptions import MalformedFrame, SignatureError, UnknownMessage
-from .canonical import canonical_loads
+from ._exceptions import SignatureError
 from .contact_terms import ContactCategory
-from .messages import MESSAGE_TYPES, Message, RevokeNotice, Signed, Update, _describe, verify
+from .messages import MESSAGE_TYPES, Message, RevokeNotice, Signed, Update, parse_message, verify
 from .scopes import FieldPattern
 from .wire import Id, Nonce, PeerId, ReasonText, ShortText, TimestampMs, ValueText
 
@@ -182,30 +181,17 @@ _INNER: dict[str, type[Message]] = {
 }
 
 
-def _parse(payload: bytes, types: dict[str, type[Message]]) -> Message:
-    value = canonical_loads(payload)
-    if not isinstance(value, dict):
-        raise MalformedFrame("a message is a JSON object")
-    kind = value.get("type")
-    if not isinstance(kind, str):
-        raise MalformedFrame("a message needs a string 'type'")
-    cls = types.get(kind)
-    if cls is None:
-        raise UnknownMessage("unknown message type")
-    try:
-        return cls.model_validate_json(payload, strict=True)
-    except ValidationError as exc:
-        raise MalformedFrame(_describe(exc, kind)) from exc
+_CONTACT_FRAME_TYPES: dict[str, type[Message]] = {**MESSAGE_TYPES, **CONTACT_MESSAGE_TYPES}
 
 
 def parse_contact_frame(payload: bytes) -> Message:
     """Bytes of one frame → a contact/delivery message or any access message."""
-    return _parse(payload, {**MESSAGE_TYPES, **CONTACT_MESSAGE_TYPES})
+    return parse_message(payload, _CONTACT_FRAME_TYPES)
 
 
 def parse_delivery_payload(payload: bytes) -> Update | RevokeNotice | EraseRequest:
     """The opened plaintext of a :class:`SealedDelivery` → the message it carries."""
-    msg = _parse(payload, _INNER)
+    msg = parse_message(payload, _INNER)
     assert isinstance(msg, Update | RevokeNotice | EraseRequest)
     return msg
 

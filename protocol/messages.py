@@ -27,6 +27,7 @@ be presented by another.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -445,15 +446,19 @@ def _describe(exc: ValidationError, kind: str) -> str:
     return text[: limits.MAX_ERROR_TEXT]
 
 
-def parse_message(payload: bytes) -> Message:
-    """Bytes of one frame → a validated message. Raises only ``RemoteProtocolError``s."""
+def parse_message(payload: bytes, types: Mapping[str, type[Message]] | None = None) -> Message:
+    """Bytes of one frame → a validated message. Raises only ``RemoteProtocolError``s.
+
+    ``types`` maps the ``type`` tags this endpoint accepts to their models
+    (default: the access protocol's :data:`MESSAGE_TYPES`).
+    """
     value = canonical_loads(payload)
     if not isinstance(value, dict):
         raise MalformedFrame("a message is a JSON object")
     kind = value.get("type")
     if not isinstance(kind, str):
         raise MalformedFrame("a message needs a string 'type'")
-    cls = MESSAGE_TYPES.get(kind)
+    cls = (MESSAGE_TYPES if types is None else types).get(kind)
     if cls is None:
         raise UnknownMessage("unknown message type")
     try:

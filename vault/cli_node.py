@@ -454,9 +454,26 @@ def receipts(
         bool, typer.Option("--kantara", help="With --id: the Kantara Consent Receipt v1.1 shape.")
     ] = False,
     as_json: JsonOpt = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write every consent receipt and every erasure (request and the business's "
+            "signed receipt) to this JSON file.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """List consent receipts (grants, revocations, erasures, deletions), or print one."""
+    """List consent receipts (grants, revocations, erasures, deletions), or print one.
+
+    Every receipt is signed: consent receipts by this vault, deletion and
+    erasure receipts by the business. ``--export`` writes them all, with the
+    erasure requests they answer, to one file that anyone can verify.
+    """
     client = _client(home)
+    if export is not None:
+        _export_receipts(client, export)
+        return
     if receipt_id is not None:
         one = client.get(
             f"receipts/{urllib.parse.quote(receipt_id)}" + ("?format=kantara" if kantara else "")
@@ -478,6 +495,26 @@ def receipts(
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")
     stdout().print(table)
+
+
+def _export_receipts(client: ControlClient, target: Path) -> None:
+    from ._fileio import atomic_write
+
+    if target.exists():
+        raise VaultError(f"{target} exists already; choose another file")
+    consent = client.get("receipts")["receipts"]
+    erasures = client.get("erasures")["erasures"]
+    document = {
+        "format": "kluis-receipts-v1",
+        "vault": client.get("status")["peer_id"],
+        "consent_receipts": [r["receipt"] for r in consent],
+        "erasures": erasures,
+    }
+    atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    stdout().print(
+        f"wrote {len(consent)} consent receipt(s) and {len(erasures)} erasure(s) to {target}",
+        markup=False,
+    )
 
 
 def register(target: typer.Typer) -> None:

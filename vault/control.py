@@ -59,12 +59,12 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from protocol import ErrorCode, Grant, KluisError, RevokeNotice
+from protocol import ErrorCode, KluisError
 from protocol.receipts import ConsentReceipt, to_kantara
 
 from ._exceptions import CorruptRecord
@@ -102,9 +102,9 @@ from .consent import receipt_for, receipts
 from .contact_routes import register_contact_routes
 from .dashboard import Dashboard
 from .dashboard.security import LINK_TTL_MS
-from .grantbook import GrantBook
+from .owner import Owner
 from .profile import FieldRecord
-from .rules import Rule, RuleBook
+from .rules import Rule
 from .schema import parse_text
 from .vault import Vault
 
@@ -125,35 +125,6 @@ _STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RATE_LIMITED: 429,
 }
-
-
-class Owner(Protocol):
-    """What the control API drives: the running :class:`~vault.node.VaultNode`."""
-
-    vault: Vault
-    grants: GrantBook
-    rules: RuleBook
-
-    @property
-    def peer_id(self) -> str: ...
-
-    @property
-    def addrs(self) -> list[str]: ...
-
-    def approve(
-        self,
-        request_id: str,
-        fields: list[str] | None = None,
-        days: int | None = None,
-        *,
-        actions: list[str] | None = None,
-    ) -> Grant: ...
-
-    def deny(self, request_id: str, reason: str = "") -> Any: ...
-
-    async def revoke(
-        self, grant_id: str, *, reason: str = "", erase: bool = False
-    ) -> RevokeNotice: ...
 
 
 class ApiError(Exception):

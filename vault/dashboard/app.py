@@ -36,7 +36,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp_jinja2
@@ -44,11 +44,9 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from protocol import Grant, KluisError, RevokeNotice
+from protocol import KluisError
 
-from ..grantbook import GrantBook
-from ..rules import RuleBook
-from ..vault import Vault
+from ..owner import Owner
 from .security import COOKIE, SESSION_TTL_MS, Session, SessionStore, origin_ok, own_hosts
 from .stats import AccessStats
 
@@ -76,35 +74,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-
-
-class Owner(Protocol):
-    """What the dashboard drives: the running :class:`~vault.node.VaultNode`."""
-
-    vault: Vault
-    grants: GrantBook
-    rules: RuleBook
-
-    @property
-    def peer_id(self) -> str: ...
-
-    @property
-    def addrs(self) -> list[str]: ...
-
-    def approve(
-        self,
-        request_id: str,
-        fields: list[str] | None = None,
-        days: int | None = None,
-        *,
-        actions: list[str] | None = None,
-    ) -> Grant: ...
-
-    def deny(self, request_id: str, reason: str = "") -> Any: ...
-
-    async def revoke(
-        self, grant_id: str, *, reason: str = "", erase: bool = False
-    ) -> RevokeNotice: ...
 
 
 class Invalid(Exception):
