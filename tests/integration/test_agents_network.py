@@ -240,6 +240,49 @@ async def test_hostile_customer_strategy_cannot_agree_outside_the_mandate(
         assert set(outcome.agreement.fields) <= {"contact.email", "address.city"}
 
 
+async def test_a_business_that_vanishes_mid_session_does_not_stop_the_others(
+    businesses: list[Biz],
+) -> None:
+    """Its node goes away after its first move: that session fails, the others go on to a deal."""
+    gone = businesses[2]
+    moves: list[int] = []
+
+    class VanishAfterFirstMove:
+        name = "vanish"
+
+        def __init__(self) -> None:
+            self.inner = Boulware()
+
+        def start(self, ctx):  # type: ignore[no-untyped-def]
+            self.inner.start(ctx)
+
+        def propose(self, state):  # type: ignore[no-untyped-def]
+            return self.inner.propose(state)
+
+        def respond(self, state, offer):  # type: ignore[no-untyped-def]
+            moves.append(1)
+            if len(moves) == 1:  # answer once, then the whole node disappears
+                asyncio.get_running_loop().create_task(gone.node.close())
+            return self.inner.respond(state, offer)
+
+    gone.strategy = VanishAfterFirstMove
+    owner = Identity.generate()
+    agent = CustomerAgent(
+        spec(),
+        mandate_for(owner),
+        MemoryCloser(vault=owner),
+        bootstrap=[businesses[0].node.addrs[0]],
+        expect_sessions=3,
+    )
+    outcome = await asyncio.wait_for(agent.run(), 30)
+    assert len(outcome.candidates) == 3 and moves, "the vanishing business never negotiated"
+    by_business = {c.business: c for c in outcome.candidates}
+    vanished = by_business[gone.identity.peer_id]
+    assert vanished.state in ("failed", "no_deal"), vanished
+    assert outcome.status == "agreed", outcome
+    assert outcome.winner is not None and outcome.winner.business != gone.identity.peer_id
+
+
 async def test_pubsub_drops_forged_expired_and_oversized_intents() -> None:
     nodes = [await Node.start(Identity.generate(), LOOPBACK) for _ in range(2)]
     try:
