@@ -146,6 +146,10 @@ class _Subscription:
         return any(pattern_covers(p, path) for p in self.patterns)
 
 
+#: Wire forms of fields kept ready for reads (a vault has a few hundred fields at most).
+WIRE_CACHE_SIZE = 4096
+
+
 class AccessService:
     """The access protocol, vault side. See the module docstring for the pipeline."""
 
@@ -174,6 +178,9 @@ class AccessService:
         self._throttled: dict[str, int] = {}  # peer -> refusals not yet audited
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deliveries: dict[str, asyncio.Task[bool]] = {}
+        # (path, version) -> its wire form. A field's versions never repeat (unset
+        # leaves a tombstone with the next one), so an entry never goes stale.
+        self._wire: dict[tuple[str, int], WireField] = {}
         self._unhooks = [
             grants.on_decision(self._on_decision),
             grants.on_revoke(self._on_revoke),
@@ -337,12 +344,19 @@ class AccessService:
                 log.warning("read skipped a corrupt record: %s", exc.name)
         if len(records) > MAX_VALUES_PER_MESSAGE:
             raise FrameTooLarge("too many values for one read; read fewer fields")
-        return {
-            path: WireField(
+        return {path: self._wire_field(rec) for path, rec in sorted(records.items())}
+
+    def _wire_field(self, rec: FieldRecord) -> WireField:
+        key = (rec.path, rec.version)
+        wire = self._wire.get(key)
+        if wire is None:
+            if len(self._wire) >= WIRE_CACHE_SIZE:
+                self._wire.clear()
+            wire = WireField(
                 value=_wire_value(rec.value), version=rec.version, updated_at=rec.updated_at
             )
-            for path, rec in sorted(records.items())
-        }
+            self._wire[key] = wire
+        return wire
 
     # access requests ----------------------------------------------------------------
 

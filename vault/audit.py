@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from protocol import (
 
 from ._crypto import CryptoFailure, Sealer
 from ._db import Database
-from ._exceptions import AuditError, CorruptRecord
+from ._exceptions import AuditError, CorruptRecord, StorageError
 from .store import Store
 
 __all__ = ["AuditEntry", "AuditLog", "Clock", "VerifyReport", "genesis_hash", "wall_clock_ms"]
@@ -173,7 +174,10 @@ class AuditLog:
 
     def head(self) -> tuple[int, bytes]:
         """``(seq, hash)`` of the newest entry; ``(0, genesis)`` for an empty log. O(1)."""
-        if self._head is not None and self._head[2] == self._db.data_version():
+        return self._head_at(self._db.data_version())
+
+    def _head_at(self, version: int) -> tuple[int, bytes]:
+        if self._head is not None and self._head[2] == version:
             return self._head[0], self._head[1]
         raw = self._store.get(HEAD_KIND, HEAD_NAME)
         if raw is None:
@@ -200,7 +204,9 @@ class AuditLog:
             raise ValueError(f"invalid audit kind {kind!r}")
         body = dict(details or {})
         with self._db.transaction(durable=durable):
-            last_seq, prev = self.head()
+            # read under our write lock: no other handle can commit before we do
+            version = self._db.data_version()
+            last_seq, prev = self._head_at(version)
             seq = last_seq + 1
             ts = int(self._clock())
             try:  # encoding the body for the hash is also its check: one pass, not two
@@ -209,15 +215,16 @@ class AuditLog:
                 raise AuditError(f"audit details not encodable: {exc.message}") from exc
             entry = AuditEntry(seq, ts, kind, body, prev, digest, self._identity.sign(digest))
             sealed = self._sealer.seal(canonical_dumps(entry.to_json()), _row_ad(seq))
-            if self._db.execute("SELECT 1 FROM audit WHERE seq = ?", (seq,)):
-                raise AuditError(f"audit entry {seq} exists beyond the recorded head")
-            self._db.execute("INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq, sealed))
+            try:
+                self._db.execute("INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq, sealed))
+            except StorageError as exc:  # seq is the primary key: the row exists already
+                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    raise AuditError(f"audit entry {seq} exists beyond the recorded head") from exc
+                raise
             self._head = None
             self._store.put(
                 HEAD_KIND, HEAD_NAME, canonical_dumps({"seq": seq, "hash": digest.hex()})
             )
-            # read under our write lock: no other handle can commit before we do
-            version = self._db.data_version()
             self._db.after_commit(lambda: self._remember_head(seq, digest, version))
         return entry
 

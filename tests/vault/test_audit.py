@@ -122,3 +122,20 @@ def test_append_is_constant_time(tmp_path: Path) -> None:
         late = min(timed(100) for _ in range(3))
         assert late < early * 3
         assert len(v.audit) == 5601  # create + 300 + 5000 + 300
+
+
+def test_append_refuses_to_overwrite_a_row_beyond_the_head(vault: Vault, home: Path) -> None:
+    """A row planted past the head (outside the vault) is never overwritten; nothing changes."""
+    import pytest
+
+    from vault._exceptions import AuditError
+
+    vault.audit.append("test.event", {"i": 1})
+    seq, _ = vault.audit.head()
+    rows = dict(db_rows(home, "SELECT seq, sealed FROM audit"))  # type: ignore[arg-type]
+    db_exec(home, "INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq + 1, rows[seq]))
+    with pytest.raises(AuditError, match="beyond the recorded head"):
+        vault.audit.append("test.event", {"i": 2})
+    assert vault.audit.head()[0] == seq  # the head did not move
+    after = dict(db_rows(home, "SELECT seq, sealed FROM audit"))  # type: ignore[arg-type]
+    assert after[seq + 1] == rows[seq]  # the planted row is untouched
