@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,9 +37,8 @@ async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
         yield r
 
 
-async def test_erasure_of_an_online_business_is_confirmed(vn: VaultNode, biz: Requester):
-    import asyncio
-
+async def _read_then_erase(vn: VaultNode, biz: Requester) -> tuple[Any, Any]:
+    """Grant and read contact.email, ask the business to erase, wait for its signed receipt."""
     vn.vault.profile.set("contact.email", "alice@example.org")
     pending = await biz.request(vn.addrs[0], fields=["contact.email"], purpose="ServiceProvision")
     vn.approve(pending.request_id)
@@ -49,6 +50,11 @@ async def test_erasure_of_an_online_business_is_confirmed(vn: VaultNode, biz: Re
     while vn.erasures.get(rec.erasure_id).receipt is None:
         assert loop.time() < deadline, "no erasure receipt"
         await asyncio.sleep(0.05)
+    return grant, rec
+
+
+async def test_erasure_of_an_online_business_is_confirmed(vn: VaultNode, biz: Requester):
+    grant, rec = await _read_then_erase(vn, biz)
     assert biz.local_copy(grant) == {}
     assert [r.erasure_id for r in biz.erasure_receipts()] == [rec.erasure_id]
 
@@ -67,17 +73,7 @@ async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()
     async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
-        vn.vault.profile.set("contact.email", "alice@example.org")
-        pending = await biz.request(vn.addrs[0], ["contact.email"], "ServiceProvision")
-        vn.approve(pending.request_id)
-        grant = await pending.decision(timeout=10)
-        await biz.read(grant)
-        rec = vn.delivery.erase(biz.peer_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while vn.erasures.get(rec.erasure_id).receipt is None:
-            assert loop.time() < deadline, "no erasure receipt"
-            await asyncio.sleep(0.05)
+        await _read_then_erase(vn, biz)
         out = tmp_path / "receipts.json"
 
         def cli(*args: str) -> object:
