@@ -61,7 +61,6 @@ async def test_erasure_of_an_online_business_is_confirmed(vn: VaultNode, biz: Re
 
 async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path, biz: Requester):
     """`kluis receipts --export` (through the running node): every receipt, each verifiable."""
-    import asyncio
     import json
 
     from typer.testing import CliRunner
