@@ -28,6 +28,7 @@ Every issue kind is finite, so a domain can enumerate its outcome space
 
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 import random
@@ -92,24 +93,24 @@ def _check_labels(labels: Iterable[str], what: str) -> tuple[str, ...]:
     return out
 
 
-class Issue:
+class Issue(abc.ABC):
     """Base of the issue kinds. Subclasses are frozen dataclasses."""
 
     kind: ClassVar[str]
     name: str
 
     @property
+    @abc.abstractmethod
     def size(self) -> int:
         """How many values the issue has."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def values(self) -> Iterator[IssueValue]:
         """Every value, in the issue's natural order."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def contains(self, value: object) -> bool:
         """Whether ``value`` (a Python value) is one of this issue's values."""
-        raise NotImplementedError
 
     def to_wire(self, value: IssueValue) -> WireValue:
         return value  # type: ignore[return-value]
@@ -121,8 +122,9 @@ class Issue:
         assert isinstance(raw, int | str)
         return raw
 
+    @abc.abstractmethod
     def random_value(self, rng: random.Random) -> IssueValue:
-        raise NotImplementedError
+        """A value drawn uniformly (simulators, random strategies)."""
 
 
 @dataclass(frozen=True)

@@ -326,6 +326,7 @@ class AccessService:
 
     def _collect(self, patterns: Iterable[str]) -> dict[str, WireField]:
         profile = self.vault.profile
+        snapshot = profile.snapshot()  # one freshness check for the whole read
         records: dict[str, FieldRecord] = {}
         for pattern in patterns:
             try:
@@ -335,7 +336,8 @@ class AccessService:
                         if rec.path != base:
                             records[rec.path] = rec
                 else:
-                    one = profile.record(pattern)
+                    # an unknown path is simply absent from the snapshot
+                    one = snapshot.get(pattern) if snapshot is not None else profile.record(pattern)
                     if one is not None and one.is_set:
                         records[one.path] = one
             except UnknownField:

@@ -16,7 +16,7 @@ already has is a no-op: no new version, no audit entry, no notification.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +99,18 @@ class Profile:
 
     # -- reading -------------------------------------------------------------
 
-    def _committed(self) -> dict[str, FieldRecord] | None:
-        """Every committed field record, decrypted once and kept until the next change.
+    def snapshot(self) -> Mapping[str, FieldRecord] | None:
+        """Every committed field record by path (tombstones too); None if it cannot be had now.
+
+        Decrypted once and kept until the next change. A caller that looks up
+        many fields (a read) takes the snapshot once instead of calling
+        :meth:`record` per field, each of which checks it is still fresh.
 
         A running node answers reads all day from a profile that changes a few
         times a year, so decrypting and decoding each field on every read was
         most of a read's cost. The snapshot is built only outside a transaction
         (so it never holds uncommitted values), dropped by every change, and
-        not built at all while any record is damaged: then each read takes the
+        not built at all while any record is damaged: then (None) each read takes the
         uncached path, which names the damaged record. A commit by another
         handle on the same file (SQLite's ``data_version``) drops it too.
         """
@@ -128,7 +132,7 @@ class Profile:
     def record(self, path: str) -> FieldRecord | None:
         """The field's record (a tombstone if it was unset), or None if never set."""
         resolve(path)
-        snapshot = self._committed()
+        snapshot = self.snapshot()
         if snapshot is not None:
             return snapshot.get(path)
         raw = self._store.get(KIND, path)
@@ -149,7 +153,7 @@ class Profile:
         ``prefix`` selects a subtree (``address`` or ``address.home``). With
         ``errors``, corrupt records are collected there instead of raising.
         """
-        snapshot = self._committed()
+        snapshot = self.snapshot()
         if snapshot is not None:  # sorted by path: built from the store's sorted items
             return [
                 rec

@@ -118,23 +118,32 @@ def _quiet_libp2p() -> None:
             item.setLevel(logging.WARNING)
 
 
-class _QuietDialFailures(logging.Filter):
-    """Drop libp2p's ERROR log for a TCP dial that failed.
+class DropLogLines(logging.Filter):
+    """Drop a libp2p log line we already report in a typed way (or that is normal for us).
 
-    The failure reaches our caller as a typed ``ConnectError`` (the outbox
-    then retries with backoff), so libp2p's own ERROR line is noise: a vault
-    whose business is offline would print it on every retry.
+    ``unwanted(message)`` says which lines to drop. Used for:
+
+    * a failed TCP dial: the caller gets a typed ``ConnectError`` (the outbox
+      then retries with backoff), so libp2p's ERROR line is noise; a vault whose
+      business is offline would print it on every retry;
+    * gossipsub's refusals by peers that do not speak it (``pubsub.py``).
     """
+
+    def __init__(self, unwanted: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._unwanted = unwanted
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            return not record.getMessage().startswith("Failed to open TCP stream")
+            return not self._unwanted(record.getMessage())
         except Exception:
             return True
 
 
 _quiet_libp2p()
-logging.getLogger("libp2p.transport.tcp.tcp").addFilter(_QuietDialFailures())
+logging.getLogger("libp2p.transport.tcp.tcp").addFilter(
+    DropLogLines(lambda text: text.startswith("Failed to open TCP stream"))
+)
 
 
 class EndOfStream(ConnectionBroken):
@@ -350,19 +359,17 @@ class PeerContext:
 
     async def close(self) -> None:
         """End the stream gracefully and stop its frame loop. Idempotent."""
-        if self._chan.closed_by_us:
-            return
-        try:
-            await self._node._call(self._close_trio)
-        except StreamClosed:
-            pass
+        await self._end(reset=False)
 
     async def reset(self) -> None:
         """Abort the stream: the peer's reads fail with ConnectionBroken. Idempotent."""
+        await self._end(reset=True)
+
+    async def _end(self, *, reset: bool) -> None:
         if self._chan.closed_by_us:
             return
         try:
-            await self._node._call(self._close_trio, True)
+            await self._node._call(self._close_trio, reset)
         except StreamClosed:
             pass
 
@@ -410,19 +417,17 @@ class FramedStream:
 
     async def aclose(self) -> None:
         """Close gracefully. Idempotent; later send/receive raise StreamClosed."""
-        if self._chan.closed_by_us:
-            return
-        try:
-            await self._node._call(self._chan.close)
-        except StreamClosed:
-            self._chan.closed_by_us = True
+        await self._end(self._chan.close)
 
     async def reset(self) -> None:
         """Abort the stream (the peer sees it break)."""
+        await self._end(self._chan.reset)
+
+    async def _end(self, how: Callable[[], Awaitable[None]]) -> None:
         if self._chan.closed_by_us:
             return
         try:
-            await self._node._call(self._chan.reset)
+            await self._node._call(how)
         except StreamClosed:
             self._chan.closed_by_us = True
 

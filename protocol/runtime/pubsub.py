@@ -43,7 +43,7 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from .._exceptions import ErrorCode, StreamClosed, TransportError
-from .node import Node
+from .node import DropLogLines, Node
 
 __all__ = ["MAX_PUBSUB_MESSAGE", "PubSub", "PubSubMessage", "Subscription", "Validator"]
 
@@ -58,23 +58,12 @@ _GOSSIP_PROTOCOLS: Final = (TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID))
 Validator = Callable[[bytes, str], bool]
 
 
-class _QuietMeshsubRefusals(logging.Filter):
-    """Drop libp2p's ERROR log when a peer does not speak gossipsub.
-
-    Gossipsub opens a meshsub stream to *every* connected peer; a kluis vault
-    node that only serves access refuses it, which is normal here, yet libp2p's
-    host logs each refusal as a multi-line ERROR.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return True
-        return not ("/meshsub/" in text and "not supported" in text)
-
-
-logging.getLogger("libp2p.host.basic_host").addFilter(_QuietMeshsubRefusals())
+# Gossipsub opens a meshsub stream to *every* connected peer; a kluis vault node
+# that only serves access refuses it, which is normal here, yet libp2p's host
+# logs each refusal as a multi-line ERROR.
+logging.getLogger("libp2p.host.basic_host").addFilter(
+    DropLogLines(lambda text: "/meshsub/" in text and "not supported" in text)
+)
 
 
 @dataclass(frozen=True, slots=True)
