@@ -113,7 +113,7 @@ class IntentSpec:
 
 
 class DealCloser(Protocol):
-    """The vault side of closing a deal (:class:`vault.agent_service.AgentService`)."""
+    """The vault side of closing a deal (:class:`vault.services.agent_service.AgentService`)."""
 
     @property
     def vault_peer(self) -> str: ...

@@ -48,10 +48,10 @@ from protocol.framing import encode_frame
 from protocol.ids import ACCESS
 from protocol.runtime import Node
 from protocol.signing import Identity
-from vault.node import VaultNode
-from vault.ratelimit import RateLimiter
+from vault.node.boss import VaultNode
 from vault.requester import GrantHandle, Requester, Update
-from vault.vault import Vault
+from vault.services.ratelimit import RateLimiter
+from vault.store.vault import Vault
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)
 

@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 from protocol import Update
-from vault._hpke import HpkeKeyPair, seal_to
-from vault.node import VaultNode
-from vault.outbox import Outbox
+from vault.node.boss import VaultNode
 from vault.requester import Requester
-from vault.vault import Vault
+from vault.services.outbox import Outbox
+from vault.store.hpke import HpkeKeyPair, seal_to
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from vault._crypto import KdfParams, derive_kek
-from vault.profile import decode_field
-from vault.vault import Vault
+from vault.store.crypto import KdfParams, derive_kek
+from vault.store.profile import decode_field
+from vault.store.vault import Vault
 
 PASSPHRASE = "benchmark passphrase"
 FIELDS = 10_000

@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 
 from protocol import ErrorCode, verify
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import AccessDenied, Offer, Requester, Update
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 PASSPHRASE = "a long owner passphrase"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

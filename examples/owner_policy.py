@@ -28,10 +28,10 @@ import tempfile
 from pathlib import Path
 
 from protocol import AccessDenied, ErrorCode, PurposeCode
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import DecisionPending, Requester
-from vault.rules import RequesterCondition, Rule, RuleAction
-from vault.vault import Vault
+from vault.services.rules import RequesterCondition, Rule, RuleAction
+from vault.store.vault import Vault
 
 PASSPHRASE = "a long owner passphrase"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

@@ -1,11 +1,11 @@
 """kluis vault: the customer's node and the requester SDK.
 
 It holds the store, profile, policy, audit log, local API and CLI. Public names
-of the encrypted vault are re-exported here; the CLI lives in :mod:`vault.cli`
+of the encrypted vault are re-exported here; the CLI lives in :mod:`vault.cli.main`
 and is not imported by default (it pulls in typer).
 """
 
-from ._exceptions import (
+from vault._exceptions import (
     AuditError,
     BackupError,
     CorruptRecord,
@@ -19,11 +19,11 @@ from ._exceptions import (
     WeakPassphrase,
     WrongPassphrase,
 )
-from .audit import AuditEntry, AuditLog, Clock, VerifyReport
-from .paths import VaultPaths, default_home, resolve_home
-from .profile import ChangeListener, FieldRecord, Profile
-from .store import Store
-from .vault import Vault
+from vault.home.paths import VaultPaths, default_home, resolve_home
+from vault.store.audit import AuditEntry, AuditLog, Clock, VerifyReport
+from vault.store.profile import ChangeListener, FieldRecord, Profile
+from vault.store.records import Store
+from vault.store.vault import Vault
 
 __all__ = [
     "AuditEntry",

@@ -1,5 +1,5 @@
 """``python -m vault`` runs the ``kluis`` command line."""
 
-from .cli import main
+from vault.cli.main import main
 
 main()

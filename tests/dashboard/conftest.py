@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from vault.dashboard import Dashboard
-from vault.node import VaultNode
-from vault.vault import Vault
+from vault.api.dashboard import Dashboard
+from vault.node.boss import VaultNode
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

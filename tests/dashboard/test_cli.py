@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from typer.testing import CliRunner, Result
 
-from vault.cli import app
-from vault.vault import Vault
+from vault.cli.main import app
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE
 

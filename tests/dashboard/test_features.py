@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import Identity
-from vault.inbox import InboxMessage
+from vault.services.inbox import InboxMessage
 
 from .conftest import Running, logged_in
 from .helpers import ask

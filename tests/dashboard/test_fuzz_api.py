@@ -27,10 +27,10 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from protocol import Identity  # noqa: E402
-from vault.api_spec import openapi_document  # noqa: E402
-from vault.dashboard.app import ACTIONS, PAGES  # noqa: E402
-from vault.node import VaultNode  # noqa: E402
-from vault.vault import Vault  # noqa: E402
+from vault.api.dashboard.app import ACTIONS, PAGES  # noqa: E402
+from vault.api.spec import openapi_document  # noqa: E402
+from vault.node.boss import VaultNode  # noqa: E402
+from vault.store.vault import Vault  # noqa: E402
 
 from .conftest import PASSPHRASE, csrf_of  # noqa: E402
 from .helpers import ask  # noqa: E402

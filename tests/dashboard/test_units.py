@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from vault.dashboard.charts import DAY_MS, Bar, expiry_chart, reads_chart
-from vault.dashboard.security import (
+from vault.api.dashboard.charts import DAY_MS, Bar, expiry_chart, reads_chart
+from vault.api.dashboard.security import (
     LINK_TTL_MS,
     MAX_SESSIONS,
     SESSION_TTL_MS,

@@ -18,11 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agents import Boulware, Conceder, DefaultStrategy
-from vault.cli import app
-from vault.demo_agents import DEMO_INTENT, _business_preferences
-from vault.node import VaultNode
+from vault.cli.main import app
+from vault.demo.agents_act import DEMO_INTENT, _business_preferences
+from vault.node.boss import VaultNode
 from vault.requester import OfferAgent, Requester
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(90)
 PASSPHRASE = "correct horse battery"

@@ -11,9 +11,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from agents.tournament import default_domains_dir
-from vault.cli import app
-from vault.demo_agents import DEMO_INTENT, run_agents_story
-from vault.vault import Vault
+from vault.cli.main import app
+from vault.demo.agents_act import DEMO_INTENT, run_agents_story
+from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
 PASSPHRASE = "correct horse battery"
@@ -84,7 +84,7 @@ def test_cli_agents_tournament() -> None:
 
 def test_the_example_intent_file_loads() -> None:
     from protocol import Identity
-    from vault.agent_service import load_intent_file
+    from vault.services.agent_service import load_intent_file
 
     owner = Identity.generate()
     spec, mandate = load_intent_file(Path(__file__).parents[2] / "examples" / "intent_phone.toml",

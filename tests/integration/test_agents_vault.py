@@ -22,10 +22,10 @@ from agents import (
 )
 from protocol import AccessDenied
 from vault._exceptions import VaultError
-from vault.agent_service import AgentService
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import OfferAgent, Requester
-from vault.vault import Vault
+from vault.services.agent_service import AgentService
+from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
 PASSPHRASE = "correct horse battery"

@@ -27,9 +27,9 @@ from protocol import (
 )
 from protocol.grants import DAY_MS
 from tests.vault.access_helpers import access_request, read
-from vault.node import VaultNode
-from vault.ratelimit import RateLimiter
-from vault.vault import Vault
+from vault.node.boss import VaultNode
+from vault.services.ratelimit import RateLimiter
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from protocol import AccessDenied, ContactPolicy, ErrorCode
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import Offer, Requester
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
@@ -73,7 +73,7 @@ async def test_contact_within_terms_and_refusals(vn: VaultNode, biz: Requester):
 async def test_demo_story_passes(vn: VaultNode, biz: Requester):
     from rich.console import Console
 
-    from vault.demo_contact import run_contact_erasure_story
+    from vault.demo.contact_act import run_contact_erasure_story
 
     vn.vault.profile.set("contact.email", "alice@example.org")
     console = Console(record=True, width=120)

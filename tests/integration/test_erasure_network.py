@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from protocol import ContactPolicy
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import Requester
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
@@ -66,8 +66,8 @@ async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path
     from typer.testing import CliRunner
 
     from protocol.receipts import ConsentReceipt, verify_receipt
-    from vault.cli import app
-    from vault.erasure import verify_export
+    from vault.cli.main import app
+    from vault.services.erasure import verify_export
 
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from protocol import verify_erasure_receipt
-from vault.erasure import verify_export
-from vault.node import VaultNode
+from vault.node.boss import VaultNode
 from vault.requester import GrantHandle, GrantStatus, Offer, Requester
-from vault.vault import Vault
+from vault.services.erasure import verify_export
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 BIZ_PASSPHRASE = "business horse battery"

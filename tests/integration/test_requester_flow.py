@@ -22,10 +22,10 @@ from protocol import (
     sign,
     verify,
 )
-from vault.cli import app
-from vault.node import VaultNode
+from vault.cli.main import app
+from vault.node.boss import VaultNode
 from vault.requester import AccessDenied, GrantHandle, Offer, Requester, Update
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 BIZ_PASSPHRASE = "business horse battery"

@@ -32,10 +32,10 @@ from protocol import (
     verify,
 )
 from tests.vault.access_helpers import access_request, read, subscribe
-from vault.cli import app
-from vault.lock import AlreadyRunning
-from vault.node import VaultNode
-from vault.vault import Vault
+from vault.cli.main import app
+from vault.home.lock import AlreadyRunning
+from vault.node.boss import VaultNode
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from vault.cli import app
-from vault.vault import Vault
+from vault.cli.main import app
+from vault.store.vault import Vault
 
 PASSPHRASE = "correct horse battery"
 

@@ -28,11 +28,11 @@ from protocol import (
 )
 from protocol.grants import DAY_MS
 from protocol.messages import AwaitDecision
-from vault.access import AccessService
-from vault.grantbook import GrantBook
-from vault.ratelimit import RateLimiter
-from vault.rules import RequesterCondition, Rule, RuleAction, RuleBook
-from vault.vault import Vault
+from vault.services.access import AccessService
+from vault.services.grantbook import GrantBook
+from vault.services.ratelimit import RateLimiter
+from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
+from vault.store.vault import Vault
 
 from .access_helpers import ManualClock, access_request, deletion_receipt, read, subscribe
 from .conftest import PASSPHRASE

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from protocol import canonical_dumps, canonical_loads
-from vault.audit import AuditEntry, genesis_hash
-from vault.vault import Vault
+from vault.store.audit import AuditEntry, genesis_hash
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE, FakeClock, db_exec, db_rows
 
@@ -45,7 +45,7 @@ def test_details_are_sealed_at_rest(vault: Vault, home: Path) -> None:
 
 def _reseal(vault: Vault, seq: int, mutate: dict[str, object]) -> None:
     """Tamper at the logical level: decrypt one entry, change it, re-seal it validly."""
-    from vault.audit import _row_ad
+    from vault.store.audit import _row_ad
 
     (sealed,) = vault._db.execute("SELECT sealed FROM audit WHERE seq=?", (seq,))[0]
     data = canonical_loads(vault._keyring.sealer.open(sealed, _row_ad(seq)))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from vault.store import record_ad
-from vault.vault import Vault
+from vault.store.records import record_ad
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE, db_exec, db_rows, file_hashes
 

@@ -10,10 +10,10 @@ from typer.testing import Result
 
 from protocol import ContactMessage, ContactPolicy, Identity, dump_message, new_id, new_nonce, sign
 from protocol.replay import wall_clock_ms
-from vault._hpke import HpkeKeyPair
-from vault.contact_service import ContactService
-from vault.grantbook import GrantBook
-from vault.vault import Vault
+from vault.services.contact_service import ContactService
+from vault.services.grantbook import GrantBook
+from vault.store.hpke import HpkeKeyPair
+from vault.store.vault import Vault
 
 from .access_helpers import access_request
 
@@ -82,7 +82,7 @@ def test_inbox_contacts_mute_erase_erasures(home: Path, cli: Callable[..., Resul
     assert json.loads(out.read_text())[0]["request"]["type"] == "erase_request"
     # the request waits, sealed, in the outbox for the node to deliver
     with Vault.open(home, PASSPHRASE) as v:
-        from vault.outbox import Outbox
+        from vault.services.outbox import Outbox
 
         kinds = [i.kind for i in Outbox(v).pending(peer)]
     assert kinds == ["revoke_notice", "erase_request"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vault.config import ConfigError, NodeConfig, load_config, network_settings
+from vault.home.config import ConfigError, NodeConfig, load_config, network_settings
 
 PEER = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWBPAZDe4rNFSjc6Qrcs7mSTLN7eiMDYBFSh4mRFfscyP6"
 

@@ -21,10 +21,10 @@ from protocol import (
     parse_contact_frame,
     sign,
 )
-from vault.contact import DEFAULT_POLICY, check_contact
-from vault.contact_service import ContactService
-from vault.grantbook import GrantBook
-from vault.vault import Vault
+from vault.services.contact import DEFAULT_POLICY, check_contact
+from vault.services.contact_service import ContactService
+from vault.services.grantbook import GrantBook
+from vault.store.vault import Vault
 
 from .access_helpers import START_MS, ManualClock, access_request
 
@@ -236,7 +236,7 @@ def test_email_channel_forwards_with_address_from_profile(world: World):
 
 
 def test_rate_limited_per_peer(world: World):
-    from vault.ratelimit import RateLimiter
+    from vault.services.ratelimit import RateLimiter
 
     world.svc.limiter = RateLimiter(rate=0.001, burst=2, clock=lambda: 0.0)
     gid = world.grant(policy=ContactPolicy.of([("service", 100, 1)]))

@@ -10,14 +10,14 @@ import textwrap
 import time
 from pathlib import Path
 
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE
 
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from vault.vault import Vault
+    from vault.store.vault import Vault
 
     vault = Vault.open(Path(sys.argv[1]), sys.argv[2])
     i = 0

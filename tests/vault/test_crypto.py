@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vault._crypto import (
+from vault._exceptions import VaultError
+from vault.store.crypto import (
     CryptoFailure,
     KdfParams,
     Keyring,
@@ -15,7 +16,6 @@ from vault._crypto import (
     unwrap_key,
     wrap_key,
 )
-from vault._exceptions import VaultError
 
 
 def test_seal_open_round_trip_and_ad_binding() -> None:

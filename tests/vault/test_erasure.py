@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from protocol import ErasureReceipt, Identity, SignatureError, sign
-from vault.erasure import ErasureBook, verify_export
-from vault.grantbook import NotFound
-from vault.vault import Vault
+from vault.services.erasure import ErasureBook, verify_export
+from vault.services.grantbook import NotFound
+from vault.store.vault import Vault
 
 from .access_helpers import ManualClock
 

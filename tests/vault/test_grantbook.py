@@ -17,8 +17,8 @@ from protocol import (
     verify_grant,
 )
 from protocol.grants import DAY_MS
-from vault.grantbook import GrantBook, NotFound
-from vault.vault import Vault
+from vault.services.grantbook import GrantBook, NotFound
+from vault.store.vault import Vault
 
 from .access_helpers import ManualClock, access_request, deletion_receipt
 from .conftest import PASSPHRASE
@@ -174,7 +174,7 @@ def test_deletion_receipt_checks(book: GrantBook, cvault: Vault) -> None:
 
 
 def test_pending_cap_per_peer(book: GrantBook, cvault: Vault) -> None:
-    from vault.grantbook import MAX_PENDING_PER_PEER
+    from vault.services.grantbook import MAX_PENDING_PER_PEER
 
     for _ in range(MAX_PENDING_PER_PEER):
         book.submit(access_request(ALICE, cvault.peer_id))

@@ -25,9 +25,9 @@ from protocol import (
     sign,
 )
 from protocol.contact import parse_delivery_payload
-from vault._hpke import HpkeError, HpkeKeyPair, seal_to
-from vault.outbox import Outbox, delivery_info
-from vault.vault import Vault
+from vault.services.outbox import Outbox, delivery_info
+from vault.store.hpke import HpkeError, HpkeKeyPair, seal_to
+from vault.store.vault import Vault
 
 from .access_helpers import START_MS, ManualClock
 
@@ -175,9 +175,9 @@ _CHILD = textwrap.dedent(
     import asyncio, os, sys
     from pathlib import Path
     from protocol import Ack, Update, dump_message, parse_contact_frame
-    from vault._hpke import HpkeKeyPair
-    from vault.outbox import Outbox
-    from vault.vault import Vault
+    from vault.store.hpke import HpkeKeyPair
+    from vault.services.outbox import Outbox
+    from vault.store.vault import Vault
 
     home, keyfile, applied, mode, peer = sys.argv[1:6]
     key = HpkeKeyPair.from_secret_bytes(Path(keyfile).read_bytes())

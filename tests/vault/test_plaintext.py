@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE
 

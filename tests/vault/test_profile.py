@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vault._exceptions import FieldNotSet, InvalidValue, UnknownField
-from vault.profile import FieldRecord
-from vault.vault import Vault
+from vault.store.profile import FieldRecord
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE
 

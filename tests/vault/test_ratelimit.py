@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import RateLimited
-from vault.ratelimit import RateLimiter
+from vault.services.ratelimit import RateLimiter
 
 
 class FakeClock:

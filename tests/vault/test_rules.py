@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from protocol import Identity, PurposeCode
-from vault.rules import RequesterCondition, Rule, RuleAction, RuleBook
-from vault.vault import Vault
+from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
+from vault.store.vault import Vault
 
 from .access_helpers import ManualClock, access_request
 from .conftest import PASSPHRASE

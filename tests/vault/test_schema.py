@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
-from vault.profile import FieldRecord, decode_field, encode_field
-from vault.schema import format_value, parse_text, resolve, schema_paths, validate_value
+from vault.store.profile import FieldRecord, decode_field, encode_field
+from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 
 SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
 TEXT = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and s != "")

@@ -11,10 +11,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from vault._crypto import Keyring
-from vault._db import Database
 from vault._exceptions import CorruptRecord, StorageError
-from vault.store import Store
+from vault.store.crypto import Keyring
+from vault.store.db import Database
+from vault.store.records import Store
 
 KINDS = st.sampled_from(["profile", "grant", "inbox"])
 NAMES = st.text(min_size=0, max_size=20)

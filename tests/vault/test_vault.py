@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vault import _exceptions as errors
-from vault.vault import Vault
+from vault.store.vault import Vault
 
 from .conftest import PASSPHRASE, FakeClock, db_exec, file_hashes
 
@@ -106,7 +106,7 @@ def test_second_process_style_writer_extends_the_same_chain(home: Path) -> None:
 
 
 def test_home_resolution(tmp_path: Path) -> None:
-    from vault.paths import default_home, resolve_home
+    from vault.home.paths import default_home, resolve_home
 
     assert resolve_home(None, env={}) == default_home()
     assert default_home().name == "kluis"

@@ -16,9 +16,8 @@ by negotiation and receive the grant an agreement creates.
 """
 
 from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
-
-from ._book import GrantStatus, RequestRecord
-from ._errors import (
+from vault.requester._book import GrantStatus, RequestRecord
+from vault.requester._errors import (
     DecisionPending,
     InvalidGrant,
     RequesterError,
@@ -26,9 +25,15 @@ from ._errors import (
     UnknownRequest,
     error_to_exception,
 )
-from ._handles import GrantHandle, GrantInfo, PendingRequest
-from ._requester import DEFAULT_LISTEN, GrantRef, Requester, parse_purpose, vault_peer_of
-from .offers import OfferAgent
+from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
+from vault.requester._requester import (
+    DEFAULT_LISTEN,
+    GrantRef,
+    Requester,
+    parse_purpose,
+    vault_peer_of,
+)
+from vault.requester.offers import OfferAgent
 
 __all__ = [
     "DEFAULT_LISTEN",

@@ -33,10 +33,9 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
-
-from .._exceptions import CorruptRecord
-from ..vault import Vault
-from ._errors import UnknownGrant, UnknownRequest
+from vault._exceptions import CorruptRecord
+from vault.requester._errors import UnknownGrant, UnknownRequest
+from vault.store.vault import Vault
 
 __all__ = [
     "DAY_MS",

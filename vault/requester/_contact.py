@@ -27,11 +27,10 @@ from protocol import (
     parse_contact_frame,
     sign,
 )
-
-from ._errors import error_to_exception
+from vault.requester._errors import error_to_exception
 
 if TYPE_CHECKING:
-    from ._requester import GrantRef, Requester
+    from vault.requester._requester import GrantRef, Requester
 
 __all__ = ["ContactQueue", "send_contact"]
 

@@ -29,10 +29,9 @@ import os
 from typing import Any
 
 from protocol import CanonicalError, FieldRecord, canonical_dumps, canonical_loads
-
-from .._crypto import KEY_BYTES, CryptoFailure, Rng, SecretKey, open_sealed, seal
-from .._exceptions import CorruptRecord
-from ..vault import Vault
+from vault._exceptions import CorruptRecord
+from vault.store.crypto import KEY_BYTES, CryptoFailure, Rng, SecretKey, open_sealed, seal
+from vault.store.vault import Vault
 
 __all__ = ["DATA_KIND", "KEY_KIND", "SealedCopies", "enable_secure_delete"]
 

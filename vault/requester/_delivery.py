@@ -51,11 +51,10 @@ from protocol import (
     verify,
 )
 from protocol.contact import MAX_BATCH, parse_delivery_payload
-
-from .._hpke import HpkeError, HpkeKeyPair
+from vault.store.hpke import HpkeError, HpkeKeyPair
 
 if TYPE_CHECKING:
-    from ._requester import Requester
+    from vault.requester._requester import Requester
 
 __all__ = ["DeliveryEndpoint"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from protocol import AccessRequest, Action, Grant, Purpose
 
 if TYPE_CHECKING:
-    from ._requester import Requester
+    from vault.requester._requester import Requester
 
 __all__ = ["GrantHandle", "GrantInfo", "PendingRequest"]
 

@@ -110,18 +110,22 @@ from protocol import (
 )
 from protocol.limits import MAX_WAIT_MS
 from protocol.scopes import pattern_covers
-
-from .._crypto import Rng
-from ..audit import Clock, wall_clock_ms
-from ..lock import VaultLock
-from ..paths import VaultPaths
-from ..vault import Vault
-from ._book import GrantRecord, GrantStatus, LocalBook, RequestRecord
-from ._contact import ContactQueue, send_contact
-from ._copies import SealedCopies, enable_secure_delete
-from ._delivery import DeliveryEndpoint
-from ._errors import DecisionPending, InvalidGrant, RequesterError, error_to_exception
-from ._handles import GrantHandle, GrantInfo, PendingRequest
+from vault.home.lock import VaultLock
+from vault.home.paths import VaultPaths
+from vault.requester._book import GrantRecord, GrantStatus, LocalBook, RequestRecord
+from vault.requester._contact import ContactQueue, send_contact
+from vault.requester._copies import SealedCopies, enable_secure_delete
+from vault.requester._delivery import DeliveryEndpoint
+from vault.requester._errors import (
+    DecisionPending,
+    InvalidGrant,
+    RequesterError,
+    error_to_exception,
+)
+from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
+from vault.store.audit import Clock, wall_clock_ms
+from vault.store.crypto import Rng
+from vault.store.vault import Vault
 
 __all__ = ["DEFAULT_LISTEN", "GrantRef", "Requester", "parse_purpose"]
 

@@ -41,8 +41,7 @@ from agents.agreements import Agreement
 from agents.intents import Intent, intent_topic, intent_validator, parse_intent
 from agents.network import BusinessOutcome, negotiate_intent, wall_ms
 from protocol import AccessRequest, Decision, DecisionStatus, KluisError, Offer
-
-from ._requester import Requester
+from vault.requester._requester import Requester
 
 __all__ = ["AGREEMENT_KIND", "OfferAgent"]
 

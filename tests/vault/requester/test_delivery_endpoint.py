@@ -21,9 +21,9 @@ from protocol import (
     sign,
     wall_clock_ms,
 )
-from vault._hpke import seal_to
-from vault.outbox import delivery_info
 from vault.requester import Requester
+from vault.services.outbox import delivery_info
+from vault.store.hpke import seal_to
 
 VAULT = Identity.generate()
 

@@ -31,7 +31,6 @@ from protocol import (
     sign_object,
     verify,
 )
-from vault._crypto import CryptoFailure, SecretKey, open_sealed
 from vault.requester import (
     DecisionPending,
     GrantHandle,
@@ -43,7 +42,8 @@ from vault.requester import (
     parse_purpose,
 )
 from vault.requester._copies import DATA_KIND, KEY_KIND
-from vault.store import record_ad
+from vault.store.crypto import CryptoFailure, SecretKey, open_sealed
+from vault.store.records import record_ad
 
 from .helpers import DAY_MS, PASSPHRASE, Ctx, FakeVault, ManualClock, deliver
 
@@ -441,7 +441,7 @@ async def test_bad_request_arguments(biz: Requester, fv: FakeVault):
 
 
 async def test_second_open_is_refused_while_running(biz: Requester, biz_home: Path):
-    from vault.lock import AlreadyRunning
+    from vault.home.lock import AlreadyRunning
 
     with pytest.raises(AlreadyRunning):
         await Requester.open(biz_home, PASSPHRASE, network=False)

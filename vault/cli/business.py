@@ -1,0 +1,349 @@
+"""``kluis business …``: the requester side on the command line (a thin shell over the SDK).
+
+The business has its own folder and passphrase, separate from any vault::
+
+    KLUIS_BUSINESS_HOME        the business store (default: the per-user data dir
+                               "kluis-business")
+    KLUIS_BUSINESS_PASSPHRASE  its passphrase (else --passphrase-file, else a prompt)
+    KLUIS_BUSINESS_LISTEN      where its node listens while a command runs
+                               (default /ip4/127.0.0.1/tcp/0)
+
+Every network command starts the business's node for the duration of the
+command only; a revoke notice sent while no command runs is picked up on the
+next read (the vault refuses it with ``revoked`` and the SDK deletes then).
+Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import platformdirs
+import typer
+from rich.table import Table
+
+from protocol import Offer
+from vault.cli.console import stderr, stdout
+from vault.cli.exits import KluisGroup
+from vault.cli.options import JsonOpt, read_passphrase
+from vault.home.paths import VaultPaths
+from vault.requester import GrantHandle, Requester, RequesterError, parse_purpose, vault_peer_of
+from vault.store.schema import format_value
+from vault.store.vault import check_new_passphrase
+
+__all__ = ["ENV_BUSINESS_HOME", "ENV_BUSINESS_PASSPHRASE", "business_app", "resolve_business_home"]
+
+ENV_BUSINESS_HOME = "KLUIS_BUSINESS_HOME"
+ENV_BUSINESS_PASSPHRASE = "KLUIS_BUSINESS_PASSPHRASE"  # noqa: S105 (a variable name)
+ENV_BUSINESS_LISTEN = "KLUIS_BUSINESS_LISTEN"
+
+T = TypeVar("T")
+
+business_app = typer.Typer(
+    name="business",
+    cls=KluisGroup,
+    help="The business side: request access to a customer's vault, read, subscribe. "
+    f"Uses its own store (${ENV_BUSINESS_HOME}) and passphrase (${ENV_BUSINESS_PASSPHRASE}).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+BizHomeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        envvar=ENV_BUSINESS_HOME,
+        show_envvar=True,
+        show_default=False,
+        help='The business store\'s folder (default: the per-user data dir "kluis-business").',
+    ),
+]
+BizPassFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        show_default=False,
+        help=f"Read the passphrase from this file. Else ${ENV_BUSINESS_PASSPHRASE}, else a prompt.",
+    ),
+]
+ListenOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--listen",
+        envvar=ENV_BUSINESS_LISTEN,
+        show_default=False,
+        help="Multiaddr to listen on while the command runs (repeatable). "
+        "Default /ip4/127.0.0.1/tcp/0.",
+    ),
+]
+FieldsOpt = Annotated[
+    str | None, typer.Option("--fields", help="Comma-separated field paths or subtree.* patterns.")
+]
+
+
+def resolve_business_home(explicit: Path | None) -> Path:
+    """``--home`` / ``$KLUIS_BUSINESS_HOME`` (typer fills both in), else the platform default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    return platformdirs.user_data_path("kluis-business", appauthor=False)
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise RequesterError("--fields needs at least one field")
+    return items
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | None,
+         work: Callable[[Requester], Awaitable[T]], *, network: bool = True) -> T:  # fmt: skip
+    """Open the business store (and node), run ``work``, close."""
+    folder = resolve_business_home(home)
+    if not VaultPaths(folder).exists():
+        raise RequesterError(f"no business store in {folder} (run `kluis business init`)")
+    passphrase = read_passphrase(passphrase_file, env=ENV_BUSINESS_PASSPHRASE)
+
+    async def main() -> T:
+        with stderr().status("Unlocking the business store (Argon2id)…"):
+            biz = await Requester.open(
+                folder,
+                passphrase,
+                create=False,
+                network=network,
+                listen=listen or ["/ip4/127.0.0.1/tcp/0"],
+            )
+        async with biz:
+            return await work(biz)
+
+    return asyncio.run(main())
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    return format_value(list(value) if isinstance(value, tuple) else value)
+
+
+def _print_grant(grant: GrantHandle) -> None:
+    stdout().print(
+        f"approved: grant {grant.grant_id} (fields: {', '.join(grant.fields)}; "
+        f"expires {_when(grant.expires_at)} UTC; retention {grant.retention_days} days)",
+        markup=False,
+    )
+
+
+@business_app.command()
+def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
+    """Create the business store: a fresh identity (peer id), a sealed store, an audit log."""
+    folder = resolve_business_home(home)
+    passphrase = read_passphrase(
+        passphrase_file, env=ENV_BUSINESS_PASSPHRASE, confirm=True, prompt="New passphrase"
+    )
+    check_new_passphrase(passphrase)
+    if VaultPaths(folder).exists():
+        raise RequesterError(f"a business store already exists in {folder}; not overwriting it")
+
+    async def main() -> str:
+        biz = await Requester.create(folder, passphrase, network=False, retention_interval=None)
+        async with biz:
+            return biz.peer_id
+
+    with stderr().status("Creating the business store (Argon2id)…"):
+        peer_id = asyncio.run(main())
+    out = stdout()
+    out.print(f"created business store in {folder}", markup=False)
+    out.print(f"identity: {peer_id}", markup=False)
+
+
+@business_app.command("id")
+def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
+    """Print the business's peer id."""
+
+    async def work(biz: Requester) -> str:
+        return biz.peer_id
+
+    sys.stdout.write(_run(home, passphrase_file, None, work, network=False) + "\n")
+
+
+@business_app.command()
+def request(
+    vault_multiaddr: Annotated[str, typer.Argument(help="The vault's multiaddr, with /p2p/<id>.")],
+    fields: Annotated[str, typer.Option("--fields", help="Comma-separated fields / patterns.")],
+    purpose: Annotated[str, typer.Option("--purpose", help="DPV purpose, e.g. ServiceProvision.")],
+    purpose_text: Annotated[str, typer.Option("--purpose-text", help="Why, in your words.")] = "",
+    days: Annotated[int, typer.Option("--days", min=1, help="How long access lasts.")] = 30,
+    retention_days: Annotated[
+        int, typer.Option("--retention-days", min=0, help="Days you keep data after access ends.")
+    ] = 0,
+    offer: Annotated[str, typer.Option("--offer", help="What you offer in return.")] = "",
+    offer_cents: Annotated[int, typer.Option("--offer-cents", min=0, help="Its value.")] = 0,
+    wait: Annotated[
+        float | None,
+        typer.Option("--wait", min=0, help="Also wait this many seconds for the decision."),
+    ] = None,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+) -> None:
+    """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
+    wanted = _split(fields) or []
+    parse_purpose(purpose)  # fail before unlocking: nothing touched
+    vault_peer_of(vault_multiaddr)
+
+    async def work(biz: Requester) -> None:
+        pending = await biz.request(
+            vault_multiaddr,
+            wanted,
+            purpose,
+            purpose_text,
+            days=days,
+            retention_days=retention_days,
+            offer=Offer(description=offer, value_cents=offer_cents),
+        )
+        sys.stdout.write(pending.request_id + "\n")
+        sys.stdout.flush()
+        if wait is not None:
+            with stderr().status("Waiting for the owner's decision…"):
+                grant = await pending.decision(timeout=wait)
+            _print_grant(grant)
+
+    _run(home, passphrase_file, listen, work)
+
+
+@business_app.command("wait")
+def wait_decision(
+    request_id: Annotated[str, typer.Argument(help="The id `kluis business request` printed.")],
+    timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds to wait.")] = 60.0,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+) -> None:
+    """Wait for the owner's decision on a request sent earlier (exit 2 if denied)."""
+
+    async def work(biz: Requester) -> None:
+        pending = biz.pending(request_id)
+        with stderr().status("Waiting for the owner's decision…"):
+            grant = await pending.decision(timeout=timeout)
+        _print_grant(grant)
+
+    _run(home, passphrase_file, listen, work)
+
+
+@business_app.command()
+def read(
+    grant_id: Annotated[str, typer.Argument(help="The grant to read under.")],
+    fields: FieldsOpt = None,
+    as_json: JsonOpt = False,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+) -> None:
+    """Read granted fields (default: all of the grant). The copy is kept sealed locally."""
+
+    async def work(biz: Requester) -> dict[str, Any]:
+        records = await biz.read_records(grant_id, _split(fields))
+        return {path: rec.model_dump(mode="json") for path, rec in records.items()}
+
+    data = _run(home, passphrase_file, listen, work)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({p: r["value"] for p, r in data.items()}, indent=2, ensure_ascii=False)
+            + "\n"
+        )
+        return
+    table = Table(title=f"grant {grant_id}", title_justify="left")
+    for column in ("field", "value", "version"):
+        table.add_column(column)
+    for path, rec in sorted(data.items()):
+        table.add_row(path, _show(rec["value"]), str(rec["version"]))
+    if not data:
+        table.add_row("(no values)", "", "")
+    stdout().print(table)
+
+
+@business_app.command()
+def subscribe(
+    grant_id: Annotated[str, typer.Argument(help="The grant to follow.")],
+    fields: FieldsOpt = None,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+) -> None:
+    """Print updates as the owner changes granted fields, until revoked or Ctrl-C."""
+
+    async def work(biz: Requester) -> None:
+        out = stdout()
+        out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
+        async for update in biz.subscribe(grant_id, _split(fields)):
+            shown = "(deleted)" if update.value is None else _show(update.value)
+            out.print(f"{update.path} = {shown} (version {update.version})", markup=False)
+        info = biz.grant_info(grant_id)
+        sent = "receipt sent" if info.receipt_acked else "receipt pending"
+        out.print(f"grant {grant_id} revoked: local data deleted, {sent}", markup=False)
+
+    try:
+        _run(home, passphrase_file, listen, work)
+    except KeyboardInterrupt:
+        stderr().print("stopped", markup=False)
+
+
+@business_app.command()
+def grants(
+    as_json: JsonOpt = False,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+) -> None:
+    """List this business's grants and their local status (active/expired/revoked/deleted)."""
+
+    async def work(biz: Requester) -> list[Any]:
+        return biz.grants()
+
+    infos = _run(home, passphrase_file, None, work, network=False)
+    if as_json:
+        rows = [
+            {
+                "grant_id": g.grant_id,
+                "vault": g.vault_peer,
+                "fields": list(g.fields),
+                "purpose": g.purpose,
+                "status": g.status,
+                "expires_at": g.expires_at,
+                "retention_days": g.retention_days,
+                "data_deleted": g.data_deleted,
+                "receipt_id": g.receipt_id,
+                "receipt_acked": g.receipt_acked,
+            }
+            for g in infos
+        ]
+        sys.stdout.write(json.dumps({"grants": rows}, indent=2) + "\n")
+        return
+    table = Table(title="grants", title_justify="left")
+    table.add_column("grant", no_wrap=True, min_width=32)
+    for column in ("vault", "fields", "status", "expires (UTC)", "receipt"):
+        table.add_column(column)
+    for g in infos:
+        receipt = "-" if g.receipt_id is None else ("acked" if g.receipt_acked else "pending")
+        table.add_row(
+            g.grant_id,
+            g.vault_peer[:12] + "…",
+            ", ".join(g.fields),
+            g.status,
+            _when(g.expires_at),
+            receipt,
+        )
+    if not infos:
+        table.add_row("(none)", "", "", "", "", "")
+    stdout().print(table)

@@ -1,0 +1,95 @@
+"""The CLI's client of a running node's control API (D2: the running node is the one writer).
+
+Commands read ``control.url`` and ``control.token`` from ``KLUIS_HOME`` and call
+``/api/v1/...``."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from protocol import ErrorCode, KluisError
+from vault._exceptions import VaultError
+from vault.api.control import TOKEN_FILE, URL_FILE
+from vault.home.lock import running_pid
+from vault.home.paths import resolve_home
+
+__all__ = ["ControlClient", "NoRunningNode", "node_client", "require_client"]
+
+
+class NoRunningNode(VaultError):
+    def __init__(self) -> None:
+        super().__init__("no running node; start one with `kluis start`")
+
+
+class ControlClient:
+    """A small synchronous client for the control API (stdlib urllib; no event loop)."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def from_home(cls, home: Path) -> ControlClient:
+        """The client for the node running on ``home``; :class:`NoRunningNode` if none."""
+        if running_pid(home) is None:
+            raise NoRunningNode()
+        try:
+            url = (home / URL_FILE).read_text(encoding="ascii").strip()
+            token = (home / TOKEN_FILE).read_text(encoding="ascii").strip()
+        except OSError:
+            raise VaultError("the node is starting or stopping; try again") from None
+        return cls(url, token)
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(  # noqa: S310 (our own loopback URL)
+            f"{self.url}/api/v1/{path.lstrip('/')}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())["error"]
+                code, message = str(err["code"]), str(err["message"])
+            except (ValueError, KeyError, TypeError):
+                code, message = "http_error", f"HTTP {exc.code}"
+            known = {c.value for c in ErrorCode}
+            raise KluisError(
+                message, code=ErrorCode(code) if code in known else ErrorCode.LOCAL
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise VaultError(f"cannot reach the running node: {exc}") from None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("POST", path, body if body is not None else {})
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.call("PUT", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.call("DELETE", path)
+
+
+def node_client(home: Path | None) -> ControlClient | None:
+    """A client if a node runs on ``home`` (resolved like the CLI does), else None."""
+    folder = resolve_home(home)
+    if running_pid(folder) is None:
+        return None
+    return ControlClient.from_home(folder)
+
+
+def require_client(home: Path | None) -> ControlClient:
+    return ControlClient.from_home(resolve_home(home))

@@ -1,0 +1,68 @@
+"""The ``kluis`` command line: the owner's hands on the vault.
+
+:data:`app` gathers the commands of the modules beside this one (each has a
+``register(app)``); :class:`vault.cli.exits.KluisGroup` turns every exception
+into an exit code, in one place."""
+
+from __future__ import annotations
+
+import typer
+
+from vault.cli import agents, business, contact, remote, store
+from vault.cli.exits import ENV_DEBUG, KluisGroup
+from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
+
+__all__ = ["app", "main"]
+
+HELP = f"""kluis: your personal data vault.
+
+Your profile lives encrypted in one folder, under a passphrase only you know.
+Every change and every unlock is written to a signed, hash-chained audit log.
+
+[b]Environment[/b]
+
+  KLUIS_HOME            the vault's folder (default: the per-user data dir for "kluis")
+
+  {ENV_PASSPHRASE}      passphrase to unlock (else --passphrase-file, else a hidden prompt)
+
+  {ENV_NEW_PASSPHRASE}  the new passphrase for `kluis passphrase`
+
+  {ENV_DEBUG}=1         show tracebacks for internal errors
+
+[b]Exit codes[/b]: 0 ok, 1 audit chain broken (audit --verify), 2 error, 70 internal error.
+"""
+
+
+app = typer.Typer(
+    name="kluis",
+    cls=KluisGroup,
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole story on a local network: a vault, businesses and agents on 127.0.0.1.
+
+    Everything lives in a temporary folder (SQLite) and is removed afterwards; it
+    touches no real vault. Exits 0 only if every step behaved as described.
+    """
+    from vault.demo.run import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+store.register(app)  # init, id, set, get, unset, show, audit, export, import, passphrase
+remote.register(app)  # start, requests, approve, deny, grants, revoke, rules, dashboard, receipts
+app.add_typer(business.business_app, name="business")
+agents.register(app)  # intent send, deals, confirm, agreements, agents tournament
+contact.register(app)  # inbox, contacts, mute/block, erase, erasures
+
+
+def main() -> None:
+    """Console-script entry point (``kluis``)."""
+    app()

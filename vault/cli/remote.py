@@ -1,0 +1,318 @@
+"""``kluis requests | approve | deny | grants | revoke | rules | dashboard | receipts``.
+
+These need the running node (D2) and talk to it through its control API; with
+no node running they say so and exit 2."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from vault._exceptions import VaultError
+from vault.cli.client import ControlClient, require_client
+from vault.cli.console import short_peer, stdout, when
+from vault.cli.options import HomeOpt, JsonOpt, split_csv
+from vault.cli.start import start
+
+__all__ = ["register"]
+
+
+def requests(
+    home: HomeOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Also decided requests.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List access requests waiting for your decision (--all: every request)."""
+    data = require_client(home).get("requests" if all_ else "requests?status=pending")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="access requests", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    for col in ("requester", "fields", "actions", "purpose", "days", "offer", "status"):
+        table.add_column(col)
+    for r in data["requests"]:
+        table.add_row(
+            r["request_id"],
+            short_peer(r["requester"]),
+            ", ".join(r["fields"]),
+            ", ".join(r["actions"]),
+            r["purpose"],
+            str(r["duration_days"]),
+            r["offer"],
+            r["status"] + (f" ({r['decided_by']})" if r["decided_by"] else ""),
+        )
+    if not data["requests"]:
+        table.add_row("(none)", "", "", "", "", "", "", "")
+    stdout().print(table)
+
+
+def approve(
+    request_id: Annotated[str, typer.Argument(help="The request id (see `kluis requests`).")],
+    home: HomeOpt = None,
+    fields: Annotated[
+        str | None, typer.Option("--fields", help="Grant only these fields (comma-separated).")
+    ] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Grant fewer days.")] = None,
+) -> None:
+    """Approve an access request, optionally for fewer fields or days."""
+    body: dict[str, Any] = {}
+    if (wanted := split_csv(fields)) is not None:
+        body["fields"] = wanted
+    if days is not None:
+        body["days"] = days
+    data = require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    g = data["grant"]
+    stdout().print(
+        f"approved: grant {g['grant_id']} for {', '.join(g['fields'])} until "
+        f"{when(g['expires_at'])} UTC",
+        markup=False,
+    )
+
+
+def deny(
+    request_id: Annotated[str, typer.Argument(help="The request id.")],
+    home: HomeOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (sent to the requester).")] = "",
+) -> None:
+    """Deny an access request."""
+    require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
+    stdout().print(f"denied: {request_id}", markup=False)
+
+
+def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List grants: who may read what, until when, and their status."""
+    data = require_client(home).get("grants")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="grants", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    for col in ("requester", "fields", "actions", "purpose", "expires (UTC)", "status"):
+        table.add_column(col)
+    for g in data["grants"]:
+        status = g["status"]
+        if g["status"] == "revoked" and g["notice_delivered"] is False:
+            status += " (notice undelivered)"
+        if g["receipts"]:
+            status += " (deletion receipt)"
+        table.add_row(
+            g["grant_id"],
+            short_peer(g["requester"]),
+            ", ".join(g["fields"]),
+            ", ".join(g["actions"]),
+            g["purpose"],
+            when(g["expires_at"]),
+            status,
+        )
+    if not data["grants"]:
+        table.add_row("(none)", "", "", "", "", "", "")
+    stdout().print(table)
+
+
+def revoke(
+    grant_id: Annotated[str, typer.Argument(help="The grant id (see `kluis grants`).")],
+    home: HomeOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (sent to the requester).")] = "",
+    erase: Annotated[bool, typer.Option("--erase", help="Ask the requester to erase now.")] = (
+        False
+    ),
+) -> None:
+    """Revoke a grant. It is refused on every access from the moment this returns."""
+    require_client(home).post(
+        f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
+    )
+    stdout().print(f"revoked: {grant_id}", markup=False)
+
+
+rules_app = typer.Typer(help="Standing rules that decide access requests for you.")
+
+
+@rules_app.command("list")
+def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List rules in the order they are tried (the first match decides)."""
+    data = require_client(home).get("rules")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="rules", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    for col in ("action", "fields", "purposes", "requester", "actions", "max days"):
+        table.add_column(col)
+    for r in data["rules"]:
+        who = r["requester"] + (f": {', '.join(map(short_peer, r['peers']))}" if r["peers"] else "")
+        table.add_row(
+            r["rule_id"],
+            r["action"],
+            ", ".join(r["fields"]) or "(all)",
+            ", ".join(r["purposes"]) or "(any)",
+            who,
+            ", ".join(r["actions"]),
+            "" if r["max_days"] is None else str(r["max_days"]),
+        )
+    if not data["rules"]:
+        table.add_row("(none)", "", "", "", "", "", "")
+    stdout().print(table)
+
+
+@rules_app.command("add")
+def rules_add(
+    action: Annotated[str, typer.Argument(help="approve or deny.")],
+    home: HomeOpt = None,
+    fields: Annotated[
+        str | None, typer.Option("--fields", help="Field patterns (comma-separated).")
+    ] = None,
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="DPV purpose, e.g. dpv:Marketing.")
+    ] = None,
+    requester: Annotated[
+        str, typer.Option("--requester", help="any, known (granted before) or peers.")
+    ] = "any",
+    peer: Annotated[list[str] | None, typer.Option("--peer", help="Peer id (with peers).")] = None,
+    actions: Annotated[
+        str | None, typer.Option("--actions", help="Actions an approve covers (read,subscribe).")
+    ] = None,
+    max_days: Annotated[int | None, typer.Option("--max-days", min=1)] = None,
+    note: Annotated[str, typer.Option("--note")] = "",
+) -> None:
+    """Add a rule, e.g. `kluis rules add approve --fields contact.email --requester known`."""
+    body: dict[str, Any] = {"action": action, "requester": requester, "note": note}
+    if (fs := split_csv(fields)) is not None:
+        body["fields"] = fs
+    if purpose:
+        body["purposes"] = [p if p.startswith("dpv:") else f"dpv:{p}" for p in purpose]
+    if peer:
+        body["peers"] = peer
+    if (acts := split_csv(actions)) is not None:
+        body["actions"] = acts
+    if max_days is not None:
+        body["max_days"] = max_days
+    rule = require_client(home).post("rules", body)
+    stdout().print(f"rule added: {rule['rule_id']}", markup=False)
+
+
+@rules_app.command("remove")
+def rules_remove(
+    rule_id: Annotated[str, typer.Argument(help="The rule id (see `kluis rules list`).")],
+    home: HomeOpt = None,
+) -> None:
+    """Remove a rule."""
+    require_client(home).delete(f"rules/{urllib.parse.quote(rule_id)}")
+    stdout().print(f"rule removed: {rule_id}", markup=False)
+
+
+def dashboard(
+    home: HomeOpt = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the link in your web browser.")
+    ] = False,
+) -> None:
+    """Print a one-time login link to the running node's dashboard."""
+    data = require_client(home).post("dashboard/login-link", {})
+    out = stdout()
+    out.print(f"dashboard: {data['dashboard_url']}", markup=False)
+    out.print(f"log in:    {data['url']}", markup=False)
+    out.print(f"(works once, for {data['expires_in_s'] // 60} minutes)", markup=False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(data["url"])
+
+
+def receipts(
+    grant_id: Annotated[
+        str | None, typer.Argument(help="Only this grant's receipts.", show_default=False)
+    ] = None,
+    home: HomeOpt = None,
+    receipt_id: Annotated[
+        str | None, typer.Option("--id", help="Print one receipt as JSON.", show_default=False)
+    ] = None,
+    kantara: Annotated[
+        bool, typer.Option("--kantara", help="With --id: the Kantara Consent Receipt v1.1 shape.")
+    ] = False,
+    as_json: JsonOpt = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            help="Write every consent receipt and every erasure (request and the business's "
+            "signed receipt) to this JSON file.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List consent receipts (grants, revocations, erasures, deletions), or print one.
+
+    Every receipt is signed: consent receipts by this vault, deletion and
+    erasure receipts by the business. ``--export`` writes them all, with the
+    erasure requests they answer, to one file that anyone can verify.
+    """
+    client = require_client(home)
+    if export is not None:
+        _export_receipts(client, export)
+        return
+    if receipt_id is not None:
+        one = client.get(
+            f"receipts/{urllib.parse.quote(receipt_id)}" + ("?format=kantara" if kantara else "")
+        )
+        typer.echo(json.dumps(one["kantara"] if kantara else one["receipt"], indent=2))
+        return
+    query = f"?grant={urllib.parse.quote(grant_id)}" if grant_id else ""
+    data = client.get(f"receipts{query}")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="consent receipts", title_justify="left")
+    for col in ("id", "kind", "grant", "requester", "date (UTC)"):
+        table.add_column(col)
+    for r in data["receipts"]:
+        table.add_row(
+            r["receipt_id"],
+            r["kind"],
+            r["grant_id"],
+            short_peer(r["requester"]),
+            when(r["issued_at"]),
+        )
+    if not data["receipts"]:
+        table.add_row("(none)", "", "", "", "")
+    stdout().print(table)
+
+
+def _export_receipts(client: ControlClient, target: Path) -> None:
+    from vault.home.atomic import atomic_write
+
+    if target.exists():
+        raise VaultError(f"{target} exists already; choose another file")
+    consent = client.get("receipts")["receipts"]
+    erasures = client.get("erasures")["erasures"]
+    document = {
+        "format": "kluis-receipts-v1",
+        "vault": client.get("status")["peer_id"],
+        "consent_receipts": [r["receipt"] for r in consent],
+        "erasures": erasures,
+    }
+    atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    stdout().print(
+        f"wrote {len(consent)} consent receipt(s) and {len(erasures)} erasure(s) to {target}",
+        markup=False,
+    )
+
+
+def register(target: typer.Typer) -> None:
+    """Add these commands to the ``kluis`` app (called once by :mod:`vault.cli.main`)."""
+    target.command("start")(start)
+    target.command("requests")(requests)
+    target.command("approve")(approve)
+    target.command("deny")(deny)
+    target.command("grants")(grants)
+    target.command("revoke")(revoke)
+    target.command("dashboard")(dashboard)
+    target.command("receipts")(receipts)
+    target.add_typer(rules_app, name="rules")

@@ -1,0 +1,116 @@
+"""``kluis start``: run the vault node in the foreground.
+
+It prints its multiaddrs (each with ``/p2p/<peer id>``, ready to give to a
+business) and the control URL, and stops cleanly on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vault.cli.console import stderr, stdout
+from vault.cli.options import HomeOpt, PassFileOpt, read_passphrase
+from vault.home.lock import running_pid
+from vault.home.paths import resolve_home
+
+__all__ = ["start"]
+
+
+def start(
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    listen: Annotated[
+        list[str] | None,
+        typer.Option("--listen", help="Multiaddr to listen on (repeatable).", show_default=False),
+    ] = None,
+    bootstrap: Annotated[
+        list[str] | None,
+        typer.Option("--bootstrap", help="Peer multiaddr to dial at start (repeatable)."),
+    ] = None,
+    control_port: Annotated[
+        int, typer.Option("--control-port", help="Control API port on 127.0.0.1 (0 = any).")
+    ] = 0,
+    mdns: Annotated[
+        bool | None,
+        typer.Option(
+            "--mdns/--no-mdns",
+            help="Discover peers on the LAN (default: config.toml's network.mdns, else off).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the vault node in the foreground until Ctrl-C or SIGTERM.
+
+    Network settings come from KLUIS_HOME/config.toml ([network] listen,
+    bootstrap, mdns); --listen replaces the file's listen addresses,
+    --bootstrap adds peers, --mdns/--no-mdns overrides.
+    """
+    from vault.home.config import load_config, network_settings
+    from vault.home.lock import AlreadyRunning
+
+    folder = resolve_home(home)
+    pid = running_pid(folder)
+    if pid is not None:
+        raise AlreadyRunning(pid or None)  # fail before asking for the passphrase
+    net = network_settings(load_config(folder), listen=listen, bootstrap=bootstrap, mdns=mdns)
+    passphrase = read_passphrase(passphrase_file)
+    asyncio.run(
+        _serve(
+            folder,
+            passphrase,
+            list(net.listen),
+            list(net.bootstrap),
+            control_port,
+            net.mdns,
+        )
+    )
+
+
+async def _serve(
+    folder: Path,
+    passphrase: str,
+    listen: list[str],
+    bootstrap: list[str],
+    control_port: int,
+    mdns: bool,
+) -> None:
+    from vault.node.boss import VaultNode
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
+        node = await VaultNode.start(
+            folder,
+            passphrase,
+            listen=listen,
+            bootstrap=bootstrap,
+            mdns=mdns,
+            control_port=control_port,
+        )
+    async with node:
+        out = stdout()
+        out.print(f"vault node {node.peer_id} running", markup=False)
+        for addr in node.addrs:
+            out.print(f"  listening: {addr}", markup=False)
+        out.print(f"  control:   {node.control_url}", markup=False)
+        if node.control is not None:
+            out.print(f"  dashboard: {node.control_url}/", markup=False)
+            link = node.control.dashboard.login_url(node.control.url)
+            out.print(f"  log in:    {link}", markup=False)
+            out.print(
+                "             (one-time link, valid 10 minutes; `kluis dashboard` makes a new one)",
+                markup=False,
+            )
+        out.print("press Ctrl-C to stop", markup=False)
+        out.file.flush()
+        await stop.wait()
+        out.print("stopping…", markup=False)
+    stdout().print("stopped", markup=False)

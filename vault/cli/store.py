@@ -1,0 +1,343 @@
+"""``kluis init | id | set | get | unset | show | audit | export | import | passphrase``.
+
+The vault at rest: these work on the store directly, or through the running
+node when one runs (:func:`vault.cli.client.node_client`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from protocol import ErrorCode, KluisError
+from vault._exceptions import CorruptRecord, VaultError
+from vault.cli.client import node_client
+from vault.cli.console import emit_json, stderr, stdout, when
+from vault.cli.exits import EXIT_VERIFY_FAILED
+from vault.cli.options import (
+    ENV_NEW_PASSPHRASE,
+    HomeOpt,
+    JsonOpt,
+    PassFileOpt,
+    open_vault,
+    read_passphrase,
+)
+from vault.home.paths import resolve_home
+from vault.store.audit import AuditEntry, VerifyReport
+from vault.store.profile import FieldRecord
+from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
+from vault.store.vault import Vault, check_new_passphrase
+
+__all__ = ["register"]
+
+
+def init(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
+    """Create a new vault: a fresh identity, an empty profile, an audit log.
+
+    Refuses to overwrite an existing vault. The passphrase is asked twice
+    unless it comes from --passphrase-file or $KLUIS_PASSPHRASE.
+    """
+    folder = resolve_home(home)
+    passphrase = read_passphrase(passphrase_file, confirm=True, prompt="New passphrase")
+    check_new_passphrase(passphrase)
+    with stderr().status("Creating the vault (Argon2id)…"):
+        vault = Vault.create(folder, passphrase)
+    with vault:
+        out = stdout()
+        out.print(f"created vault in {folder}", markup=False)
+        out.print(f"identity: {vault.peer_id}", markup=False)
+
+
+def show_id(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
+    """Print the vault's identity: its libp2p peer id (Ed25519)."""
+    with open_vault(home, passphrase_file) as vault:
+        sys.stdout.write(vault.peer_id + "\n")
+
+
+SET_HELP = (
+    "Set a profile field; the value is typed and validated (nothing is stored if it is "
+    "refused).\n\n"
+    "Fields: " + ", ".join(schema_paths()) + ".\n\n"
+    "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
+    "comma-separated; preferences and custom values may be true/false, integers or text."
+)
+
+
+def set_field(
+    path: Annotated[str, typer.Argument(help="Dotted field path, e.g. contact.email.")],
+    value: Annotated[str, typer.Argument(help="The new value.")],
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:  # D2: through the running node
+        before = client.get(f"profile/{path}") if _is_set(client, path) else None
+        after = client.put(f"profile/{path}", {"text": value})
+        note = "unchanged" if before == after else f"version {after['version']}"
+        stdout().print(f"{path} set ({note})", markup=False)
+        return
+    with open_vault(home, passphrase_file) as vault:
+        try:
+            before = vault.profile.record(path)
+        except CorruptRecord:
+            before = None  # setting it again is how the owner repairs a damaged field
+        rec = vault.profile.set_text(path, value)
+        note = "unchanged" if before == rec else f"version {rec.version}"
+        stdout().print(f"{path} set ({note})", markup=False)
+
+
+def get_field(
+    path: Annotated[str, typer.Argument(help="Dotted field path.")],
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one field's value (lists comma-separated)."""
+    resolve(path)  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:
+        field = client.get(f"profile/{path}")
+        if as_json:
+            emit_json(field)
+        else:
+            sys.stdout.write(format_value(field["value"]) + "\n")
+        return
+    with open_vault(home, passphrase_file) as vault:
+        value = vault.profile.get(path)
+        if as_json:
+            rec = vault.profile.record(path)
+            assert rec is not None
+            emit_json(rec.to_json())
+        else:
+            sys.stdout.write(format_value(value) + "\n")
+
+
+def unset(
+    path: Annotated[str, typer.Argument(help="Dotted field path.")],
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Remove a field's value (its version history goes on)."""
+    resolve(path)  # fail before unlocking: nothing touched
+    if (client := node_client(home)) is not None:
+        done = client.delete(f"profile/{path}")
+        stdout().print(f"{path} unset (version {done['version']})", markup=False)
+        return
+    with open_vault(home, passphrase_file) as vault:
+        rec = vault.profile.unset(path)
+        stdout().print(f"{path} unset (version {rec.version})", markup=False)
+
+
+def show(
+    prefix: Annotated[str | None, typer.Argument(help="Only this subtree, e.g. address.")] = None,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List profile fields with their version and last change.
+
+    A record that fails authentication is reported by name; the rest are shown.
+    """
+    if (client := node_client(home)) is not None:
+        query = f"?prefix={prefix}" if prefix else ""
+        data = client.get(f"profile{query}")
+        fields = [
+            FieldRecord(f["path"], f["value"], f["version"], f["updated_at"])
+            for f in data["fields"]
+        ]
+        errors = [CorruptRecord(name) for name in data["corrupt"]]
+    else:
+        with open_vault(home, passphrase_file) as vault:
+            errors = []
+            fields = vault.profile.fields(prefix, errors=errors)
+    if as_json:
+        emit_json({"fields": [f.to_json() for f in fields], "corrupt": [e.name for e in errors]})
+    else:
+        table = Table(title="profile", title_justify="left")
+        for column in ("field", "value", "version", "updated (UTC)"):
+            table.add_column(column)
+        for f in fields:
+            assert f.value is not None
+            table.add_row(
+                f.path, format_value(f.value), str(f.version), when(f.updated_at, seconds=True)
+            )
+        if not fields:
+            table.add_row("(empty)", "", "", "")
+        stdout().print(table)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise VaultError(f"{len(errors)} corrupt records: " + ", ".join(e.name for e in errors))
+
+
+def _details(entry: AuditEntry) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(entry.details.items()))
+
+
+def audit(
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check the whole chain: hashes, links and signatures. Exit 1 if broken.",
+        ),
+    ] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", min=1, help="Only the newest N entries.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the audit log: every change and every unlock, signed and hash-chained."""
+    report: VerifyReport | None
+    if (client := node_client(home)) is not None:  # D2: through the running node
+        query = "&".join(
+            q for q in ("verify=1" if verify else "", f"tail={tail}" if tail else "") if q
+        )
+        got = client.get("audit" + (f"?{query}" if query else ""))
+        entries = [AuditEntry.from_json(e) for e in got["entries"]]
+        v = got.get("verify")
+        report = (
+            None
+            if v is None
+            else VerifyReport(v["checked"], v["head_seq"], v["first_bad"], v["reason"])
+        )
+    else:
+        with open_vault(home, passphrase_file) as vault:
+            report = vault.audit.verify() if verify else None
+            try:
+                entries = vault.audit.tail(tail) if tail else list(vault.audit.entries())
+            except CorruptRecord:
+                if report is None:
+                    raise
+                entries = []  # the verify report below names the bad entry
+    if as_json:
+        data: dict[str, Any] = {"entries": [e.to_json() for e in entries]}
+        if report is not None:
+            data["verify"] = report.to_json()
+        emit_json(data)
+    else:
+        table = Table(title="audit log", title_justify="left")
+        for column in ("seq", "time (UTC)", "kind", "details"):
+            table.add_column(column)
+        for e in entries:
+            table.add_row(str(e.seq), when(e.timestamp, seconds=True), e.kind, _details(e))
+        out = stdout()
+        out.print(table)
+        if report is not None:
+            if report.ok:
+                out.print(f"chain intact: {report.checked} entries verified", markup=False)
+            else:
+                out.print(f"chain BROKEN at seq {report.first_bad}: {report.reason}", markup=False)
+    if report is not None and not report.ok:
+        stderr().print(
+            f"error: audit chain broken at seq {report.first_bad}: {report.reason}", markup=False
+        )
+        raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+def export_backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write an encrypted backup (sealed under your passphrase, fresh salt)."""
+    if file.exists() and not force:
+        raise VaultError(f"{file} exists; use --force to overwrite it")
+    folder = resolve_home(home)
+    passphrase = read_passphrase(passphrase_file)
+    if (client := node_client(home)) is not None:  # D2: the running node writes the audit
+        body = {"path": str(file.resolve()), "passphrase": passphrase, "force": force}
+        with stderr().status("Sealing the backup on the running node (Argon2id)…"):
+            done = client.post("backup", body)
+        stdout().print(
+            f"backup written to {file} ({done['records']} records, "
+            f"{done['audit_entries']} audit entries)",
+            markup=False,
+        )
+        return
+    with stderr().status("Unlocking and sealing the backup (Argon2id)…"):
+        with Vault.open(folder, passphrase) as vault:
+            snap = vault.export_backup(file, passphrase)
+    stdout().print(
+        f"backup written to {file} ({len(snap.records)} records, {len(snap.audit)} audit entries)",
+        markup=False,
+    )
+
+
+def import_backup(
+    file: Annotated[Path, typer.Argument(help="A backup made by `kluis export`.")],
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Restore a backup into an empty KLUIS_HOME: same identity, profile and audit chain."""
+    folder = resolve_home(home)
+    passphrase = read_passphrase(passphrase_file, prompt="Backup passphrase")
+    with stderr().status("Opening the backup (Argon2id)…"):
+        vault = Vault.restore(folder, file, passphrase)
+    with vault:
+        stdout().print(f"restored vault {vault.peer_id} into {folder}", markup=False)
+
+
+def passphrase(
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    new_passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-passphrase-file",
+            show_default=False,
+            help=f"Read the new passphrase from this file. Else ${ENV_NEW_PASSPHRASE}, "
+            "else a hidden prompt (asked twice).",
+        ),
+    ] = None,
+) -> None:
+    """Change the passphrase. The data key is rewrapped; no data is re-encrypted."""
+    folder = resolve_home(home)
+    current = read_passphrase(passphrase_file, prompt="Current passphrase")
+    if (client := node_client(home)) is not None:  # D2: the running node holds the key
+        new = read_passphrase(
+            new_passphrase_file, env=ENV_NEW_PASSPHRASE, confirm=True, prompt="New passphrase"
+        )
+        check_new_passphrase(new)
+        with stderr().status("Rewrapping the data key on the running node (Argon2id)…"):
+            client.post("passphrase", {"current": current, "new": new})
+        stdout().print("passphrase changed", markup=False)
+        return
+    with stderr().status("Unlocking the vault (Argon2id)…"):
+        vault = Vault.open(folder, current)
+    with vault:
+        new = read_passphrase(
+            new_passphrase_file, env=ENV_NEW_PASSPHRASE, confirm=True, prompt="New passphrase"
+        )
+        with stderr().status("Rewrapping the data key (Argon2id)…"):
+            vault.change_passphrase(new)
+    stdout().print("passphrase changed", markup=False)
+
+
+def _is_set(client: Any, path: str) -> bool:
+    try:
+        client.get(f"profile/{path}")
+    except KluisError as exc:
+        if exc.code is ErrorCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+def register(target: typer.Typer) -> None:
+    """Add these commands to the ``kluis`` app (called once by :mod:`vault.cli.main`)."""
+    target.command()(init)
+    target.command("id")(show_id)
+    target.command("set", help=SET_HELP)(set_field)
+    target.command("get")(get_field)
+    target.command()(unset)
+    target.command()(show)
+    target.command()(audit)
+    target.command("export")(export_backup)
+    target.command("import")(import_backup)
+    target.command()(passphrase)

@@ -1,0 +1,1 @@
+"""``kluis demo``: a whole local network, acted out step by step and checked."""

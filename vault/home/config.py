@@ -1,0 +1,120 @@
+"""The node's configuration file: ``KLUIS_HOME/config.toml``.
+
+It holds network settings only, none of them personal, so it is plain TOML
+the owner can edit (and the one file under ``KLUIS_HOME`` that is not sealed)::
+
+    [network]
+    listen = ["/ip4/0.0.0.0/tcp/4001"]
+    bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+    mdns = true
+
+Command-line flags win over the file: ``--listen`` replaces ``listen``,
+``--bootstrap`` adds to ``bootstrap``, ``--mdns/--no-mdns`` replaces ``mdns``.
+A file that does not parse, or a setting that does not validate, is a
+:class:`ConfigError` that names the file and the setting; the node does not
+start on a half-understood configuration.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vault._exceptions import VaultError
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_LISTEN",
+    "ConfigError",
+    "NetworkConfig",
+    "NodeConfig",
+    "load_config",
+    "network_settings",
+]
+
+CONFIG_FILE = "config.toml"
+DEFAULT_LISTEN = ("/ip4/0.0.0.0/tcp/0",)
+#: A configuration file is small; refuse anything that is clearly not one.
+MAX_CONFIG_BYTES = 64 * 1024
+
+_Addr = Annotated[str, Field(min_length=4, max_length=512)]
+
+
+class ConfigError(VaultError):
+    """The configuration file cannot be read or does not validate."""
+
+
+class NetworkConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: Annotated[tuple[_Addr, ...], Field(max_length=16)] = DEFAULT_LISTEN
+    bootstrap: Annotated[tuple[_Addr, ...], Field(max_length=64)] = ()
+    mdns: bool = False
+
+    @field_validator("listen", "bootstrap")
+    @classmethod
+    def _multiaddrs(cls, addrs: tuple[str, ...]) -> tuple[str, ...]:
+        for addr in addrs:
+            if not addr.startswith("/"):
+                raise ValueError(f"{addr!r} is not a multiaddr (it starts with '/')")
+        return addrs
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_names_peer(cls, addrs: tuple[str, ...]) -> tuple[str, ...]:
+        for addr in addrs:
+            if "/p2p/" not in addr:
+                raise ValueError(f"bootstrap peer {addr!r} needs its /p2p/<peer id>")
+        return addrs
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: NetworkConfig = NetworkConfig()
+
+
+def load_config(home: Path) -> NodeConfig:
+    """Read ``home/config.toml``; defaults when there is none."""
+    path = home / CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return NodeConfig()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB; is it the right file?")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        return NodeConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from exc
+
+
+def network_settings(
+    config: NodeConfig,
+    *,
+    listen: Sequence[str] | None = None,
+    bootstrap: Sequence[str] | None = None,
+    mdns: bool | None = None,
+) -> NetworkConfig:
+    """Merge command-line flags over the file (see the module docstring)."""
+    net = config.network
+    try:
+        return NetworkConfig(
+            listen=tuple(listen) if listen else net.listen,
+            bootstrap=(*net.bootstrap, *(a for a in bootstrap or () if a not in net.bootstrap)),
+            mdns=net.mdns if mdns is None else mdns,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid network option: {exc.errors()[0]['msg']}") from exc

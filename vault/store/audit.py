@@ -1,0 +1,308 @@
+"""The audit log: append-only, hash-chained, signed, and sealed at rest.
+
+Each entry has ``seq`` (1, 2, ...), ``timestamp`` (integer ms from an injected
+clock), ``kind`` (a short tag such as ``profile.set`` or ``vault.unlock``),
+``details`` (a canonical-JSON dict), ``prev_hash``, ``hash`` and ``signature``:
+
+* ``hash = SHA-256("kluis-audit-v1" NUL canonical_json({seq, ts, kind, details, prev}))``
+* ``prev`` of entry 1 is ``SHA-256("kluis-audit-genesis-v1" NUL peer_id)``, so a
+  chain belongs to one vault identity.
+* ``signature = Ed25519(identity, hash)``: the vault's libp2p identity key, so a
+  chain exported to someone else can be checked against the peer id alone.
+
+At rest a row is ``(seq, AEAD(seal_key, canonical_json(entry), AD = "kluis-audit-v1" NUL seq))``:
+details, kinds and timestamps are all sealed; only the count of entries shows.
+
+Why appending is O(1): the newest ``(seq, hash)`` is kept in one sealed record
+(``meta``/``audit.head``), read and rewritten inside the same write transaction
+as the new row. Opening the vault reads that one record; it never walks the
+chain. The head record also catches a truncated tail, which a chain by itself
+cannot. :meth:`AuditLog.verify` is the explicit, O(n) check: it streams every
+row and reports the first bad ``seq`` and why.
+
+Audit details record facts (which path, which version), not personal values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import (
+    CanonicalError,
+    Identity,
+    PublicIdentity,
+    SignatureError,
+    canonical_dumps,
+    canonical_loads,
+)
+from vault._exceptions import AuditError, CorruptRecord, StorageError
+from vault.store.crypto import CryptoFailure, Sealer
+from vault.store.db import Database
+from vault.store.records import Store
+
+__all__ = ["AuditEntry", "AuditLog", "Clock", "VerifyReport", "genesis_hash", "wall_clock_ms"]
+
+#: A clock returns the current time in integer milliseconds since the epoch.
+Clock = Callable[[], int]
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+HEAD_KIND = "meta"
+HEAD_NAME = "audit.head"
+
+
+def wall_clock_ms() -> int:
+    """The default clock: wall time in integer milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def genesis_hash(peer_id: str) -> bytes:
+    """The ``prev_hash`` of entry 1: binds the chain to one vault identity."""
+    return hashlib.sha256(b"kluis-audit-genesis-v1\x00" + peer_id.encode("ascii")).digest()
+
+
+def _row_ad(seq: int) -> bytes:
+    return b"kluis-audit-v1\x00" + seq.to_bytes(8, "big")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One link of the chain."""
+
+    seq: int
+    timestamp: int
+    kind: str
+    details: dict[str, Any]
+    prev_hash: bytes
+    hash: bytes
+    signature: bytes
+
+    @staticmethod
+    def compute_hash(
+        seq: int, timestamp: int, kind: str, details: Mapping[str, Any], prev_hash: bytes
+    ) -> bytes:
+        body = {
+            "seq": seq,
+            "ts": timestamp,
+            "kind": kind,
+            "details": dict(details),
+            "prev": prev_hash.hex(),
+        }
+        return hashlib.sha256(b"kluis-audit-v1\x00" + canonical_dumps(body)).digest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "timestamp": self.timestamp,
+            "kind": self.kind,
+            "details": self.details,
+            "prev_hash": self.prev_hash.hex(),
+            "hash": self.hash.hex(),
+            "signature": self.signature.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AuditEntry:
+        try:
+            details = data["details"]
+            if not isinstance(details, dict):
+                raise TypeError("details")
+            return cls(
+                seq=int(data["seq"]),
+                timestamp=int(data["timestamp"]),
+                kind=str(data["kind"]),
+                details=details,
+                prev_hash=bytes.fromhex(data["prev_hash"]),
+                hash=bytes.fromhex(data["hash"]),
+                signature=bytes.fromhex(data["signature"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError("malformed audit entry") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of :meth:`AuditLog.verify`. ``first_bad`` is a seq, or None if intact."""
+
+    checked: int
+    head_seq: int
+    first_bad: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head_seq": self.head_seq,
+            "first_bad": self.first_bad,
+            "reason": self.reason,
+        }
+
+
+class AuditLog:
+    """The vault's audit chain. Appends join the caller's transaction if one is open."""
+
+    def __init__(
+        self,
+        db: Database,
+        store: Store,
+        sealer: Sealer,
+        identity: Identity,
+        clock: Clock = wall_clock_ms,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._sealer = sealer
+        self._identity = identity
+        self._clock = clock
+        self._genesis = genesis_hash(identity.peer_id)
+        # The committed head, kept so an append need not read and decrypt it: set
+        # after a commit, dropped by every append (a rollback leaves it unset), and
+        # ignored once another handle on the same file has committed (data_version).
+        self._head: tuple[int, bytes, int] | None = None
+
+    def head(self) -> tuple[int, bytes]:
+        """``(seq, hash)`` of the newest entry; ``(0, genesis)`` for an empty log. O(1)."""
+        return self._head_at(self._db.data_version())
+
+    def _head_at(self, version: int) -> tuple[int, bytes]:
+        if self._head is not None and self._head[2] == version:
+            return self._head[0], self._head[1]
+        raw = self._store.get(HEAD_KIND, HEAD_NAME)
+        if raw is None:
+            return 0, self._genesis
+        try:
+            data = canonical_loads(raw)
+            return int(data["seq"]), bytes.fromhex(data["hash"])
+        except (CanonicalError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptRecord("audit head", kind=HEAD_KIND) from exc
+
+    def __len__(self) -> int:
+        return self.head()[0]
+
+    def append(
+        self, kind: str, details: Mapping[str, Any] | None = None, *, durable: bool = True
+    ) -> AuditEntry:
+        """Add one signed entry after the current head, atomically with the caller's changes.
+
+        ``durable=False`` is for the high-volume entries peers cause (reads,
+        pushes, refusals): the commit is group-flushed within milliseconds
+        instead of fsynced before returning (see ``vault/store/db.py``).
+        """
+        if not _KIND.match(kind):
+            raise ValueError(f"invalid audit kind {kind!r}")
+        body = dict(details or {})
+        with self._db.transaction(durable=durable):
+            # read under our write lock: no other handle can commit before we do
+            version = self._db.data_version()
+            last_seq, prev = self._head_at(version)
+            seq = last_seq + 1
+            ts = int(self._clock())
+            try:  # encoding the body for the hash is also its check: one pass, not two
+                digest = AuditEntry.compute_hash(seq, ts, kind, body, prev)
+            except CanonicalError as exc:
+                raise AuditError(f"audit details not encodable: {exc.message}") from exc
+            entry = AuditEntry(seq, ts, kind, body, prev, digest, self._identity.sign(digest))
+            sealed = self._sealer.seal(canonical_dumps(entry.to_json()), _row_ad(seq))
+            try:
+                self._db.execute("INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq, sealed))
+            except StorageError as exc:  # seq is the primary key: the row exists already
+                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    raise AuditError(f"audit entry {seq} exists beyond the recorded head") from exc
+                raise
+            self._head = None
+            self._store.put(
+                HEAD_KIND, HEAD_NAME, canonical_dumps({"seq": seq, "hash": digest.hex()})
+            )
+            self._db.after_commit(lambda: self._remember_head(seq, digest, version))
+        return entry
+
+    def _remember_head(self, seq: int, digest: bytes, version: int) -> None:
+        self._head = (seq, digest, version)
+
+    def entries(self, start: int = 1, stop: int | None = None) -> Iterator[AuditEntry]:
+        """Decrypt entries with ``start <= seq < stop`` in order. A bad row raises CorruptRecord."""
+        sql, params = "SELECT seq, sealed FROM audit WHERE seq >= ?", [start]
+        if stop is not None:
+            sql += " AND seq < ?"
+            params.append(stop)
+        for seq, sealed in self._db.iterate(sql + " ORDER BY seq", params):
+            yield self._open(seq, sealed)
+
+    def tail(self, count: int) -> list[AuditEntry]:
+        """The newest ``count`` entries, oldest first."""
+        last, _ = self.head()
+        return list(self.entries(max(1, last - count + 1)))
+
+    def raw_rows(self) -> Iterator[tuple[int, bytes]]:
+        """Every ``(seq, sealed)`` row as stored (for backups)."""
+        yield from self._db.iterate("SELECT seq, sealed FROM audit ORDER BY seq")
+
+    def verify(self, signer: PublicIdentity | None = None) -> VerifyReport:
+        """Walk the whole chain; report the first bad seq and why. O(n), streaming."""
+        who = signer or self._identity
+        expected_seq, prev, checked = 1, genesis_hash(who.peer_id), 0
+        try:
+            head_seq, head_hash = self.head()
+        except CorruptRecord:
+            head_seq, head_hash = -1, b""
+
+        def bad(seq: int, reason: str) -> VerifyReport:
+            return VerifyReport(checked, head_seq, seq, reason)
+
+        for seq, sealed in self._db.iterate("SELECT seq, sealed FROM audit ORDER BY seq"):
+            if seq != expected_seq:
+                return bad(expected_seq, "entry missing")
+            try:
+                entry = self._open(seq, sealed)
+            except (CorruptRecord, AuditError):
+                return bad(seq, "sealed entry fails authentication (altered or swapped)")
+            if entry.seq != seq:
+                return bad(seq, "sequence number altered")
+            if not hmac.compare_digest(entry.prev_hash, prev):
+                return bad(seq, "link to the previous entry is broken")
+            try:
+                recomputed = AuditEntry.compute_hash(
+                    entry.seq, entry.timestamp, entry.kind, entry.details, entry.prev_hash
+                )
+            except CanonicalError:
+                return bad(seq, "content not canonical")
+            if not hmac.compare_digest(recomputed, entry.hash):
+                return bad(seq, "hash mismatch (content altered)")
+            try:
+                who.verify(entry.signature, entry.hash)
+            except SignatureError:
+                return bad(seq, "signature does not verify")
+            prev, expected_seq, checked = entry.hash, seq + 1, checked + 1
+        last = expected_seq - 1
+        if head_seq < 0:
+            return bad(last + 1, "the audit head record is corrupt")
+        if head_seq > last:
+            return bad(last + 1, f"entries {last + 1}..{head_seq} missing (log truncated)")
+        if head_seq < last:
+            return bad(
+                head_seq + 1, "entries beyond the recorded head (appended outside the vault)"
+            )
+        if last and not hmac.compare_digest(head_hash, prev):
+            return bad(last, "newest entry does not match the recorded head")
+        return VerifyReport(checked, head_seq)
+
+    def _open(self, seq: int, sealed: bytes) -> AuditEntry:
+        try:
+            plain = self._sealer.open(sealed, _row_ad(seq))
+            return AuditEntry.from_json(canonical_loads(plain))
+        except (CryptoFailure, CanonicalError) as exc:
+            raise CorruptRecord(f"audit entry {seq}", kind="audit", record_id=str(seq)) from exc
+
+    def __repr__(self) -> str:
+        return f"AuditLog({self._identity.peer_id})"

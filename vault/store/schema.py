@@ -1,0 +1,320 @@
+"""The profile schema: which dotted paths exist and what values they accept.
+
+The schema is one pydantic model, :class:`ProfileDocument`. A field path walks
+it: a model attribute per segment, and for a ``dict`` one segment as the key
+(``address.<label>.city``, ``preferences.<key>``). ``custom.<anything>`` takes
+the rest of the path as its key, so owners can add fields the schema does not
+know. Anything else is an :class:`UnknownField`.
+
+A value is validated by building the smallest document that holds it (every
+model field is optional) and letting pydantic validate that; the normalised
+JSON form (dates as ISO strings, e-mail domains lower-cased, ...) is what gets
+stored. Error messages come from pydantic's ``msg`` only, never its ``input``,
+so a rejected value does not leak into logs.
+
+:func:`parse_text` turns CLI text into a typed value: comma-separated lists,
+``true``/``false`` and integers for preference and custom fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from vault._exceptions import InvalidValue, UnknownField
+
+__all__ = [
+    "Address",
+    "Contact",
+    "FieldSpec",
+    "FieldValue",
+    "Name",
+    "ProfileDocument",
+    "parse_text",
+    "resolve",
+    "schema_paths",
+    "validate_value",
+]
+
+#: What a stored field holds once normalised (JSON-compatible).
+FieldValue = str | int | bool | list[str]
+
+
+class _RestOfPath:
+    """Marker on a dict key type: the key is the whole remaining dotted path."""
+
+
+_SLUG_RE = r"^[a-z][a-z0-9_-]{0,31}$"
+Slug = Annotated[str, StringConstraints(pattern=_SLUG_RE)]
+CustomKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,7}$"),
+    _RestOfPath(),
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
+
+
+def _phone(value: str) -> str:
+    value = value.strip()
+    if not _PHONE_RE.match(value) or sum(c.isdigit() for c in value) < 3:
+        raise ValueError("expected a phone number such as +31 20 123 4567")
+    return value
+
+
+def _country(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise ValueError("expected a two-letter ISO 3166 country code such as NL")
+    return value.upper()
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
+Country = Annotated[str, AfterValidator(_country)]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+Interest = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Scalar = bool | int | Annotated[str, StringConstraints(max_length=1000)]
+
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+
+
+def _normalise_language(tag: str) -> str:
+    """BCP-47-ish: ``en``, ``nl-NL``, ``zh-Hant-TW``; canonical case per subtag kind."""
+    tag = tag.strip().replace("_", "-")
+    if not _LANG_RE.match(tag):
+        raise ValueError("expected a language tag such as en, nl-NL or zh-Hant-TW")
+    first, *rest = tag.split("-")
+    out = [first.lower()]
+    for sub in rest:
+        if len(sub) == 4 and sub.isalpha():
+            out.append(sub.title())
+        elif len(sub) == 2 and sub.isalpha():
+            out.append(sub.upper())
+        else:
+            out.append(sub.lower())
+    return "-".join(out)
+
+
+Language = Annotated[str, AfterValidator(_normalise_language)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Name(_Strict):
+    given: Text | None = None
+    family: Text | None = None
+
+
+class Contact(_Strict):
+    email: EmailStr | None = None
+    phone: Phone | None = None
+
+
+class Address(_Strict):
+    street: Text | None = None
+    city: Text | None = None
+    postal_code: PostalCode | None = None
+    region: Text | None = None
+    country: Country | None = None
+
+
+class ProfileDocument(_Strict):
+    """The standard profile. Every field is optional; ``custom`` is free-form."""
+
+    name: Name | None = None
+    contact: Contact | None = None
+    address: dict[Slug, Address] | None = None
+    birth_date: dt.date | None = None
+    language: Language | None = None
+    preferences: dict[Slug, Scalar] | None = None
+    interests: list[Interest] | None = None
+    custom: dict[CustomKey, Scalar] | None = None
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_birth_date(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and not dt.date(1900, 1, 1) <= value <= dt.date.today():
+            raise ValueError("a birth date between 1900-01-01 and today")
+        return value
+
+    @field_validator("interests")
+    @classmethod
+    def _dedupe(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if len(value) > 100:
+                raise ValueError("at most 100 interests")
+            value = list(dict.fromkeys(value))
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A resolved path: the document keys to reach it and the leaf's type."""
+
+    path: str
+    keys: tuple[str, ...]
+    annotation: Any
+
+    @property
+    def is_list(self) -> bool:
+        return typing.get_origin(self.annotation) is list
+
+    @property
+    def is_scalar(self) -> bool:
+        """Preference and custom values: bool, int or str, picked from the text."""
+        return bool in _union_args(self.annotation)
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _strip_optional(tp: Any) -> Any:
+    args = [a for a in _union_args(tp) if a is not type(None)]
+    return args[0] if len(args) == 1 else tp
+
+
+def _is_model(tp: Any) -> bool:
+    return inspect.isclass(tp) and issubclass(tp, BaseModel)
+
+
+def _takes_rest(key_tp: Any) -> bool:
+    return any(isinstance(m, _RestOfPath) for m in getattr(key_tp, "__metadata__", ()))
+
+
+@functools.lru_cache(maxsize=4096)
+def resolve(path: str) -> FieldSpec:
+    """Map a dotted path onto the schema, or raise :class:`UnknownField`."""
+    segments = path.split(".")
+    tp: Any = ProfileDocument
+    keys: list[str] = []
+    i = 0
+    while True:
+        if _is_model(tp):
+            if i == len(segments):
+                raise UnknownField(path, "not a leaf; try one of its sub-fields")
+            field = tp.model_fields.get(segments[i])
+            if field is None:
+                raise UnknownField(path, "see `kluis set --help` for the schema")
+            keys.append(segments[i])
+            tp = _strip_optional(field.annotation)
+            i += 1
+        elif typing.get_origin(tp) is dict:
+            key_tp, value_tp = typing.get_args(tp)
+            if i == len(segments):
+                raise UnknownField(path, "needs a key after it")
+            key = ".".join(segments[i:]) if _takes_rest(key_tp) else segments[i]
+            try:
+                TypeAdapter(key_tp).validate_python(key)
+            except ValidationError as exc:
+                raise UnknownField(
+                    path, "keys are lowercase letters, digits, '-' and '_', up to 32 long"
+                ) from exc
+            keys.append(key)
+            i = len(segments) if _takes_rest(key_tp) else i + 1
+            tp = _strip_optional(value_tp)
+        else:
+            if i != len(segments):
+                raise UnknownField(path, "the path goes past a leaf")
+            return FieldSpec(path, tuple(keys), tp)
+
+
+def _nest(keys: tuple[str, ...], value: Any) -> dict[str, Any]:
+    doc: Any = value
+    for key in reversed(keys):
+        doc = {key: doc}
+    assert isinstance(doc, dict)
+    return doc
+
+
+def validate_value(path: str, value: Any) -> FieldValue:
+    """Validate ``value`` for ``path`` and return its normalised, storable form."""
+    spec = resolve(path)
+    try:
+        doc = ProfileDocument.model_validate(_nest(spec.keys, value))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        reason = str(first.get("msg", "rejected")).removeprefix("Value error, ")
+        # ``from None`` on purpose: pydantic's error carries the rejected input, which is
+        # personal data and must not ride along in a chained traceback.
+        raise InvalidValue(path, reason) from None
+    out: Any = doc.model_dump(mode="json")
+    for key in spec.keys:
+        out = out[key]
+    if isinstance(out, bool | int | str):
+        return out
+    if isinstance(out, list) and all(isinstance(x, str) for x in out):
+        return out
+    raise InvalidValue(path, "unsupported value type")
+
+
+def parse_text(path: str, text: str) -> Any:
+    """Turn command-line text into a value of the type ``path`` expects (not yet validated)."""
+    spec = resolve(path)
+    if spec.is_list:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if spec.is_scalar:
+        lowered = text.strip().lower()
+        if lowered in ("true", "yes", "on"):
+            return True
+        if lowered in ("false", "no", "off"):
+            return False
+        if re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", text.strip()):
+            return int(text.strip())
+    return text
+
+
+def format_value(value: FieldValue) -> str:
+    """The inverse of :func:`parse_text` for display: lists comma-joined, bools lowercase."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+def schema_paths() -> list[str]:
+    """Every path pattern the schema accepts, for help texts."""
+    out: list[str] = []
+
+    def walk(tp: Any, prefix: str) -> None:
+        tp = _strip_optional(tp)
+        if _is_model(tp):
+            for name, field in tp.model_fields.items():
+                walk(field.annotation, f"{prefix}{name}.")
+        elif typing.get_origin(tp) is dict:
+            key_tp, value_tp = typing.get_args(tp)
+            placeholder = (
+                "<key...>"
+                if _takes_rest(key_tp)
+                else "<label>"
+                if _is_model(_strip_optional(value_tp))
+                else "<key>"
+            )
+            walk(value_tp, f"{prefix}{placeholder}.")
+        else:
+            out.append(prefix.rstrip("."))
+
+    walk(ProfileDocument, "")
+    return out
