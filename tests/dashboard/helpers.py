@@ -5,10 +5,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
-from ..vault.access_helpers import access_request, read
-
 from protocol import Identity, dump_message, parse_message
 from vault.node.boss import VaultNode
+
+from ..vault.access_helpers import access_request, read
 
 
 async def frame(node: VaultNode, who: Identity, msg: object) -> object:

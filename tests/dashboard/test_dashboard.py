@@ -8,11 +8,11 @@ import sqlite3
 
 import aiohttp
 import pytest
-from ..vault.access_helpers import access_request
 
 from protocol import DecisionStatus, Identity, ReadResult, sign
 from protocol.receipts import ConsentReceipt, verify_receipt
 
+from ..vault.access_helpers import access_request
 from .conftest import Running, csrf_of, logged_in
 from .helpers import ask, frame, read_as
 
