@@ -304,3 +304,12 @@ def test_real_process_one_line_error_and_exit_code(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: no vault")
+
+
+def test_version_and_short_help(cli: Cli) -> None:
+    from importlib.metadata import version
+
+    assert ok(cli("--version")).strip() == f"kluis {version('kluis')}"
+    assert ok(cli("-V")).strip() == f"kluis {version('kluis')}"
+    assert "Usage: kluis" in ok(cli("-h"))
+    assert "Usage: kluis set" in ok(cli("set", "-h"))

@@ -6,6 +6,8 @@ into an exit code, in one place."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from vault.cli import agents, business, contact, remote, store
@@ -41,7 +43,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"kluis {version('kluis')}")
+        except PackageNotFoundError:  # a source tree that was never installed
+            typer.echo("kluis (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """kluis: your personal data vault."""
 
 
 @app.command()
