@@ -287,7 +287,9 @@ def test_help_describes_commands_and_env(cli: Cli) -> None:
 def test_demo_exits_zero(cli: Cli, home: Path) -> None:
     result = cli("demo")
     assert result.exit_code == 0, result.output
-    assert re.search(r"all \d+ steps behaved", result.stdout)
+    counted = re.search(r"all (\d+) steps behaved", result.stdout)
+    assert counted, result.stdout
+    assert int(counted.group(1)) == result.stdout.count("✔")  # every mark is one counted step
     assert "Act 2" in result.stdout  # the network act ran: a vault and two businesses
     assert "✘" not in result.stdout
     assert not home.exists()  # the demo never touches KLUIS_HOME

@@ -33,6 +33,7 @@ from agents import (
 )
 from agents.intents import intent_topic
 from protocol import KluisError
+from vault.demo.steps import Steps
 
 __all__ = ["DEMO_INTENT", "run_agents_story"]
 
@@ -84,17 +85,22 @@ def _business_preferences() -> Preferences:
     )
 
 
-async def run_agents_story(console: Console) -> bool:
-    """Run the story (see the module docstring); True only if every step behaved."""
+async def run_agents_story(console: Console, steps: Steps | None = None) -> bool:
+    """Run the story (see the module docstring); True only if every step behaved.
+
+    ``steps`` is the demo's own tally, so each check here counts once in the
+    demo's total; alone (as in the tests) the story keeps a tally of its own.
+    """
+    steps = steps or Steps(console)
     with tempfile.TemporaryDirectory(prefix="kluis-agents-demo-") as tmp:
         try:
-            return await _story(console, Path(tmp))
+            return await _story(console, steps, Path(tmp))
         except (KluisError, TimeoutError, OSError) as exc:
-            console.print(f"[red]✘ the agents story failed: {type(exc).__name__}: {exc}[/red]")
+            steps.check("the agents story ran to the end", False, f"{type(exc).__name__}: {exc}")
             return False
 
 
-async def _story(console: Console, tmp: Path) -> bool:
+async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
     from vault.node.boss import VaultNode
     from vault.requester import OfferAgent, Requester
     from vault.services.agent_service import AgentService
@@ -104,9 +110,7 @@ async def _story(console: Console, tmp: Path) -> bool:
 
     def check(title: str, passed: bool, detail: str = "") -> bool:
         nonlocal ok
-        mark = "[green]✔[/green]" if passed else "[red]✘[/red]"
-        console.print(f"{mark} {title}" + (f" [dim]({detail})[/dim]" if detail else ""))
-        ok &= passed
+        ok &= steps.check(title, passed, detail)
         return passed
 
     console.rule("Preference agents: a phone contract")

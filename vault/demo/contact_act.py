@@ -31,9 +31,16 @@ __all__ = ["SCHWAB_RULE", "run_contact_erasure_story"]
 SCHWAB_RULE = ContactPolicy.of([("survey", 1, 365), ("service", 4, 30)])
 
 
-async def run_contact_erasure_story(console: Console, vault_node: Any, business: Any) -> bool:
-    """The contact and erasure act; True if every step passed."""
-    steps = Steps(console)
+async def run_contact_erasure_story(
+    console: Console, vault_node: Any, business: Any, steps: Steps | None = None
+) -> bool:
+    """The contact and erasure act; True if every step passed.
+
+    ``steps`` is the demo's tally (each check counts once in its total); alone,
+    the act keeps its own.
+    """
+    steps = steps or Steps(console)
+    failed_before = len(steps.failed)
     steps.act("Act 3: contact on the customer's terms, and erasure with proof")
     addr = vault_node.addrs[0]
     pending = await business.request(
@@ -121,4 +128,4 @@ async def run_contact_erasure_story(console: Console, vault_node: Any, business:
         "the audit log keeps the fact of the erasure, never the values",
         len(facts) >= 2 and all("@" not in str(e.details) for e in facts),
     )
-    return steps.ok
+    return len(steps.failed) == failed_before

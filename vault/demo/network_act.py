@@ -218,10 +218,7 @@ async def run_network_act(
         )
 
         # -- contact and erasure (act 3) -------------------------------------------------------
-        steps.check(
-            "contact on Anna's terms, and erasure with proof, behaved",
-            await run_contact_erasure_story(con, vn, shop),
-        )
+        await run_contact_erasure_story(con, vn, shop, steps)
 
         # -- the audit log ----------------------------------------------------------------------
         steps.act("The record: Anna's audit log")
