@@ -104,7 +104,7 @@ def inbox(
     unread: Annotated[bool, typer.Option("--unread", help="Only unread messages.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List messages, newest first (``kluis inbox read ID`` to read one)."""
+    """List messages, newest first (kluis inbox read ID to read one)."""
     if ctx.invoked_subcommand is not None:
         return
     q = urllib.parse.urlencode({k: "1" for k, v in (("all", every), ("unread", unread)) if v})
@@ -199,7 +199,7 @@ def unmute(
 
 
 def block(business: BusinessArg, home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
-    """Block a business: its messages are refused (code ``blocked``)."""
+    """Block a business: its messages are refused (code "blocked")."""
     _prefs(home, passphrase_file, business, blocked=True)
 
 

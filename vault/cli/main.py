@@ -12,6 +12,7 @@ import typer
 
 from vault.cli import agents, business, contact, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup
+from vault.cli.help import quiet_flag_types
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
 __all__ = ["app", "main"]
@@ -34,6 +35,8 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 [b]Exit codes[/b]: 0 ok, 1 audit chain broken (audit --verify), 2 error, 70 internal error.
 """
 
+
+quiet_flag_types()
 
 app = typer.Typer(
     name="kluis",

@@ -251,7 +251,7 @@ def receipts(
     """List consent receipts (grants, revocations, erasures, deletions), or print one.
 
     Every receipt is signed: consent receipts by this vault, deletion and
-    erasure receipts by the business. ``--export`` writes them all, with the
+    erasure receipts by the business. --export writes them all, with the
     erasure requests they answer, to one file that anyone can verify.
     """
     client = require_client(home)

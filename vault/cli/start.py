@@ -46,7 +46,7 @@ def start(
 ) -> None:
     """Run the vault node in the foreground until Ctrl-C or SIGTERM.
 
-    Network settings come from KLUIS_HOME/config.toml ([network] listen,
+    Network settings come from KLUIS_HOME/config.toml (\\[network] listen,
     bootstrap, mdns); --listen replaces the file's listen addresses,
     --bootstrap adds peers, --mdns/--no-mdns overrides.
     """
