@@ -152,8 +152,9 @@ async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
         intent = outcome.intent
         check("the intent is signed by a key for this intent only, not the vault's",
               intent.signer != vn.peer_id and vn.peer_id.encode() not in intent.to_bytes(),
-              f"signer {intent.signer[:16]}…")  # fmt: skip
-        check("every business received it over gossipsub",
+              f"signer {intent.signer}")  # fmt: skip
+        check("every business received it on the network's publish/subscribe channel "
+              "(libp2p gossipsub)",
               all(len(a.intents) == 1 for _, a in bizs))  # fmt: skip
         check("three negotiations ran in parallel", len(outcome.candidates) == 3)
 
@@ -163,7 +164,7 @@ async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
             shared = bid.get("shared", frozenset())
             price = bid.get("price")
             table.add_row(
-                names.get(cand.business, cand.business[:12]), str(cand.rounds), cand.state,
+                names.get(cand.business, cand.business), str(cand.rounds), cand.state,
                 f"{price / 100:.2f}" if isinstance(price, int) else "-",
                 str(bid.get("months", "-")), str(bid.get("data", "-")),
                 ", ".join(sorted(shared)) if isinstance(shared, frozenset) else "-",
@@ -175,7 +176,7 @@ async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
             return False
         assert agreement is not None and grant is not None and outcome.winner is not None
         winner_name = names.get(agreement.business, "?")
-        check("it is inside the mandate",
+        check("it is inside the mandate: the limits Anna signed for her agent",
               outcome.winner.bid is not None and mandate.permits(outcome.winner.bid),
               f"{winner_name}, {agreement.value_cents / 100:.2f} a month")  # fmt: skip
         try:
@@ -188,7 +189,7 @@ async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
         check("accepting it created the matching grant in the vault",
               sorted(state.grant.scope.fields) == sorted(agreement.fields)
               and state.grant.requester == agreement.business,
-              f"grant {grant.grant_id[:12]}…: {', '.join(agreement.fields)}")  # fmt: skip
+              f"grant {grant.grant_id}: {', '.join(agreement.fields)}")  # fmt: skip
         winner = next(((b, a) for b, a in bizs if b.peer_id == agreement.business), None)
         assert winner is not None
         biz, agent = winner

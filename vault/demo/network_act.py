@@ -119,7 +119,8 @@ async def run_network_act(
         steps.check(
             "the bike shop asks for e-mail and home address, for delivery",
             queued,
-            "dpv:DeliveryOfGoods, 30 days, offers free delivery",
+            "purpose DeliveryOfGoods, a term of the W3C Data Privacy Vocabulary; 30 days; "
+            "offers free delivery",
         )
         vn.approve(pending.request_id)
         grant = await decision
@@ -252,7 +253,7 @@ def audit_summary(details: dict[str, object]) -> str:
             parts.append(f"{key}={value}")
     for key in ("peer", "requester"):
         if isinstance(details.get(key), str):
-            parts.append(f"{key}=…{str(details[key])[-6:]}")
+            parts.append(f"{key}={details[key]}")
             break
     return ", ".join(parts)
 
