@@ -315,3 +315,19 @@ def test_version_and_short_help(cli: Cli) -> None:
     assert ok(cli("-V")).strip() == f"kluis {version('kluis')}"
     assert "Usage: kluis" in ok(cli("-h"))
     assert "Usage: kluis set" in ok(cli("set", "-h"))
+
+
+def test_set_reads_the_value_from_stdin(initialised: Cli) -> None:
+    ok(initialised("set", "contact.email", "-", input="stdin@example.org\n"))
+    assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"
+    fails(
+        initialised("set", "contact.email", "-", input="x" * (64 * 1024 + 1)),
+        2,
+        "longer than 65536 characters",
+    )
+    fails(
+        initialised("set", "contact.email", "-", input="a@b.nl\n", env={"KLUIS_PASSPHRASE": None}),
+        2,
+        "give the passphrase with $KLUIS_PASSPHRASE or --passphrase-file",
+    )
+    assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"

@@ -5,6 +5,7 @@ node when one runs (:func:`vault.cli.client.node_client`)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from vault.cli.console import emit_json, stderr, stdout, when
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import (
     ENV_NEW_PASSPHRASE,
+    ENV_PASSPHRASE,
     HomeOpt,
     JsonOpt,
     PassFileOpt,
@@ -62,16 +64,39 @@ SET_HELP = (
     "refused).\n\n"
     "Fields: " + ", ".join(schema_paths()) + ".\n\n"
     "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
-    "comma-separated; preferences and custom values may be true/false, integers or text."
+    "comma-separated; preferences and custom values may be true/false, integers or text.\n\n"
+    "A VALUE of - reads the value from standard input (a hidden prompt on a terminal), so "
+    "it stays out of the process list and the shell's history."
 )
+
+#: The most a value read from standard input may be; the profile's own limits are far lower.
+STDIN_VALUE_MAX = 64 * 1024
+
+
+def _value_from_stdin(path: str, passphrase_file: Path | None) -> str:
+    """``kluis set PATH -``: the value from stdin, never from argv (ps, shell history)."""
+    if sys.stdin.isatty():
+        typed: str = typer.prompt(f"Value for {path}", hide_input=True, err=True)
+        return typed
+    if passphrase_file is None and not os.environ.get(ENV_PASSPHRASE):
+        raise VaultError(
+            "the value comes from standard input, so give the passphrase with "
+            f"${ENV_PASSPHRASE} or --passphrase-file"
+        )
+    data = sys.stdin.read(STDIN_VALUE_MAX + 1)
+    if len(data) > STDIN_VALUE_MAX:
+        raise VaultError(f"the value on standard input is longer than {STDIN_VALUE_MAX} characters")
+    return data.removesuffix("\n").removesuffix("\r")
 
 
 def set_field(
     path: Annotated[str, typer.Argument(help="Dotted field path, e.g. contact.email.")],
-    value: Annotated[str, typer.Argument(help="The new value.")],
+    value: Annotated[str, typer.Argument(help="The new value, or - to read it from stdin.")],
     home: HomeOpt = None,
     passphrase_file: PassFileOpt = None,
 ) -> None:
+    if value == "-":
+        value = _value_from_stdin(path, passphrase_file)
     validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
     if (client := node_client(home)) is not None:  # D2: through the running node
         before = client.get(f"profile/{path}") if _is_set(client, path) else None
