@@ -355,6 +355,8 @@ async def test_cli_start_and_owner_commands(home: Path) -> None:
             assert out.exit_code == 0, out.output
             out = await asyncio.to_thread(cli, "rules", "list")
             assert "dpv:Marketing" in out.stdout, out.output
+            out = await asyncio.to_thread(cli, "rules")  # alone, as the README writes it
+            assert out.exit_code == 0 and "dpv:Marketing" in out.stdout, out.output
     finally:
         proc.terminate()
         try:

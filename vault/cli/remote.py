@@ -132,7 +132,16 @@ def revoke(
     stdout().print(f"revoked: {grant_id}", markup=False)
 
 
-rules_app = typer.Typer(help="Standing rules that decide access requests for you.")
+rules_app = typer.Typer(
+    help="Standing rules that decide access requests for you. Alone, kluis rules lists them."
+)
+
+
+@rules_app.callback(invoke_without_command=True)
+def rules_root(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Standing rules that decide access requests for you. Alone, kluis rules lists them."""
+    if ctx.invoked_subcommand is None:
+        rules_list(home, as_json)
 
 
 @rules_app.command("list")
