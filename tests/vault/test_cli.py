@@ -331,3 +331,13 @@ def test_set_reads_the_value_from_stdin(initialised: Cli) -> None:
         "give the passphrase with $KLUIS_PASSPHRASE or --passphrase-file",
     )
     assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"
+
+
+def test_init_refuses_a_folder_with_files_but_not_one_with_only_config(cli: Cli, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "holiday.jpg").write_bytes(b"someone's photo")
+    fails(cli("init"), 2, "KLUIS_HOME is not empty")
+    assert sorted(p.name for p in home.iterdir()) == ["holiday.jpg"]  # nothing written
+    (home / "holiday.jpg").unlink()
+    (home / "config.toml").write_text("[network]\nmdns = false\n")
+    ok(cli("init"))

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from protocol import ErrorCode, KluisError
-from vault._exceptions import CorruptRecord, VaultError
+from vault._exceptions import CorruptRecord, VaultError, VaultExists
 from vault.cli.client import node_client
 from vault.cli.console import emit_json, stderr, stdout, when
 from vault.cli.exits import EXIT_VERIFY_FAILED
@@ -27,7 +27,7 @@ from vault.cli.options import (
     open_vault,
     read_passphrase,
 )
-from vault.home.paths import resolve_home
+from vault.home.paths import VaultPaths, resolve_home
 from vault.store.audit import AuditEntry, VerifyReport
 from vault.store.profile import FieldRecord
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
@@ -39,10 +39,15 @@ __all__ = ["register"]
 def init(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     """Create a new vault: a fresh identity, an empty profile, an audit log.
 
-    Refuses to overwrite an existing vault. The passphrase is asked twice
-    unless it comes from --passphrase-file or $KLUIS_PASSPHRASE.
+    Refuses to overwrite an existing vault, and refuses a folder that holds
+    other files (a config.toml alone is fine), as kluis import does. The
+    passphrase is asked twice unless it comes from --passphrase-file or
+    $KLUIS_PASSPHRASE.
     """
     folder = resolve_home(home)
+    paths = VaultPaths(folder)
+    if not paths.exists() and not paths.is_empty():
+        raise VaultExists(folder, "KLUIS_HOME is not empty:")
     passphrase = read_passphrase(passphrase_file, confirm=True, prompt="New passphrase")
     check_new_passphrase(passphrase)
     with stderr().status("Creating the vault (Argon2id)…"):

@@ -25,6 +25,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vault._exceptions import VaultError
+from vault.home.paths import CONFIG_FILE
 
 __all__ = [
     "CONFIG_FILE",
@@ -36,7 +37,6 @@ __all__ = [
     "network_settings",
 ]
 
-CONFIG_FILE = "config.toml"
 DEFAULT_LISTEN = ("/ip4/0.0.0.0/tcp/0",)
 #: A configuration file is small; refuse anything that is clearly not one.
 MAX_CONFIG_BYTES = 64 * 1024

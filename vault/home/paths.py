@@ -22,9 +22,11 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["ENV_HOME", "VaultPaths", "default_home", "resolve_home"]
+__all__ = ["CONFIG_FILE", "ENV_HOME", "VaultPaths", "default_home", "resolve_home"]
 
 ENV_HOME = "KLUIS_HOME"
+#: The node's settings (D14), the one file under KLUIS_HOME that is not sealed.
+CONFIG_FILE = "config.toml"
 
 
 def default_home() -> Path:
@@ -60,8 +62,15 @@ class VaultPaths:
         return self.keyfile.exists()
 
     def is_empty(self) -> bool:
-        """True if the folder is missing or holds no files at all."""
-        return not self.home.exists() or not any(self.home.iterdir())
+        """True if the folder is missing or holds nothing but ``config.toml``.
+
+        ``config.toml`` (D14) may be written before ``kluis init``: it holds
+        settings, not data, so a folder with only it is still a place for a new
+        vault. Anything else there might be someone's files.
+        """
+        if not self.home.exists():
+            return True
+        return all(p.name == CONFIG_FILE for p in self.home.iterdir())
 
     def all_files(self) -> list[Path]:
         """Every file under the folder (used by tests that grep for plaintext)."""
