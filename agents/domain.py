@@ -404,9 +404,6 @@ class Domain:
         for combo in itertools.product(*(list(i.values()) for i in self.issues)):
             yield Bid(zip(names, combo, strict=True))
 
-    def is_finite_within(self, cap: int = DEFAULT_OUTCOME_CAP) -> bool:
-        return self.size <= cap
-
     def bid(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Bid:
         """Build a bid and validate it: ``domain.bid(price=1999, months=12)``."""
         made = Bid({**(values or {}), **kw})

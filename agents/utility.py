@@ -31,8 +31,6 @@ from .domain import (
     Domain,
     FieldsIssue,
     IssueValue,
-    NumericIssue,
-    OrdinalIssue,
 )
 
 __all__ = [
@@ -137,20 +135,6 @@ class FieldsEvaluator:
         return hash((tuple(sorted(self.weights.items())), self.sharing_is_cost))
 
 
-def ordinal(issue: OrdinalIssue, *, increasing: bool = True) -> DiscreteEvaluator:
-    """An evaluator that scores an ordinal issue's levels evenly by rank."""
-    n = issue.size
-    scores: dict[IssueValue, float] = {
-        level: (i + 1 if increasing else n - i) / n for i, level in enumerate(issue.levels)
-    }
-    return DiscreteEvaluator(scores)
-
-
-def numeric(issue: NumericIssue, *, increasing: bool = True) -> NumericEvaluator:
-    """A linear evaluator over a numeric issue's whole range."""
-    return NumericEvaluator(issue.low, issue.high, increasing)
-
-
 @dataclass(frozen=True, eq=False)
 class LinearAdditiveUtility:
     """``u(b) = Σ w_i · eval_i(b_i)``; weights are normalised to sum to 1.
@@ -175,10 +159,6 @@ class LinearAdditiveUtility:
 
     def __call__(self, bid: Bid) -> float:
         return sum(w * self.evaluators[k](bid[k]) for k, w in self.weights.items())
-
-    def issue_score(self, issue: str, value: IssueValue) -> float:
-        """``eval_issue(value)``, unweighted."""
-        return self.evaluators[issue](value)
 
     def best_bid(self, domain: Domain) -> Bid:
         """The bid that maximises this utility, issue by issue (linear additivity)."""
