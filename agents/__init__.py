@@ -40,6 +40,7 @@ from .session import (
     Move,
     NegotiationSession,
     OfferMove,
+    RefuseMove,
     SessionState,
     dump_move,
     parse_move,
@@ -53,10 +54,11 @@ from .strategy import (
     Conceder,
     Counter,
     DefaultStrategy,
+    End,
     FrequencyModel,
     Linear,
     NegotiationContext,
-    Reject,
+    Refuse,
     Response,
     SessionView,
     Side,
@@ -95,6 +97,7 @@ __all__ = [
     "DiscreteEvaluator",
     "Domain",
     "DomainError",
+    "End",
     "EndMove",
     "FieldsEvaluator",
     "FieldsIssue",
@@ -121,7 +124,8 @@ __all__ = [
     "OutcomeAnalysis",
     "OutcomeSpace",
     "Preferences",
-    "Reject",
+    "Refuse",
+    "RefuseMove",
     "Response",
     "Scenario",
     "SessionState",
@@ -152,3 +156,12 @@ __all__ = [
     "simulate",
     "social_welfare",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``from agents import Reject`` fails with the new names in the message.
+    if name == "Reject":
+        from .strategy import RENAMED_REJECT
+
+        raise ImportError(RENAMED_REJECT)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,7 +43,7 @@ When the strategy tries to step outside:
    or when the mandate expires, the agent **ends the negotiation**: a strategy
    that keeps pushing past its limits is broken or hostile, and stalling the
    other side helps nobody. :meth:`MandatedAgent.respond` returns
-   :class:`~agents.strategy.Reject`; :meth:`MandatedAgent.propose` (which must
+   :class:`~agents.strategy.End`; :meth:`MandatedAgent.propose` (which must
    return a bid) raises :class:`~agents.MandateViolation`, which the simulator
    and the network runner turn into an ``end`` move.
 
@@ -75,8 +75,9 @@ from .domain import MAX_INT, Bid, Domain
 from .strategy import (
     Accept,
     Counter,
+    End,
     NegotiationContext,
-    Reject,
+    Refuse,
     Response,
     SessionView,
     Strategy,
@@ -378,10 +379,10 @@ class MandatedAgent:
 
     def respond(self, state: SessionView, offer: Bid) -> Response:
         if self._expired(state):
-            return Reject("mandate expired")
+            return End("mandate expired")
         response = self.inner.respond(state, offer)
-        if isinstance(response, Reject):
-            return response
+        if isinstance(response, End | Refuse):
+            return response  # neither commits the owner to anything
         if isinstance(response, Accept):
             reasons = self._check(offer, state.turn)
             if not reasons:
@@ -397,8 +398,8 @@ class MandatedAgent:
             self._record("blocked_proposal", state.turn, reasons, response.bid)
         else:
             self._record("ended", state.turn, ("strategy returned no valid response",))
-            return Reject("invalid strategy response")
+            return End("invalid strategy response")
         try:
             return Counter(self._fallback(state.turn))
         except MandateViolation as exc:
-            return Reject(str(exc))
+            return End(str(exc))

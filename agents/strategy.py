@@ -6,7 +6,7 @@ A strategy is plain Python with three methods (:class:`Strategy`)::
         def start(self, ctx: NegotiationContext) -> None: ...      # once, before the first move
         def propose(self, state: SessionView) -> Bid: ...          # the opening bid
         def respond(self, state: SessionView, offer: Bid) -> Response: ...
-            # Accept() | Reject() | Counter(bid)
+            # Accept() | Counter(bid) | Refuse() | End(reason)
 
 It never sees the network, a clock or the other side's utility: it gets a
 :class:`NegotiationContext` (domain, own preferences, deadline, side, a seeded
@@ -50,10 +50,11 @@ __all__ = [
     "Conceder",
     "Counter",
     "DefaultStrategy",
+    "End",
     "FrequencyModel",
     "Linear",
     "NegotiationContext",
-    "Reject",
+    "Refuse",
     "Response",
     "SessionView",
     "Side",
@@ -132,20 +133,48 @@ class Accept:
 
 
 @dataclass(frozen=True)
-class Reject:
-    """Walk away: end the negotiation without agreement."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
 class Counter:
-    """Refuse the offer on the table and put ``bid`` on it instead."""
+    """Refuse the offer on the table and put ``bid`` on it instead (what other
+    frameworks call "reject" followed by a new offer)."""
 
     bid: Bid
 
 
-Response: TypeAlias = Accept | Reject | Counter
+@dataclass(frozen=True)
+class Refuse:
+    """Refuse the offer on the table without a counter-offer: its author must bid again.
+
+    The negotiation goes on (the move costs a turn like any other). Use it when
+    no bid of ours is worth revealing yet, or to make the other side move first.
+    """
+
+
+@dataclass(frozen=True)
+class End:
+    """Walk away: end the negotiation without agreement. ``reason`` is free text for the peer.
+
+    Formerly ``Reject``; renamed because every other negotiation framework uses
+    "reject" for "refuse and counter" (that is :class:`Counter`, or :class:`Refuse`).
+    """
+
+    reason: str = ""
+
+
+Response: TypeAlias = Accept | Counter | Refuse | End
+
+
+def __getattr__(name: str) -> object:
+    # No alias for the old name: it meant "walk away" here and "refuse" everywhere else.
+    if name == "Reject":
+        raise ImportError(RENAMED_REJECT)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: The error for code that still uses the old name.
+RENAMED_REJECT = (
+    "Reject was renamed: return End(reason) to walk away, Counter(bid) to refuse and "
+    "counter, Refuse() to refuse without a counter-offer (see docs/agents.md)"
+)
 
 
 @runtime_checkable

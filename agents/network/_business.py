@@ -111,10 +111,7 @@ async def negotiate_intent(
             session.receive(frame)
             if session.is_final:
                 break
-            assert session.on_table is not None
-            await stream.send(
-                dump_move(session.respond(strategy.respond(session.view(), session.on_table)))
-            )
+            await stream.send(dump_move(session.play(strategy)))
         out.rounds = session.turn
         if session.state is not SessionState.AGREED or session.agreement is None:
             out.state, out.reason = "no_deal", session.state.value

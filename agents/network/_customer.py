@@ -426,8 +426,7 @@ class CustomerAgent:
         session.receive(payload)
         reply: bytes | None = None
         if not session.is_final:
-            assert session.on_table is not None
-            reply = dump_move(session.respond(strategy.respond(session.view(), session.on_table)))
+            reply = dump_move(session.play(strategy))
         cand.rounds = session.turn
         if session.is_final:
             if session.state is SessionState.AGREED and session.agreement is not None:

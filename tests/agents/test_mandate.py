@@ -22,7 +22,7 @@ from agents import (
     MandateViolation,
     NegotiationContext,
     Preferences,
-    Reject,
+    End,
     Response,
     SessionView,
     Side,
@@ -244,12 +244,12 @@ def test_expired_mandate_walks_away(
 def test_reject_passes_through(domain: Domain, customer: Preferences) -> None:
     class Quitter(GiveAway):
         def respond(self, state: SessionView, offer: Bid) -> Response:
-            return Reject("bored")
+            return End("bored")
 
     agent = MandatedAgent(Quitter(), mandate())
     agent.start(NegotiationContext(domain, customer, Deadline(rounds=5), Side.RESPONDER))
     offer = domain.bid(price=1000, months=12, data="1GB", shared={"contact.email"})
-    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == Reject(
+    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == End(
         "bored"
     )
 
