@@ -15,6 +15,7 @@ from agents import (
     Deadline,
     DefaultStrategy,
     Domain,
+    End,
     Linear,
     Mandate,
     MandatedAgent,
@@ -22,7 +23,6 @@ from agents import (
     MandateViolation,
     NegotiationContext,
     Preferences,
-    End,
     Response,
     SessionView,
     Side,
@@ -249,9 +249,7 @@ def test_reject_passes_through(domain: Domain, customer: Preferences) -> None:
     agent = MandatedAgent(Quitter(), mandate())
     agent.start(NegotiationContext(domain, customer, Deadline(rounds=5), Side.RESPONDER))
     offer = domain.bid(price=1000, months=12, data="1GB", shared={"contact.email"})
-    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == End(
-        "bored"
-    )
+    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == End("bored")
 
 
 _DOMAIN = phone_domain()

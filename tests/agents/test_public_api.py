@@ -119,8 +119,8 @@ def test_the_old_walk_away_name_fails_with_the_new_names() -> None:
     import pytest
 
     with pytest.raises(ImportError, match=r"End\(reason\) to walk away"):
-        from agents import Reject  # noqa: F401
+        from agents import Reject
     with pytest.raises(ImportError, match="Refuse"):
         from agents.strategy import Reject  # noqa: F401
     with pytest.raises(AttributeError):
-        agents.Nope  # noqa: B018
+        agents.Nope
