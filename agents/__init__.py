@@ -13,6 +13,7 @@ that ``python -m agents.tournament`` runs cleanly.
 from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
 from .agreements import Agreement
 from .anac import AnacError, Scenario, load_domain, load_preferences, load_scenario, load_scenarios
+from .default_strategy import DefaultStrategy
 from .domain import (
     Bid,
     CategoricalIssue,
@@ -33,6 +34,7 @@ from .metrics import (
     social_welfare,
 )
 from .network import BusinessOutcome, CustomerAgent, CustomerOutcome, IntentSpec, negotiate_intent
+from .opponent_model import FrequencyModel
 from .session import (
     AcceptMove,
     CounterMove,
@@ -53,9 +55,7 @@ from .strategy import (
     Boulware,
     Conceder,
     Counter,
-    DefaultStrategy,
     End,
-    FrequencyModel,
     Linear,
     NegotiationContext,
     Refuse,

@@ -365,10 +365,13 @@ class MandatedAgent:
         return False
 
     # -- the Strategy API
-    def propose(self, state: SessionView) -> Bid:
+    def propose(self, state: SessionView) -> Bid | End:
         if self._expired(state):
             raise MandateViolation("the mandate has expired")
         bid = self.inner.propose(state)
+        if isinstance(bid, End):
+            self._record("ended", state.turn, ("the strategy walked away",))
+            return bid  # walking away commits the owner to nothing
         reasons = self._check(bid, state.turn)
         if not reasons:
             self._last_safe = bid

@@ -411,7 +411,10 @@ class NegotiationSession:
         """
         try:
             if self.on_table is None:
-                return self.offer(strategy.propose(self.view()))
+                bid = strategy.propose(self.view())
+                if isinstance(bid, End):
+                    return self.end(bid.reason)
+                return self.offer(bid)
             return self.respond(strategy.respond(self.view(), self.on_table))
         except MandateViolation as exc:
             return self.end(exc.message[:200])

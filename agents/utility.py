@@ -258,6 +258,20 @@ class OutcomeSpace:
     bids: list[Bid] = field(default_factory=list)
     utils: list[float] = field(default_factory=list)  # descending, aligned with bids
     complete: bool = True
+    _lookup: dict[Bid, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Precomputed once per space: a strategy's utility lookups are dict hits, not sums.
+        self._lookup = dict(zip(self.bids, self.utils, strict=True))
+
+    def utility_of(self, bid: Bid) -> float:
+        """``utility(bid)``, from the precomputed table when the bid is in the space.
+
+        A bid outside a sampled space is computed and not stored, so a peer that
+        sends many distinct bids cannot grow the table.
+        """
+        value = self._lookup.get(bid)
+        return self.utility(bid) if value is None else value
 
     @classmethod
     def of(

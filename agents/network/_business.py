@@ -97,7 +97,7 @@ async def negotiate_intent(
         strategy.start(NegotiationContext(domain, preferences, deadline, Side.INITIATOR,
                                           rng or random.Random(), role="business"))  # fmt: skip
         await stream.send(dump_deal(NegotiateOpen(session=sid, intent_id=intent.intent_id)))
-        await stream.send(dump_move(session.offer(strategy.propose(session.view()))))
+        await stream.send(dump_move(session.play(strategy)))
         end_at = asyncio.get_running_loop().time() + remaining / 1000 + 1.0
         while not session.is_final:
             frame = await _receive(stream, end_at)

@@ -464,6 +464,6 @@ class CustomerAgent:
 
 
 def _default_strategy() -> Strategy:
-    from ..strategy import DefaultStrategy
+    from ..default_strategy import DefaultStrategy
 
     return DefaultStrategy()
