@@ -112,7 +112,7 @@ def test_a_strategy_that_cannot_load_is_one_clear_line(
     monkeypatch.setattr(sys, "path", list(sys.path))
     for name in ("mine", "broken"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    with pytest.raises(StrategyLoadError, match="expected|cannot load") as info:
+    with pytest.raises(StrategyLoadError, match=r"expected|cannot load") as info:
         load_strategy(spec)
     assert why in str(info.value) and "\n" not in str(info.value)
     assert main(["--domains", str(tmp_path), "--strategy", spec]) == 2
