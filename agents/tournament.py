@@ -164,23 +164,25 @@ def run_tournament(
     stats = {name: StrategyStats(name, fam.get(name, "kluis")) for name in strategies}
     matches: list[Match] = []
     deadline = Deadline(rounds=rounds)
-    # (initiator, its factory, responder, its factory, score the initiator, score the responder)
-    pairs: list[tuple[str, Factory, str, Factory, bool, bool]] = []
+    # (initiator, its factory, responder, its factory, score the initiator, score the
+    # responder, seed key). Against the pool the seed key names the opponent and its
+    # seat, not the strategy: every strategy meets the same random draws.
+    pairs: list[tuple[str, Factory, str, Factory, bool, bool, str]] = []
     if opponents is None:
         for a, make_a in strategies.items():
             for b, make_b in strategies.items():
                 if a != b or self_play:
-                    pairs.append((a, make_a, b, make_b, True, True))
+                    pairs.append((a, make_a, b, make_b, True, True, f"{a}>{b}"))
     else:
         for a, make_a in strategies.items():
             for b, make_b in opponents.items():
                 if a != b:
-                    pairs.append((a, make_a, b, make_b, True, False))
-                    pairs.append((b, make_b, a, make_a, False, True))
+                    pairs.append((a, make_a, b, make_b, True, False, f"vs>{b}"))
+                    pairs.append((b, make_b, a, make_a, False, True, f"{b}>vs"))
     for sc in scenarios:
         analysis, swapped_analysis = _analyses(sc)
         pa, pb = sc.profiles
-        for a_name, make_a, b_name, make_b, score_a, score_b in pairs:
+        for a_name, make_a, b_name, make_b, score_a, score_b, key in pairs:
             for swapped in (False, True):
                 prefs = (pb, pa) if swapped else (pa, pb)
                 result = simulate(
@@ -190,7 +192,7 @@ def run_tournament(
                     make_b(),
                     prefs[1],
                     deadline=deadline,
-                    seed=_match_seed(seed, sc.name, a_name, b_name, swapped),
+                    seed=_match_seed(seed, sc.name, key, swapped),
                     analysis=swapped_analysis if swapped else analysis,
                     metrics=False,
                     wire=False,
@@ -318,7 +320,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """``kluis agents tournament``: run the tournament and print the tables."""
     args = _parser().parse_args(argv)
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # the breakdowns are wide
     try:
         if args.rounds < 1:
             raise _UsageError("--rounds must be at least 1")
