@@ -16,6 +16,7 @@ from .anac import AnacError, Scenario, load_domain, load_preferences, load_scena
 from .default_strategy import DefaultStrategy
 from .domain import (
     Bid,
+    BooleanIssue,
     CategoricalIssue,
     Domain,
     FieldsIssue,
@@ -84,6 +85,7 @@ __all__ = [
     "AnacError",
     "BaseStrategy",
     "Bid",
+    "BooleanIssue",
     "Boulware",
     "BusinessOutcome",
     "CategoricalIssue",

@@ -47,6 +47,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictStr,
     StringConstraints,
     TypeAdapter,
@@ -103,7 +104,7 @@ Turn = Annotated[int, Field(ge=0, le=MAX_INT)]
 _Label = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=128), AfterValidator(_clean)
 ]
-_WireValue = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | _Label | list[_Label]
+_WireValue = StrictBool | Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | _Label | list[_Label]
 WireBidModel = Annotated[dict[_Label, _WireValue], Field(min_length=1, max_length=64)]
 Reason = Annotated[str, StringConstraints(max_length=200), AfterValidator(_clean)]
 

@@ -22,6 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol, TypeAlias
 
 from ._errors import DomainError
@@ -89,25 +90,26 @@ class DiscreteEvaluator:
 
 @dataclass(frozen=True)
 class NumericEvaluator:
-    """Linear in an integer value between ``low`` and ``high``, clamped to ``[0, 1]``.
+    """Linear in a number (int or Decimal) between ``low`` and ``high``, clamped to ``[0, 1]``.
 
     ``increasing=False`` is the buyer's view of a price: cheaper is better.
     ``at_low``/``at_high`` set the scores at the ends (GENIUS integer issues).
     """
 
-    low: int
-    high: int
+    low: float | Decimal
+    high: float | Decimal
     increasing: bool = True
     at_low: float | None = None
     at_high: float | None = None
 
     def __call__(self, value: IssueValue) -> float:
-        assert isinstance(value, int)
+        assert isinstance(value, int | Decimal) and not isinstance(value, bool)
         lo_u = self.at_low if self.at_low is not None else (0.0 if self.increasing else 1.0)
         hi_u = self.at_high if self.at_high is not None else (1.0 if self.increasing else 0.0)
         if self.high == self.low:
             return max(lo_u, hi_u)
-        frac = (value - self.low) / (self.high - self.low)
+        low = float(self.low)
+        frac = (float(value) - low) / (float(self.high) - low)
         return min(1.0, max(0.0, lo_u + (hi_u - lo_u) * frac))
 
 

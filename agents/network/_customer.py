@@ -57,7 +57,7 @@ from ..agreements import (
     parse_deal,
     parse_request,
 )
-from ..domain import Bid, Domain
+from ..domain import Bid, Domain, price_cents
 from ..intents import Intent, intent_topic, make_intent
 from ..mandate import Mandate, MandatedAgent, TermLimit
 from ..session import MOVE_TYPES, NegotiationSession, SessionState, dump_move
@@ -320,7 +320,7 @@ class CustomerAgent:
             purpose=intent.purpose,
             purpose_text=intent.wanted[:280],
             duration_days=intent.duration_days,
-            value_cents=price if isinstance(price, int) and price >= 0 else 0,
+            value_cents=max(0, price_cents(price) or 0),
             business=conv.candidate.business,
             vault=self.closer.vault_peer,
             vault_addrs=list(self.closer.vault_addrs)[:8],

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -105,13 +106,20 @@ def test_integer_and_real_issues(tmp_path: Path) -> None:
     sc = load_scenario(tmp_path)
     qty, ratio = sc.domain.issues
     assert isinstance(qty, NumericIssue) and (qty.low, qty.high) == (1, 5)
-    assert isinstance(ratio, NumericIssue) and ratio.low == 0  # real → integer grid
+    # a real issue stays numeric: exact decimals from 0.0 to 2.0 in 20 steps
+    assert isinstance(ratio, NumericIssue) and ratio.low == Decimal("0.0")
+    assert ratio.high == Decimal("2.0") and ratio.step == Decimal("0.1") and ratio.size == 21
+    assert Decimal("1.3") in set(ratio.values()) and ratio.places == 1
     prefs = sc.profiles[0]
     assert prefs.reservation == 0.25 and prefs.discount == 0.9
-    best = sc.domain.bid(qty=5, ratio=0)  # qty: 0.25*5-0.25 = 1; ratio 0.0 → 1.0
+    best = sc.domain.bid(qty=5, ratio=Decimal("0.0"))  # qty: 0.25*5-0.25 = 1; ratio 0 → 1.0
     assert prefs(best) == pytest.approx(1.0)
-    worst = sc.domain.bid(qty=1, ratio=ratio.high)  # 0 and 1 - 0.5*2 = 0
+    worst = sc.domain.bid(qty=1, ratio=Decimal("2.0"))  # 0 and 1 - 0.5*2 = 0
     assert prefs(worst) == pytest.approx(0.0)
+    half = sc.domain.bid(qty=1, ratio=Decimal("1.0"))  # 1 - 0.5*1 = 0.5, weight 0.4
+    assert prefs(half) == pytest.approx(0.2)
+    assert sc.domain.bid_to_wire(half) == {"qty": 1, "ratio": 10}  # scaled by 10**places
+    assert sc.domain.bid_from_wire({"qty": 1, "ratio": 10}) == half
 
 
 def test_unsafe_or_broken_xml_is_refused(tmp_path: Path) -> None:

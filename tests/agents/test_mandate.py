@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from agents import (
     MandateEvent,
     MandateViolation,
     NegotiationContext,
+    NumericIssue,
     Preferences,
     Response,
     SessionView,
@@ -142,7 +144,21 @@ def test_violations_are_explained(domain: Domain) -> None:
     floor = mandate(max_price_cents=None, min_price_cents=2500)
     assert floor.violations(ok) == ["price: below the minimum price"]
     assert TermLimit(low=1, high=3).check(4) == "value above the bound"
-    assert TermLimit(low=1).check("x") == "value is not an integer"
+    assert TermLimit(low=1).check("x") == "value is not a number"
+    assert TermLimit(low=1).check(True) == "value is not a number"
+    assert TermLimit(high=24).check(Decimal("23.50")) is None
+    assert TermLimit(high=24).check(Decimal("24.5")) == "value above the bound"
+
+
+def test_a_decimal_price_is_checked_in_cents() -> None:
+    """A price in euros (Decimal) is bounded by the mandate's integer cents."""
+    euros = Domain("phone", (NumericIssue("price", Decimal("9.99"), Decimal("29.99"),
+                                          step=Decimal("0.50"), unit="EUR"),))  # fmt: skip
+    m = mandate(domain="phone", fields_issue=None, may_share=None, terms={},
+                max_price_cents=1999)  # fmt: skip
+    assert m.permits(euros.bid(price=Decimal("19.99")))
+    assert m.violations(euros.bid(price=Decimal("20.49"))) == ["price: above the maximum price"]
+    assert m.price_of(euros.bid(price=Decimal("19.99"))) == 1999
 
 
 def test_mandate_must_fit_the_domain(domain: Domain, customer: Preferences) -> None:

@@ -7,6 +7,7 @@ import agents
 EXPECTED = {
     # domain
     "Bid",
+    "BooleanIssue",
     "CategoricalIssue",
     "Domain",
     "FieldsIssue",
