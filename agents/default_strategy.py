@@ -38,18 +38,18 @@ def _stride(items: Sequence[Bid], limit: int) -> Sequence[Bid]:
 class DefaultStrategy(BaseStrategy):
     """The default kluis agent. Each part answers a way strategies lose to strangers.
 
-    **Target — a Boulware curve** ``Pmax − (Pmax − Pmin) · t^(1/e)``, ``e = 0.1``:
-    it gives away little until late; against time-pressured opponents holding
-    out is what earns utility. ``Pmin`` is the reservation value *or the best
-    offer the opponent has made*, whichever is higher: there is never a reason to
-    aim below a deal the other side already proposed.
+    **Target — a Boulware curve** ``Pmax − (Pmax − Pmin) · t^(1/e)``, ``e = 0.1``,
+    ``Pmin`` the reservation value: it gives away little until late; against
+    time-pressured opponents holding out is what earns utility.
 
-    **The opponent's best offer stays a live option.** Against an opponent that
-    backtracks (offers a good deal once, then goes back to worse ones), the moment
-    our target falls to their best offer we propose that offer back, while they may
-    still take it — not only at the end. Near the deadline (our last bid that can
-    still be accepted) we propose the best of their *recent* offers: a deal they
-    showed they still want, rather than one they have withdrawn.
+    **The opponent's best offer stays a live option.** There is never a reason to
+    aim below a deal the other side already proposed, and against an opponent that
+    backtracks (offers a good deal once, then goes back to worse ones) waiting for
+    the end loses it. So the moment our target falls to their best offer so far,
+    we propose that offer back — while they may still take it — and keep it on the
+    table rather than bid lower. Near the deadline (our last bid that can still be
+    accepted) we propose the best of their *recent* offers: a deal they showed
+    they still want, rather than one they have withdrawn.
 
     **Bid choice — frequency-model opponent modelling, with fresh bids.** Among
     the bids in ``[target, target + width]`` (all equally good for us) it prefers
@@ -128,9 +128,8 @@ class DefaultStrategy(BaseStrategy):
     def target(self, state: SessionView) -> float:
         self._observe(state)
         top = self.space.max_utility
-        bottom = max(self.floor, min(self._best_u, top))
         t = min(1.0, max(0.0, state.progress))
-        return top - (top - bottom) * t ** (1.0 / self.e)
+        return top - (top - self.floor) * t ** (1.0 / self.e)
 
     def _live_best(self) -> tuple[float, Bid] | None:
         """The best of the opponent's recent offers: a deal they still stand behind."""
