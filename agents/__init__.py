@@ -13,8 +13,10 @@ that ``python -m agents.tournament`` runs cleanly.
 from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
 from .agreements import Agreement
 from .anac import AnacError, Scenario, load_domain, load_preferences, load_scenario, load_scenarios
+from .default_strategy import DefaultStrategy
 from .domain import (
     Bid,
+    BooleanIssue,
     CategoricalIssue,
     Domain,
     FieldsIssue,
@@ -33,6 +35,7 @@ from .metrics import (
     social_welfare,
 )
 from .network import BusinessOutcome, CustomerAgent, CustomerOutcome, IntentSpec, negotiate_intent
+from .opponent_model import FrequencyModel
 from .session import (
     AcceptMove,
     CounterMove,
@@ -40,6 +43,7 @@ from .session import (
     Move,
     NegotiationSession,
     OfferMove,
+    RefuseMove,
     SessionState,
     dump_move,
     parse_move,
@@ -52,11 +56,10 @@ from .strategy import (
     Boulware,
     Conceder,
     Counter,
-    DefaultStrategy,
-    FrequencyModel,
+    End,
     Linear,
     NegotiationContext,
-    Reject,
+    Refuse,
     Response,
     SessionView,
     Side,
@@ -82,6 +85,7 @@ __all__ = [
     "AnacError",
     "BaseStrategy",
     "Bid",
+    "BooleanIssue",
     "Boulware",
     "BusinessOutcome",
     "CategoricalIssue",
@@ -95,6 +99,7 @@ __all__ = [
     "DiscreteEvaluator",
     "Domain",
     "DomainError",
+    "End",
     "EndMove",
     "FieldsEvaluator",
     "FieldsIssue",
@@ -121,7 +126,8 @@ __all__ = [
     "OutcomeAnalysis",
     "OutcomeSpace",
     "Preferences",
-    "Reject",
+    "Refuse",
+    "RefuseMove",
     "Response",
     "Scenario",
     "SessionState",
@@ -152,3 +158,12 @@ __all__ = [
     "simulate",
     "social_welfare",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``from agents import Reject`` fails with the new names in the message.
+    if name == "Reject":
+        from .strategy import RENAMED_REJECT
+
+        raise ImportError(RENAMED_REJECT)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

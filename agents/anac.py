@@ -17,14 +17,17 @@ Issue kinds:
   :class:`~agents.domain.NumericIssue`, scored linearly; the profile gives the
   scores at the ends (``utilitylowestvalue``/``utilityhighestvalue``) or a
   linear ``<evaluator slope offset>``.
-* ``real`` (``<range lowerbound upperbound>``) has no place on a float-free wire;
-  it becomes an integer issue over ``real_steps + 1`` grid points ``0..real_steps``
-  (point ``i`` stands for ``lower + i·(upper-lower)/real_steps``), scored with the
-  profile's linear evaluator at that real value.
+* ``real`` (``<range lowerbound upperbound>``) stays numeric: a
+  :class:`~agents.domain.NumericIssue` of ``Decimal`` values on a grid of
+  ``REAL_STEPS + 1`` points from ``lower`` to ``upper`` (exact decimal steps,
+  read from the file's own digits, never through a float), scored with the
+  profile's linear evaluator at that value. On the wire they are scaled
+  integers, like every decimal.
 
-Parsing is safe: files are size-limited and any ``<!DOCTYPE`` or ``<!ENTITY``
-is refused before the parser sees it (no entity expansion, no external
-resources), which is what ``defusedxml`` enforces, with the standard library only.
+Parsing is safe: files are size-limited, and :mod:`defusedxml` parses them with
+DTDs, entity declarations and external references forbidden, whatever the
+file's encoding. (A byte screen for ``<!DOCTYPE`` is not enough: a UTF-16 file
+spells it with NUL bytes in between and walks past it.)
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
 
 from ._errors import DomainError
 from .domain import CategoricalIssue, Domain, Issue, IssueValue, NumericIssue
@@ -71,27 +78,20 @@ class Scenario:
     files: tuple[Path, Path, Path]
 
 
-@dataclass(frozen=True)
-class _RealIssue:
-    lower: float
-    upper: float
-    steps: int
-
-    def at(self, i: int) -> float:
-        return self.lower + i * (self.upper - self.lower) / self.steps
-
-
 def _safe_parse(path: Path) -> ET.Element:
     data = path.read_bytes()
     if len(data) > MAX_XML_BYTES:
         raise AnacError(f"{path.name}: file too large")
-    lowered = data.lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
-        raise AnacError(f"{path.name}: DTDs and entities are not allowed")
     try:
-        return ET.fromstring(data.strip())  # noqa: S314 - screened above
+        root: ET.Element = SafeET.fromstring(
+            data.strip(), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except defusedxml.DefusedXmlException as exc:
+        why = "DTDs, entities and external references are not allowed"
+        raise AnacError(f"{path.name}: {why}") from exc
     except ET.ParseError as exc:
         raise AnacError(f"{path.name}: not well-formed XML ({exc})") from exc
+    return root
 
 
 def _objective(root: ET.Element) -> ET.Element:
@@ -122,9 +122,29 @@ def _direct_items(issue: ET.Element) -> list[ET.Element]:
     return [child for child in issue if child.tag == "item"]
 
 
-def _read_domain(root: ET.Element, name: str) -> tuple[Domain, dict[str, _RealIssue]]:
+def _decimal(value: str | None, what: str) -> Decimal:
+    if value is None:
+        raise AnacError(f"missing {what}")
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise AnacError(f"{what} is not a number") from exc
+    if not number.is_finite():
+        raise AnacError(f"{what} is not a number")
+    return number
+
+
+def _real_issue(name: str, lower: Decimal, upper: Decimal) -> NumericIssue:
+    if upper < lower:
+        raise AnacError(f"issue {name!r}: upperbound below lowerbound")
+    step = (upper - lower) / REAL_STEPS  # exact: a finite decimal divided by 20
+    if step == 0:
+        return NumericIssue.of_points(name, [lower])
+    return NumericIssue(name, lower, upper, step=step)
+
+
+def _read_domain(root: ET.Element, name: str) -> Domain:
     issues: list[Issue] = []
-    reals: dict[str, _RealIssue] = {}
     for el in _objective(root).iter("issue"):
         iname = el.get("name")
         if not iname:
@@ -140,22 +160,21 @@ def _read_domain(root: ET.Element, name: str) -> tuple[Domain, dict[str, _RealIs
         elif kind == "real":
             rng = el.find("range")
             src = rng if rng is not None else el
-            real = _RealIssue(
-                _num(src.get("lowerbound"), "lowerbound"),
-                _num(src.get("upperbound"), "upperbound"),
-                REAL_STEPS,
-            )
-            reals[iname] = real
-            issues.append(NumericIssue(iname, 0, real.steps, unit="grid"))
+            lower = _decimal(src.get("lowerbound"), "lowerbound")
+            upper = _decimal(src.get("upperbound"), "upperbound")
+            try:
+                issues.append(_real_issue(iname, lower, upper))
+            except DomainError as exc:
+                raise AnacError(f"issue {iname!r}: {exc.message}") from exc
         else:
             raise AnacError(f"issue {iname!r}: unsupported type {kind!r}")
-    return Domain(name, tuple(issues)), reals
+    return Domain(name, tuple(issues))
 
 
 def load_domain(path: str | Path) -> Domain:
     """Read a GENIUS domain file."""
     p = Path(path)
-    return _read_domain(_safe_parse(p), p.stem)[0]
+    return _read_domain(_safe_parse(p), p.stem)
 
 
 def _weights(objective: ET.Element, issues_by_index: dict[str, str]) -> dict[str, float]:
@@ -193,9 +212,7 @@ class _Scaled:
         return min(1.0, max(0.0, lo + (hi - lo) * frac))
 
 
-def _read_profile(
-    root: ET.Element, domain: Domain, reals: dict[str, _RealIssue], name: str
-) -> Preferences:
+def _read_profile(root: ET.Element, domain: Domain, name: str) -> Preferences:
     objective = _objective(root)
     issue_els = {el.get("name"): el for el in objective.iter("issue")}
     index_of = {el.get("index") or "": n or "" for n, el in issue_els.items()}
@@ -214,8 +231,7 @@ def _read_profile(
             evaluators[issue.name] = DiscreteEvaluator(scores)
         else:
             assert isinstance(issue, NumericIssue)
-            real = reals.get(issue.name)
-            lo, hi = (real.lower, real.upper) if real else (float(issue.low), float(issue.high))
+            lo, hi = float(issue.low), float(issue.high)
             linear = _linear_evaluator(el, lo, hi)
             position = NumericEvaluator(issue.low, issue.high, True)
             if linear is None:
@@ -243,8 +259,8 @@ def _read_profile(
 def load_preferences(path: str | Path, domain_path: str | Path) -> Preferences:
     """Read a GENIUS profile against its domain file."""
     dp = Path(domain_path)
-    domain, reals = _read_domain(_safe_parse(dp), dp.stem)
-    return _read_profile(_safe_parse(Path(path)), domain, reals, Path(path).stem)
+    domain = _read_domain(_safe_parse(dp), dp.stem)
+    return _read_profile(_safe_parse(Path(path)), domain, Path(path).stem)
 
 
 def _is_profile(root: ET.Element) -> bool:
@@ -269,8 +285,8 @@ def load_scenario(folder: str | Path) -> Scenario:
     if len(domains) != 1 or len(profiles) < 2:
         raise AnacError(f"{folder.name}: needs one domain file and two profiles")
     dpath, droot = domains[0]
-    domain, reals = _read_domain(droot, folder.name)
-    prefs = tuple(_read_profile(root, domain, reals, p.stem) for p, root in profiles[:2])
+    domain = _read_domain(droot, folder.name)
+    prefs = tuple(_read_profile(root, domain, p.stem) for p, root in profiles[:2])
     assert len(prefs) == 2
     return Scenario(
         folder.name, domain, (prefs[0], prefs[1]), (dpath, profiles[0][0], profiles[1][0])

@@ -1,14 +1,16 @@
 """Negotiation domains: the issues on the table and the bids that settle them.
 
 A **domain** is an ordered tuple of **issues**. A **bid** (an offer's terms) picks
-one value for every issue. Four kinds of issue cover what kluis negotiates:
+one value for every issue. Five kinds of issue cover what kluis negotiates:
 
 =====================  ==============================  ===========================
 issue                  a value is                      on the wire
 =====================  ==============================  ===========================
-:class:`NumericIssue`  an integer in ``[low, high]``   a JSON integer
-                       on a ``step`` grid (money is
-                       integer **cents**, never float)
+:class:`NumericIssue`  an ``int`` or a ``Decimal`` on  a JSON integer: the value
+                       a ``step`` grid in ``[low,      scaled by ``10**places``
+                       high]``, or one of explicit     (``Decimal("19.99")`` with
+                       ``points`` (months 1, 12, 24)   2 places → ``1999``)
+:class:`BooleanIssue`  ``False`` or ``True``           a JSON boolean
 :class:`OrdinalIssue`  one of ordered levels           the level's string
                        (``"1GB" < "5GB" < "20GB"``)
 :class:`CategoricalIssue` one of unordered labels      the label's string
@@ -18,7 +20,9 @@ issue                  a value is                      on the wire
 =====================  ==============================  ===========================
 
 Nothing here is a float, so a bid has exactly one canonical JSON encoding and
-can be signed (:mod:`protocol.canonical`). Utilities (floats) live in
+can be signed (:mod:`protocol.canonical`). Decimals travel as scaled integers
+rather than strings so that money stays what the wire has always carried:
+integer cents (a price in euros with 2 places is its cents). Utilities (floats) live in
 :mod:`agents.utility` and never go on the wire.
 
 Every issue kind is finite, so a domain can enumerate its outcome space
@@ -35,6 +39,7 @@ import random
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, TypeAlias
 
 from ._errors import DomainError, InvalidBid
@@ -42,6 +47,7 @@ from ._errors import DomainError, InvalidBid
 __all__ = [
     "DEFAULT_OUTCOME_CAP",
     "Bid",
+    "BooleanIssue",
     "CategoricalIssue",
     "Domain",
     "FieldsIssue",
@@ -51,6 +57,7 @@ __all__ = [
     "OrdinalIssue",
     "WireBid",
     "WireValue",
+    "price_cents",
 ]
 
 #: Largest outcome space :meth:`Domain.outcomes` lists by default.
@@ -66,10 +73,48 @@ MAX_INT = 2**53 - 1
 
 _PATH = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+){0,7}$")
 
-#: One issue's value in Python: an int, a label, or a frozenset of field paths.
-IssueValue: TypeAlias = int | str | frozenset[str]
-#: One issue's value on the wire: an int, a label, or a sorted list of paths.
-WireValue: TypeAlias = int | str | list[str]
+#: Decimal places a numeric issue may have (values are scaled by 10**places on the wire).
+MAX_PLACES = 6
+#: Explicit points of one numeric issue.
+MAX_POINTS = 1024
+
+#: A number in a numeric issue: an int, or a Decimal (never a float).
+Number: TypeAlias = int | Decimal
+#: One issue's value in Python: a number, a bool, a label, or a frozenset of field paths.
+IssueValue: TypeAlias = int | Decimal | bool | str | frozenset[str]
+#: One issue's value on the wire: an int, a bool, a label, or a sorted list of paths.
+WireValue: TypeAlias = int | bool | str | list[str]
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, Decimal) and value.is_finite())
+
+
+def _places(value: Number) -> int:
+    if isinstance(value, int):
+        return 0
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def price_cents(value: object) -> int | None:
+    """A price issue's value in integer cents: an ``int`` already is (the convention);
+    a ``Decimal`` is in currency units (``19.99`` → ``1999``). None if it is neither,
+    or has fractions of a cent."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite():
+        cents = value * 100
+        if cents == cents.to_integral_value():
+            return int(cents)
+    return None
+
+
 #: A bid on the wire: issue name → wire value.
 WireBid: TypeAlias = dict[str, WireValue]
 
@@ -129,45 +174,153 @@ class Issue(abc.ABC):
 
 @dataclass(frozen=True)
 class NumericIssue(Issue):
-    """An integer issue: ``low, low + step, ..., <= high``. Money is integer cents.
+    """A number on a grid ``low, low + step, ... <= high``, or one of explicit ``points``.
 
-    ``unit`` is descriptive only (``"cents"``, ``"months"``, ``"GB"``).
+    Numbers are ``int`` or ``Decimal`` — never ``float``, which has no exact
+    decimal value to sign. ``NumericIssue("price", 1500, 4500, step=250,
+    unit="cents")`` is money in integer cents; ``NumericIssue("price",
+    Decimal("9.99"), Decimal("29.99"), step=Decimal("0.50"), unit="EUR")`` is
+    money in euros; :meth:`of_points` makes an irregular set (contract months 1,
+    12, 24). With any ``Decimal`` in its definition the issue's values are
+    ``Decimal`` (quantised to :attr:`places`), else ``int``. ``unit`` is
+    descriptive only.
     """
 
     kind: ClassVar[str] = "numeric"
     name: str
-    low: int
-    high: int
-    step: int = 1
+    low: Number
+    high: Number
+    step: Number = 1
     unit: str = ""
+    points: tuple[Number, ...] = ()
+    _places: int = field(default=0, init=False, repr=False, compare=False)
+    _decimal: bool = field(default=False, init=False, repr=False, compare=False)
+    _quantum: Decimal = field(default=Decimal(1), init=False, repr=False, compare=False)
+
+    @classmethod
+    def of_points(cls, name: str, points: Iterable[Number], unit: str = "") -> NumericIssue:
+        """An issue whose values are exactly ``points`` (any spacing)."""
+        pts = tuple(sorted(set(points)))
+        if not pts:
+            raise DomainError(f"numeric issue {name!r} needs at least one point")
+        return cls(name, pts[0], pts[-1], 1, unit, pts)
 
     def __post_init__(self) -> None:
         _check_name(self.name, "an issue name")
-        for bound in (self.low, self.high, self.step):
-            if isinstance(bound, bool) or not isinstance(bound, int):
-                raise DomainError(f"numeric issue {self.name!r} needs integer bounds (no floats)")
-            if abs(bound) > MAX_INT:
+        numbers = (self.low, self.high, self.step, *self.points)
+        for bound in numbers:
+            if isinstance(bound, float):
+                raise DomainError(
+                    f"numeric issue {self.name!r}: use int or Decimal, not float "
+                    "(Decimal('19.99') is exact, 19.99 is not)"
+                )
+            if not _is_number(bound):
+                raise DomainError(f"numeric issue {self.name!r} needs int or Decimal bounds")
+        if len(self.points) > MAX_POINTS:
+            raise DomainError(f"numeric issue {self.name!r} has more than {MAX_POINTS} points")
+        places = max(_places(n) for n in numbers)
+        if places > MAX_PLACES:
+            raise DomainError(f"numeric issue {self.name!r}: at most {MAX_PLACES} decimal places")
+        decimal = any(isinstance(n, Decimal) for n in numbers)
+        object.__setattr__(self, "_places", places)
+        object.__setattr__(self, "_decimal", decimal)
+        object.__setattr__(self, "_quantum", Decimal(1).scaleb(-places))
+        norm = self._norm
+        object.__setattr__(self, "low", norm(self.low))
+        object.__setattr__(self, "high", norm(self.high))
+        object.__setattr__(self, "step", norm(self.step))
+        pts = tuple(sorted({norm(p) for p in self.points}))
+        object.__setattr__(self, "points", pts)
+        for bound in (self.low, self.high, *pts):
+            if abs(bound * 10**places) > MAX_INT:
                 raise DomainError(f"numeric issue {self.name!r} is out of the wire's integer range")
-        if self.step < 1 or self.high < self.low:
-            raise DomainError(f"numeric issue {self.name!r} needs low <= high and step >= 1")
+        if self.step <= 0 or self.high < self.low:
+            raise DomainError(f"numeric issue {self.name!r} needs low <= high and step > 0")
+        if pts and (pts[0] != self.low or pts[-1] != self.high):
+            raise DomainError(f"numeric issue {self.name!r}: low and high must be the end points")
+
+    def _norm(self, value: Number) -> Number:
+        if self._decimal:
+            return Decimal(value).quantize(self._quantum)
+        return value
+
+    @property
+    def places(self) -> int:
+        """Decimal places of the values; the wire carries ``value * 10**places``."""
+        return self._places
 
     @property
     def size(self) -> int:
-        return (self.high - self.low) // self.step + 1
+        if self.points:
+            return len(self.points)
+        return int((self.high - self.low) // self.step) + 1
 
-    def values(self) -> Iterator[int]:
-        return iter(range(self.low, self.high + 1, self.step))
+    def values(self) -> Iterator[Number]:
+        if self.points:
+            return iter(self.points)
+        return (self.low + self.step * k for k in range(self.size))
 
     def contains(self, value: object) -> bool:
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and self.low <= value <= self.high
-            and (value - self.low) % self.step == 0
-        )
+        if not _is_number(value):
+            return False
+        assert isinstance(value, int | Decimal)
+        if isinstance(value, Decimal) and not self._decimal:
+            return False
+        if self.points:
+            return value in self.points
+        return self.low <= value <= self.high and (value - self.low) % self.step == 0
 
-    def random_value(self, rng: random.Random) -> int:
+    def to_wire(self, value: IssueValue) -> int:
+        assert isinstance(value, int | Decimal) and not isinstance(value, bool)
+        return int(value.scaleb(self.places)) if isinstance(value, Decimal) else value
+
+    def from_wire(self, raw: object) -> Number:
+        if isinstance(raw, bool) or not isinstance(raw, int) or abs(raw) > MAX_INT:
+            raise InvalidBid(f"issue {self.name!r} takes an integer on the wire")
+        value: Number = raw
+        if self._decimal:
+            value = self._norm(Decimal(raw).scaleb(-self.places))
+        if not self.contains(value):
+            raise InvalidBid(f"value out of range for issue {self.name!r}")
+        return value
+
+    def random_value(self, rng: random.Random) -> Number:
+        if self.points:
+            return rng.choice(self.points)
         return self.low + self.step * rng.randrange(self.size)
+
+
+@dataclass(frozen=True)
+class BooleanIssue(Issue):
+    """Yes or no: ``BooleanIssue("insurance")``. Values are ``False`` and ``True``."""
+
+    kind: ClassVar[str] = "boolean"
+    name: str
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "an issue name")
+
+    @property
+    def size(self) -> int:
+        return 2
+
+    def values(self) -> Iterator[bool]:
+        return iter((False, True))
+
+    def contains(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+    def to_wire(self, value: IssueValue) -> bool:
+        assert isinstance(value, bool)
+        return value
+
+    def from_wire(self, raw: object) -> bool:
+        if not isinstance(raw, bool):
+            raise InvalidBid(f"issue {self.name!r} takes true or false")
+        return raw
+
+    def random_value(self, rng: random.Random) -> bool:
+        return rng.random() < 0.5
 
 
 @dataclass(frozen=True)
@@ -403,9 +556,6 @@ class Domain:
         names = self.issue_names
         for combo in itertools.product(*(list(i.values()) for i in self.issues)):
             yield Bid(zip(names, combo, strict=True))
-
-    def is_finite_within(self, cap: int = DEFAULT_OUTCOME_CAP) -> bool:
-        return self.size <= cap
 
     def bid(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> Bid:
         """Build a bid and validate it: ``domain.bid(price=1999, months=12)``."""

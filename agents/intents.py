@@ -19,6 +19,7 @@ drops bad intents silently (debug log).
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -47,7 +48,16 @@ from protocol import (
 )
 from protocol.wire import Days, Id, Nonce, PeerId, TimestampMs
 
-from .domain import CategoricalIssue, Domain, FieldsIssue, Issue, NumericIssue, OrdinalIssue
+from .domain import (
+    MAX_PLACES,
+    BooleanIssue,
+    CategoricalIssue,
+    Domain,
+    FieldsIssue,
+    Issue,
+    NumericIssue,
+    OrdinalIssue,
+)
 from .mandate import TermLimit
 from .session import _clean
 
@@ -107,11 +117,14 @@ class IssueSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    kind: Literal["numeric", "ordinal", "categorical", "fields"]
+    kind: Literal["numeric", "boolean", "ordinal", "categorical", "fields"]
     name: _Name
     low: _Int | None = None
     high: _Int | None = None
     step: Annotated[StrictInt, Field(ge=1, le=2**53)] | None = None
+    #: numeric only: low/high/step/points are the values scaled by 10**places
+    places: Annotated[StrictInt, Field(ge=0, le=MAX_PLACES)] = 0
+    points: Annotated[list[_Int], Field(max_length=64)] | None = None
     unit: Annotated[StrictStr, StringConstraints(max_length=16)] = ""
     levels: Annotated[list[_Label], Field(max_length=64)] | None = None
     fields: Annotated[list[_Path], Field(max_length=32)] | None = None
@@ -128,8 +141,13 @@ class DomainSpec(BaseModel):
 
 def _issue_to_spec(issue: Issue) -> IssueSpec:
     if isinstance(issue, NumericIssue):
-        return IssueSpec(kind="numeric", name=issue.name, low=issue.low, high=issue.high,
-                         step=issue.step, unit=issue.unit)  # fmt: skip
+        scaled = issue.to_wire  # numbers travel as integers scaled by 10**places
+        return IssueSpec(kind="numeric", name=issue.name, low=scaled(issue.low),
+                         high=scaled(issue.high), step=scaled(issue.step), places=issue.places,
+                         points=[scaled(p) for p in issue.points] or None,
+                         unit=issue.unit)  # fmt: skip
+    if isinstance(issue, BooleanIssue):
+        return IssueSpec(kind="boolean", name=issue.name)
     if isinstance(issue, OrdinalIssue):
         return IssueSpec(kind="ordinal", name=issue.name, levels=list(issue.levels))
     if isinstance(issue, CategoricalIssue):
@@ -144,7 +162,16 @@ def _issue_from_spec(spec: IssueSpec) -> Issue:
     if spec.kind == "numeric":
         if spec.low is None or spec.high is None:
             raise MalformedFrame(f"numeric issue {spec.name} needs low and high")
-        return NumericIssue(spec.name, spec.low, spec.high, step=spec.step or 1, unit=spec.unit)
+
+        def num(scaled: int) -> int | Decimal:
+            return Decimal(scaled).scaleb(-spec.places) if spec.places else scaled
+
+        if spec.points:
+            return NumericIssue.of_points(spec.name, [num(p) for p in spec.points], spec.unit)
+        return NumericIssue(spec.name, num(spec.low), num(spec.high), step=num(spec.step or 1),
+                            unit=spec.unit)  # fmt: skip
+    if spec.kind == "boolean":
+        return BooleanIssue(spec.name)
     if spec.kind in ("ordinal", "categorical"):
         if not spec.levels:
             raise MalformedFrame(f"issue {spec.name} needs levels")

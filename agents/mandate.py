@@ -43,7 +43,7 @@ When the strategy tries to step outside:
    or when the mandate expires, the agent **ends the negotiation**: a strategy
    that keeps pushing past its limits is broken or hostile, and stalling the
    other side helps nobody. :meth:`MandatedAgent.respond` returns
-   :class:`~agents.strategy.Reject`; :meth:`MandatedAgent.propose` (which must
+   :class:`~agents.strategy.End`; :meth:`MandatedAgent.propose` (which must
    return a bid) raises :class:`~agents.MandateViolation`, which the simulator
    and the network runner turn into an ``end`` move.
 
@@ -57,6 +57,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -71,12 +72,13 @@ from protocol import (
 )
 
 from ._errors import MandateViolation
-from .domain import MAX_INT, Bid, Domain
+from .domain import MAX_INT, Bid, Domain, price_cents
 from .strategy import (
     Accept,
     Counter,
+    End,
     NegotiationContext,
-    Reject,
+    Refuse,
     Response,
     SessionView,
     Strategy,
@@ -101,7 +103,11 @@ _Path = Annotated[StrictStr, Field(pattern=r"^[a-z0-9_]+(?:\.[a-z0-9_]+){0,7}$",
 
 
 class TermLimit(BaseModel):
-    """Limits on one issue: ``allowed`` values, and/or integer bounds ``low``..``high``."""
+    """Limits on one issue: ``allowed`` values, and/or integer bounds ``low``..``high``.
+
+    The bounds are integers (a signed mandate holds no floats) and also bound a
+    Decimal issue's values (``high=24`` caps ``Decimal("23.50")`` but not ``24.5``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -114,8 +120,8 @@ class TermLimit(BaseModel):
         if self.allowed is not None and value not in self.allowed:
             return "value not allowed"
         if self.low is not None or self.high is not None:
-            if not isinstance(value, int) or isinstance(value, bool):
-                return "value is not an integer"
+            if not isinstance(value, int | Decimal) or isinstance(value, bool):
+                return "value is not a number"
             if self.low is not None and value < self.low:
                 return "value below the bound"
             if self.high is not None and value > self.high:
@@ -184,8 +190,7 @@ class Mandate(BaseModel):
     def price_of(self, bid: Bid) -> int | None:
         if self.price_issue is None:
             return None
-        value = bid.get(self.price_issue)
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return price_cents(bid.get(self.price_issue))
 
     def violations(self, bid: Bid) -> list[str]:
         """Every reason ``bid`` is outside the mandate (empty: it is inside)."""
@@ -193,7 +198,7 @@ class Mandate(BaseModel):
         if self.price_issue is not None:
             price = self.price_of(bid)
             if price is None:
-                out.append(f"{self.price_issue}: no integer price")
+                out.append(f"{self.price_issue}: no price in whole cents")
             else:
                 if self.max_price_cents is not None and price > self.max_price_cents:
                     out.append(f"{self.price_issue}: above the maximum price")
@@ -364,10 +369,13 @@ class MandatedAgent:
         return False
 
     # -- the Strategy API
-    def propose(self, state: SessionView) -> Bid:
+    def propose(self, state: SessionView) -> Bid | End:
         if self._expired(state):
             raise MandateViolation("the mandate has expired")
         bid = self.inner.propose(state)
+        if isinstance(bid, End):
+            self._record("ended", state.turn, ("the strategy walked away",))
+            return bid  # walking away commits the owner to nothing
         reasons = self._check(bid, state.turn)
         if not reasons:
             self._last_safe = bid
@@ -378,10 +386,10 @@ class MandatedAgent:
 
     def respond(self, state: SessionView, offer: Bid) -> Response:
         if self._expired(state):
-            return Reject("mandate expired")
+            return End("mandate expired")
         response = self.inner.respond(state, offer)
-        if isinstance(response, Reject):
-            return response
+        if isinstance(response, End | Refuse):
+            return response  # neither commits the owner to anything
         if isinstance(response, Accept):
             reasons = self._check(offer, state.turn)
             if not reasons:
@@ -397,8 +405,8 @@ class MandatedAgent:
             self._record("blocked_proposal", state.turn, reasons, response.bid)
         else:
             self._record("ended", state.turn, ("strategy returned no valid response",))
-            return Reject("invalid strategy response")
+            return End("invalid strategy response")
         try:
             return Counter(self._fallback(state.turn))
         except MandateViolation as exc:
-            return Reject(str(exc))
+            return End(str(exc))

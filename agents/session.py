@@ -13,7 +13,8 @@ the network, through a libp2p stream (:func:`dump_move` → frame → peer →
 
 Protocol: the **initiator** opens with ``offer``; from then on the side to
 move either ``accept``\\ s the bid on the table, replaces it with a ``counter``,
-or ``end``\\ s the negotiation. Either side may ``end`` at any time. Every move
+``refuse``\\ s it without a counter-offer (its author must then ``offer`` again),
+or ``end``\\ s the negotiation (walks away). Either side may ``end`` at any time. Every move
 carries the session id and a ``turn`` number (0, 1, 2, … one per move; an
 ``end`` may carry an older turn, since it can cross a move in flight).
 
@@ -46,6 +47,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictStr,
     StringConstraints,
     TypeAdapter,
@@ -60,9 +62,9 @@ from protocol import (
     canonical_loads,
 )
 
-from ._errors import DomainError, IllegalMove, UnexpectedMove
+from ._errors import DomainError, IllegalMove, MandateViolation, UnexpectedMove
 from .domain import MAX_INT, Bid, Domain, WireBid
-from .strategy import Accept, Counter, Reject, Response, SessionView, Side
+from .strategy import Accept, Counter, End, Refuse, Response, SessionView, Side, Strategy
 from .utility import Clock, Deadline, monotonic_ms
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "Mover",
     "NegotiationSession",
     "OfferMove",
+    "RefuseMove",
     "SessionState",
     "dump_move",
     "parse_move",
@@ -101,7 +104,7 @@ Turn = Annotated[int, Field(ge=0, le=MAX_INT)]
 _Label = Annotated[
     StrictStr, StringConstraints(min_length=1, max_length=128), AfterValidator(_clean)
 ]
-_WireValue = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | _Label | list[_Label]
+_WireValue = StrictBool | Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)] | _Label | list[_Label]
 WireBidModel = Annotated[dict[_Label, _WireValue], Field(min_length=1, max_length=64)]
 Reason = Annotated[str, StringConstraints(max_length=200), AfterValidator(_clean)]
 
@@ -117,7 +120,7 @@ class _MoveBase(BaseModel):
 
 
 class OfferMove(_MoveBase):
-    """The initiator's opening bid (turn 0)."""
+    """A bid on an empty table: the initiator's opening bid, or a new bid after a refusal."""
 
     type: Literal["negotiate_offer"] = "negotiate_offer"
     bid: WireBidModel
@@ -128,6 +131,12 @@ class CounterMove(_MoveBase):
 
     type: Literal["negotiate_counter"] = "negotiate_counter"
     bid: WireBidModel
+
+
+class RefuseMove(_MoveBase):
+    """Refuse the bid on the table without a counter-offer: its author must bid again."""
+
+    type: Literal["negotiate_refuse"] = "negotiate_refuse"
 
 
 class AcceptMove(_MoveBase):
@@ -145,19 +154,21 @@ class EndMove(_MoveBase):
 
 
 Move: TypeAlias = Annotated[
-    OfferMove | CounterMove | AcceptMove | EndMove, Field(discriminator="type")
+    OfferMove | CounterMove | RefuseMove | AcceptMove | EndMove, Field(discriminator="type")
 ]
 _MOVE_ADAPTER: Final[TypeAdapter[Any]] = TypeAdapter(Move)
 MOVE_TYPES: Final[dict[str, type[_MoveBase]]] = {
-    cls.model_fields["type"].default: cls for cls in (OfferMove, CounterMove, AcceptMove, EndMove)
+    cls.model_fields["type"].default: cls
+    for cls in (OfferMove, CounterMove, RefuseMove, AcceptMove, EndMove)
 }
 _KIND: Final[dict[type[_MoveBase], str]] = {
     OfferMove: "offer",
     CounterMove: "counter",
+    RefuseMove: "refuse",
     AcceptMove: "accept",
     EndMove: "end",
 }
-AnyMove: TypeAlias = OfferMove | CounterMove | AcceptMove | EndMove
+AnyMove: TypeAlias = OfferMove | CounterMove | RefuseMove | AcceptMove | EndMove
 
 
 def parse_move(payload: bytes | dict[str, Any]) -> AnyMove:
@@ -197,8 +208,9 @@ def dump_move(move: AnyMove) -> bytes:
 class SessionState(StrEnum):
     WAITING_OFFER = "waiting_offer"  # no bid on the table yet: the initiator must open
     OFFERED = "offered"  # a bid is on the table: the other side must answer
+    REFUSED = "refused"  # the bid was refused without a counter: its author must offer again
     AGREED = "agreed"  # the bid on the table was accepted (final)
-    ENDED = "ended"  # a side walked away: rejected (final)
+    ENDED = "ended"  # a side walked away (final)
     TIMED_OUT = "timed_out"  # the deadline passed (final)
     BROKEN = "broken"  # the peer vanished mid-session (final)
 
@@ -221,14 +233,18 @@ TRANSITIONS: Final[dict[tuple[SessionState, Mover, str], SessionState]] = {
     (S.WAITING_OFFER, Mover.TO_MOVE, "end"): S.ENDED,
     (S.WAITING_OFFER, Mover.OTHER, "end"): S.ENDED,
     (S.OFFERED, Mover.TO_MOVE, "counter"): S.OFFERED,
+    (S.OFFERED, Mover.TO_MOVE, "refuse"): S.REFUSED,
     (S.OFFERED, Mover.TO_MOVE, "accept"): S.AGREED,
     (S.OFFERED, Mover.TO_MOVE, "end"): S.ENDED,
     (S.OFFERED, Mover.OTHER, "end"): S.ENDED,
+    (S.REFUSED, Mover.TO_MOVE, "offer"): S.OFFERED,
+    (S.REFUSED, Mover.TO_MOVE, "end"): S.ENDED,
+    (S.REFUSED, Mover.OTHER, "end"): S.ENDED,
 }
 #: Events that are not moves: (event, from any of these states) → next state.
 EVENTS: Final[dict[str, tuple[frozenset[SessionState], SessionState]]] = {
-    "deadline passes": (frozenset({S.WAITING_OFFER, S.OFFERED}), S.TIMED_OUT),
-    "peer_lost()": (frozenset({S.WAITING_OFFER, S.OFFERED}), S.BROKEN),
+    "deadline passes": (frozenset({S.WAITING_OFFER, S.OFFERED, S.REFUSED}), S.TIMED_OUT),
+    "peer_lost()": (frozenset({S.WAITING_OFFER, S.OFFERED, S.REFUSED}), S.BROKEN),
 }
 
 
@@ -242,8 +258,9 @@ def render_transition_table() -> str:
         lines.append(f"| {src} | — | *{event}* | `{nxt.value}` |")
     lines += [
         "",
-        "The side to move is the initiator in `waiting_offer`, and the side that did not",
-        "put the bid on the table in `offered`. Any other (state, who, move) is refused:",
+        "The side to move is the initiator in `waiting_offer`, the side that did not put",
+        "the bid on the table in `offered`, and the author of the refused bid in `refused`.",
+        "Any other (state, who, move) is refused:",
         "`UnexpectedMove` when received, `IllegalMove` when sent. "
         + ", ".join(f"`{s.value}`" for s in sorted(FINAL_STATES))
         + " are final.",
@@ -300,6 +317,9 @@ class NegotiationSession:
         if self.state is SessionState.OFFERED:
             assert self.on_table_by is not None
             return self.on_table_by.other
+        if self.state is SessionState.REFUSED:
+            assert self.on_table_by is not None
+            return self.on_table_by  # the author of the refused bid bids again
         return None
 
     @property
@@ -336,7 +356,7 @@ class NegotiationSession:
 
     # ------------------------------------------------------------- building moves
     def offer(self, bid: Bid) -> OfferMove:
-        """Open with ``bid`` (initiator, turn 0)."""
+        """Put ``bid`` on an empty table: the opening (initiator, turn 0) or after a refusal."""
         move = OfferMove(session=self.session_id, turn=self.turn, bid=self._to_wire(bid))
         self.send(move)
         return move
@@ -347,8 +367,8 @@ class NegotiationSession:
         return move
 
     def propose(self, bid: Bid) -> OfferMove | CounterMove:
-        """``offer`` when nothing is on the table yet, else ``counter``."""
-        if self.state is SessionState.WAITING_OFFER:
+        """``offer`` when nothing is on the table (opening, refusal), else ``counter``."""
+        if self.on_table is None:
             return self.offer(bid)
         return self.counter(bid)
 
@@ -357,6 +377,12 @@ class NegotiationSession:
             raise IllegalMove(f"nothing to accept in state {self.state.value}")
         wire = self.domain.bid_to_wire(self.on_table)
         move = AcceptMove(session=self.session_id, turn=self.turn, bid=wire)
+        self.send(move)
+        return move
+
+    def refuse(self) -> RefuseMove:
+        """Refuse the bid on the table without a counter-offer."""
+        move = RefuseMove(session=self.session_id, turn=self.turn)
         self.send(move)
         return move
 
@@ -371,9 +397,28 @@ class NegotiationSession:
             return self.accept()
         if isinstance(response, Counter):
             return self.counter(response.bid)
-        if isinstance(response, Reject):
+        if isinstance(response, Refuse):
+            return self.refuse()
+        if isinstance(response, End):
             return self.end(response.reason)
         raise IllegalMove(f"not a response: {type(response).__name__}")
+
+    def play(self, strategy: Strategy) -> AnyMove:
+        """Make this side's move by asking ``strategy``: a bid on an empty table (the
+        opening, or after a refusal), else its answer to the bid on the table.
+
+        A :class:`~agents.MandateViolation` from the strategy (the mandate guard gave
+        up) becomes an ``end`` move; any other error propagates.
+        """
+        try:
+            if self.on_table is None:
+                bid = strategy.propose(self.view())
+                if isinstance(bid, End):
+                    return self.end(bid.reason)
+                return self.offer(bid)
+            return self.respond(strategy.respond(self.view(), self.on_table))
+        except MandateViolation as exc:
+            return self.end(exc.message[:200])
 
     def _to_wire(self, bid: Bid) -> WireBid:
         try:
@@ -450,13 +495,16 @@ class NegotiationSession:
             self.agreement = bid
             self._finish(SessionState.AGREED, by, "accepted")
             return move
-        assert bid is not None
-        self.on_table, self.on_table_by = bid, by
-        self._bids[by].append(bid)
+        if isinstance(move, RefuseMove):
+            self.on_table = None  # on_table_by stays: that side bids next
+        else:
+            assert bid is not None
+            self.on_table, self.on_table_by = bid, by
+            self._bids[by].append(bid)
         self.state = nxt
         top = self.deadline.max_moves
         if top is not None and self.turn >= top:
-            # The last allowed move was a bid: nobody may accept it any more.
+            # The last allowed move was a bid (or a refusal): nobody may accept any more.
             self._finish(SessionState.TIMED_OUT, None, "deadline passed")
         return move
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ._errors import DomainError, MandateViolation
+from ._errors import DomainError
 from .domain import Bid, Domain
 from .metrics import OutcomeAnalysis, social_welfare
 from .session import (
@@ -28,7 +28,7 @@ from .session import (
     dump_move,
     parse_move,
 )
-from .strategy import NegotiationContext, Reject, Response, Side, Strategy
+from .strategy import NegotiationContext, Side, Strategy
 from .utility import Clock, Deadline, Preferences
 
 __all__ = ["ManualClock", "SimulationResult", "simulate"]
@@ -131,21 +131,13 @@ def simulate(
         assert mover is not None
         mine, theirs = sessions[mover], sessions[mover.other]
         strategy = strategies[mover]
-        view = mine.view()
         move: AnyMove
         try:
-            if mine.state is SessionState.WAITING_OFFER:
-                move = mine.offer(strategy.propose(view))
-            else:
-                assert mine.on_table is not None
-                response: Response = strategy.respond(view, mine.on_table)
-                move = mine.respond(response)
-        except MandateViolation as exc:
-            move = mine.respond(Reject(exc.message[:200]))  # the guard ends the negotiation
+            move = mine.play(strategy)
         except Exception as exc:
             if strict:
                 raise
-            move = mine.respond(Reject(f"strategy failed: {type(exc).__name__}"))
+            move = mine.end(f"strategy failed: {type(exc).__name__}")
         theirs.receive(parse_move(dump_move(move)) if wire else move)
         if manual is not None:
             manual.advance(move_ms)

@@ -4,9 +4,9 @@ A strategy is plain Python with three methods (:class:`Strategy`)::
 
     class MyStrategy:
         def start(self, ctx: NegotiationContext) -> None: ...      # once, before the first move
-        def propose(self, state: SessionView) -> Bid: ...          # the opening bid
+        def propose(self, state: SessionView) -> Bid | End: ...    # a bid on an empty table
         def respond(self, state: SessionView, offer: Bid) -> Response: ...
-            # Accept() | Reject() | Counter(bid)
+            # Accept() | Counter(bid) | Refuse() | End(reason)
 
 It never sees the network, a clock or the other side's utility: it gets a
 :class:`NegotiationContext` (domain, own preferences, deadline, side, a seeded
@@ -28,19 +28,19 @@ Shipped strategies
   ``e = 1`` **Linear**, ``e > 1`` **Conceder** (gives ground early).
 * :class:`TitForTat` — relative tit-for-tat (Faratin et al.): concede as much,
   in own utility, as the opponent conceded with its last move; never more.
-* :class:`DefaultStrategy` — the default. See its docstring for the reasoning.
+* :class:`~agents.default_strategy.DefaultStrategy` — the default, in a module
+  of its own. See its docstring for the reasoning.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter as _Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeAlias, runtime_checkable
 
-from .domain import Bid, Domain, IssueValue
+from .domain import Bid, Domain
 from .utility import Deadline, OutcomeSpace, Preferences
 
 __all__ = [
@@ -49,11 +49,10 @@ __all__ = [
     "Boulware",
     "Conceder",
     "Counter",
-    "DefaultStrategy",
-    "FrequencyModel",
+    "End",
     "Linear",
     "NegotiationContext",
-    "Reject",
+    "Refuse",
     "Response",
     "SessionView",
     "Side",
@@ -132,20 +131,58 @@ class Accept:
 
 
 @dataclass(frozen=True)
-class Reject:
-    """Walk away: end the negotiation without agreement."""
-
-    reason: str = ""
-
-
-@dataclass(frozen=True)
 class Counter:
-    """Refuse the offer on the table and put ``bid`` on it instead."""
+    """Refuse the offer on the table and put ``bid`` on it instead (what other
+    frameworks call "reject" followed by a new offer)."""
 
     bid: Bid
 
 
-Response: TypeAlias = Accept | Reject | Counter
+@dataclass(frozen=True)
+class Refuse:
+    """Refuse the offer on the table without a counter-offer: its author must bid again.
+
+    The negotiation goes on (the move costs a turn like any other). Use it when
+    no bid of ours is worth revealing yet, or to make the other side move first.
+    """
+
+
+@dataclass(frozen=True)
+class End:
+    """Walk away: end the negotiation without agreement. ``reason`` is free text for the peer.
+
+    Formerly ``Reject``; renamed because every other negotiation framework uses
+    "reject" for "refuse and counter" (that is :class:`Counter`, or :class:`Refuse`).
+    """
+
+    reason: str = ""
+
+
+Response: TypeAlias = Accept | Counter | Refuse | End
+
+
+def __getattr__(name: str) -> object:
+    # The default strategy and the opponent model live in modules of their own (they
+    # build on BaseStrategy, defined here); importing them from here still works.
+    if name == "DefaultStrategy":
+        from .default_strategy import DefaultStrategy
+
+        return DefaultStrategy
+    if name == "FrequencyModel":
+        from .opponent_model import FrequencyModel
+
+        return FrequencyModel
+    # No alias for the old name: it meant "walk away" here and "refuse" everywhere else.
+    if name == "Reject":
+        raise ImportError(RENAMED_REJECT)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: The error for code that still uses the old name.
+RENAMED_REJECT = (
+    "Reject was renamed: return End(reason) to walk away, Counter(bid) to refuse and "
+    "counter, Refuse() to refuse without a counter-offer (see docs/agents.md)"
+)
 
 
 @runtime_checkable
@@ -154,7 +191,7 @@ class Strategy(Protocol):
 
     def start(self, ctx: NegotiationContext) -> None: ...
 
-    def propose(self, state: SessionView) -> Bid: ...
+    def propose(self, state: SessionView) -> Bid | End: ...
 
     def respond(self, state: SessionView, offer: Bid) -> Response: ...
 
@@ -192,7 +229,8 @@ class BaseStrategy:
         return self._space
 
     def u(self, bid: Bid) -> float:
-        return self.context.preferences.utility(bid)
+        """Own utility, from the outcome space's precomputed table when possible."""
+        return self.space.utility_of(bid)
 
     @property
     def floor(self) -> float:
@@ -203,11 +241,13 @@ class BaseStrategy:
     def target(self, state: SessionView) -> float:
         return self.space.max_utility
 
-    def propose(self, state: SessionView) -> Bid:
+    def propose(self, state: SessionView) -> Bid | End:
         return self.space.closest(self.target(state))
 
     def respond(self, state: SessionView, offer: Bid) -> Response:
         mine = self.propose(state)
+        if isinstance(mine, End):
+            return mine
         value = self.u(offer)
         if value >= self.u(mine) and value >= self.context.reservation:
             return Accept()
@@ -336,150 +376,3 @@ def _stride(items: Sequence[Bid], limit: int) -> Sequence[Bid]:
         return items
     step = len(items) / limit
     return [items[int(i * step)] for i in range(limit)]
-
-
-class FrequencyModel:
-    """A frequency-analysis opponent model (as in ANAC 2011's HardHeaded and its heirs).
-
-    * **Value preference**: a value the opponent proposes often is one it likes;
-      an issue's score for value ``v`` is ``count(v) / max count``.
-    * **Issue weight**: an issue whose value the opponent does *not* change
-      between consecutive bids is one it cares about; each time it stays put its
-      weight gains ``learning_rate``, and weights are renormalised.
-
-    The estimate is crude, but only has to rank bids that are all acceptable to
-    us; that is where it pays off: it steers our concessions to the issues that
-    cost us little and matter to them.
-    """
-
-    def __init__(self, issues: Sequence[str], learning_rate: float = 0.2) -> None:
-        self.issues = tuple(issues)
-        self.learning_rate = learning_rate
-        self.counts: dict[str, _Counter[IssueValue]] = {i: _Counter() for i in self.issues}
-        self.weights: dict[str, float] = {i: 1.0 / len(self.issues) for i in self.issues}
-        self.seen = 0
-        self._last: Bid | None = None
-
-    def update(self, bid: Bid) -> None:
-        for issue in self.issues:
-            self.counts[issue][bid[issue]] += 1
-        if self._last is not None:
-            for issue in self.issues:
-                if bid[issue] == self._last[issue]:
-                    self.weights[issue] += self.learning_rate
-            total = sum(self.weights.values())
-            self.weights = {k: v / total for k, v in self.weights.items()}
-        self._last = bid
-        self.seen += 1
-
-    def estimate(self, bid: Bid) -> float:
-        """Estimated opponent utility of ``bid`` in ``[0, 1]``."""
-        if self.seen == 0:
-            return 0.0
-        total = 0.0
-        for issue in self.issues:
-            counts = self.counts[issue]
-            top = max(counts.values())
-            total += self.weights[issue] * counts.get(bid[issue], 0) / top
-        return total
-
-
-class DefaultStrategy(BaseStrategy):
-    """The default kluis agent: firm on its target, generous in how it gets there.
-
-    The recipe is the one that wins ANAC competitions again and again
-    (HardHeaded 2011, CUHKAgent, the "BOA" decompositions of Baarslag et al.):
-
-    **Bidding — a Boulware target curve.** ``target(t) = Pmax - (Pmax - Pmin) ·
-    t^(1/e)`` with ``e = 0.1``: it gives away almost nothing until the last tenth
-    of the time. Against time-pressured opponents, holding out is what earns
-    utility; conceding early only feeds a Boulware opponent. ``Pmin`` is the
-    reservation value *or the best offer the opponent has made so far*,
-    whichever is higher: there is never a reason to aim below a deal the other
-    side already proposed. Once the target reaches that offer, it proposes the
-    offer itself back: a deal they can hardly refuse (and an exact bid, which
-    matters when a large domain is only sampled).
-
-    **Bid choice — frequency-model opponent modelling.** Many bids sit at or
-    just above the target; to us they are worth the same. Among those in
-    ``[target, target + width]`` it picks the one the :class:`FrequencyModel`
-    predicts the opponent likes most. That keeps our own utility while moving
-    the outcome towards the Pareto frontier and the Nash point, which is also
-    what makes opponents accept sooner.
-
-    **Acceptance — AC_next combined with AC_time** (Baarslag et al., 2012): accept
-    when the offer is worth at least our next bid; late in the negotiation
-    (``t >= accept_time``) also accept an offer at least as good as the best the
-    opponent made in the recent window; and when this is the last move that
-    could still close a deal, accept anything at or above the reservation value.
-    Never accept below the reservation value.
-    """
-
-    name = "default"
-
-    def __init__(self, e: float = 0.1, width: float = 0.05, accept_time: float = 0.97) -> None:
-        super().__init__()
-        self.e = e
-        self.width = width
-        self.accept_time = accept_time
-        self.model: FrequencyModel | None = None
-        self._fed = 0
-        self._best_theirs = 0.0
-        self._best_their_bid: Bid | None = None
-
-    def start(self, ctx: NegotiationContext) -> None:
-        super().start(ctx)
-        self.model = FrequencyModel(ctx.domain.issue_names)
-        self._fed = 0
-        self._best_theirs = 0.0
-        self._best_their_bid = None
-
-    def _observe(self, state: SessionView) -> None:
-        assert self.model is not None
-        for bid in state.their_bids[self._fed :]:
-            self.model.update(bid)
-            value = self.u(bid)
-            if self._best_their_bid is None or value > self._best_theirs:
-                self._best_theirs, self._best_their_bid = value, bid
-        self._fed = len(state.their_bids)
-
-    def target(self, state: SessionView) -> float:
-        self._observe(state)
-        top = self.space.max_utility
-        bottom = max(self.floor, min(self._best_theirs, top))
-        t = min(1.0, max(0.0, state.progress))
-        return top - (top - bottom) * t ** (1.0 / self.e)
-
-    def propose(self, state: SessionView) -> Bid:
-        assert self.model is not None
-        target = self.target(state)
-        best_theirs = self._best_their_bid
-        if best_theirs is not None and self._best_theirs >= self.context.reservation:
-            if self._best_theirs >= target:
-                return best_theirs  # at or above our target, and they already offered it
-            if state.moves_left is not None and state.moves_left <= 2:
-                return best_theirs  # our last bid that can still be accepted: make it count
-        window = self.space.window(target, target + self.width)
-        if not window:
-            return self.space.closest(target)
-        if self.model.seen < 2:
-            return window[0]
-        model = self.model
-        return max(_stride(window, 400), key=lambda b: (model.estimate(b), self.u(b)))
-
-    def respond(self, state: SessionView, offer: Bid) -> Response:
-        self._observe(state)
-        value = self.u(offer)
-        mine = self.propose(state)
-        reservation = self.context.reservation
-        if value < reservation:
-            return Counter(mine)
-        if value >= self.u(mine):
-            return Accept()  # AC_next
-        if state.progress >= self.accept_time:
-            recent = state.their_bids[-10:-1]
-            if not recent or value >= max(self.u(b) for b in recent):
-                return Accept()  # AC_time with MAX^W
-        if state.moves_left == 1:
-            return Accept()  # nothing we counter with can still be accepted
-        return Counter(mine)

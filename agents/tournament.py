@@ -1,18 +1,33 @@
-"""Round-robin tournaments on the ANAC domains, and the ``kluis agents tournament`` command.
+"""Tournaments on the ANAC domains, and the ``kluis agents tournament`` command.
 
-Every strategy meets every other in both roles (initiator and responder) and
-with both profiles of each scenario, so no strategy profits from the side of
-the table it happens to sit on. Per strategy the table reports:
+Two formats:
 
-* **agreement** — the share of its sessions that ended in a deal;
-* **own utility** — the mean of its own utility (reservation value when no deal);
-* **Nash dist.** — mean distance of the outcome to the Nash point (lower is
-  fairer and more efficient); **Pareto dist.** likewise to the frontier;
+* **against the pool** (the default view, ``--against pool``): every kluis
+  strategy — and any of your own, ``--strategy mymod:MyStrategy`` — meets every
+  agent of :mod:`agents.pool` (classic negotiators from outside the kluis
+  family). With ``--reference`` the pool's agents also play the pool (never
+  themselves), so a kluis row can be compared with the best outsider's.
+* **self-play** (``--against self``): every strategy against every other
+  strategy of the field (``--self-play``: and against itself). This is
+  what the agents' earlier tables reported; it flatters strategies that share
+  assumptions, so it is kept as an option.
+
+Every pairing is played in both roles (initiator and responder) and with both
+profiles of each scenario, so no strategy profits from the side of the table it
+sits on. Per strategy the table reports:
+
+* **agreed** — the share of its sessions that ended in a deal;
+* **own u** — the mean of its own utility (reservation value when no deal);
+* **Nash d** — mean distance of the outcome to the Nash point (lower is
+  fairer and more efficient); **Pareto d** likewise to the frontier;
 * **welfare** — the mean sum of both utilities.
+
+Then, per opponent and per domain, each kluis strategy's agreement rate and own
+utility (:mod:`agents.tournament_tables`).
 
 Run it with ``python -m agents.tournament`` (or ``kluis agents tournament``)::
 
-    python -m agents.tournament --rounds 200 --strategies default,boulware,conceder
+    python -m agents.tournament --rounds 200 --strategies default,boulware --reference
 """
 
 from __future__ import annotations
@@ -20,17 +35,21 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
-from .anac import Scenario, load_scenarios
+from .anac import AnacError, Scenario, load_scenarios
+from .default_strategy import DefaultStrategy
 from .metrics import OutcomeAnalysis
+from .pool import POOL
 from .simulator import SimulationResult, simulate
-from .strategy import Boulware, Conceder, DefaultStrategy, Linear, Strategy, TitForTat
+from .strategy import Boulware, Conceder, Linear, Strategy, TitForTat
+from .strategy_loader import StrategyLoadError, load_strategy
+from .tournament_tables import render_breakdown, render_table
 from .utility import Deadline
 
 __all__ = [
@@ -40,11 +59,12 @@ __all__ = [
     "TournamentResult",
     "default_domains_dir",
     "main",
+    "render_breakdown",
     "render_table",
     "run_tournament",
 ]
 
-#: The built-in strategies, by the name the command line uses.
+#: kluis's own strategies, by the name the command line uses.
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "default": DefaultStrategy,
     "boulware": Boulware,
@@ -52,6 +72,8 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "conceder": Conceder,
     "tit-for-tat": TitForTat,
 }
+
+Factory = Callable[[], Strategy]
 
 
 def default_domains_dir() -> Path:
@@ -68,10 +90,18 @@ class Match:
     swapped_profiles: bool
     result: SimulationResult
 
+    def own_utility(self, name: str) -> float:
+        """The utility ``name`` got in this match (it must be one of the two)."""
+        return self.result.utility_a if name == self.initiator else self.result.utility_b
+
+    def other(self, name: str) -> str:
+        return self.responder if name == self.initiator else self.initiator
+
 
 @dataclass
 class StrategyStats:
     name: str
+    family: str = "kluis"
     sessions: int = 0
     agreements: int = 0
     own_utility: list[float] = field(default_factory=list)
@@ -93,59 +123,103 @@ class TournamentResult:
     stats: dict[str, StrategyStats]
     rounds: int
     scenarios: list[str]
+    against: str = "self"  # "self" or "pool"
+    opponents: list[str] = field(default_factory=list)
+
+    def matches_of(self, name: str) -> list[Match]:
+        return [m for m in self.matches if name in (m.initiator, m.responder)]
+
+
+def _analyses(sc: Scenario) -> tuple[OutcomeAnalysis | None, OutcomeAnalysis | None]:
+    pa, pb = sc.profiles
+    try:
+        analysis = OutcomeAnalysis.of(sc.domain, pa, pb, (pa.reservation, pb.reservation))
+    except ValueError:
+        return None, None
+    swapped = OutcomeAnalysis.from_points(
+        [(b, a) for a, b in analysis.points], (pb.reservation, pa.reservation)
+    )
+    return analysis, swapped
 
 
 def run_tournament(
     scenarios: Sequence[Scenario],
-    strategies: Mapping[str, Callable[[], Strategy]],
+    strategies: Mapping[str, Factory],
     *,
+    opponents: Mapping[str, Factory] | None = None,
     rounds: int = 200,
     seed: int = 0,
     self_play: bool = False,
+    families: Mapping[str, str] | None = None,
     on_match: Callable[[Match], None] | None = None,
 ) -> TournamentResult:
-    """Play every ordered pair of strategies on every scenario, with both profile orders."""
-    stats = {name: StrategyStats(name) for name in strategies}
+    """Play the pairings on every scenario, in both roles, with both profile orders.
+
+    Without ``opponents``: every ordered pair of ``strategies`` (self-play format).
+    With ``opponents``: each strategy against each opponent, skipping a strategy
+    and an opponent of the same name (a pool agent does not play itself). Only
+    ``strategies`` are scored; ``families`` labels them (default ``"kluis"``).
+    """
+    fam = families or {}
+    stats = {name: StrategyStats(name, fam.get(name, "kluis")) for name in strategies}
     matches: list[Match] = []
     deadline = Deadline(rounds=rounds)
+    # (initiator, its factory, responder, its factory, score the initiator, score the
+    # responder, seed key). Against the pool the seed key names the opponent and its
+    # seat, not the strategy: every strategy meets the same random draws.
+    pairs: list[tuple[str, Factory, str, Factory, bool, bool, str]] = []
+    if opponents is None:
+        for a, make_a in strategies.items():
+            for b, make_b in strategies.items():
+                if a != b or self_play:
+                    pairs.append((a, make_a, b, make_b, True, True, f"{a}>{b}"))
+    else:
+        for a, make_a in strategies.items():
+            for b, make_b in opponents.items():
+                if a != b:
+                    pairs.append((a, make_a, b, make_b, True, False, f"vs>{b}"))
+                    pairs.append((b, make_b, a, make_a, False, True, f"{b}>vs"))
     for sc in scenarios:
+        analysis, swapped_analysis = _analyses(sc)
         pa, pb = sc.profiles
-        analysis: OutcomeAnalysis | None
-        try:
-            analysis = OutcomeAnalysis.of(sc.domain, pa, pb, (pa.reservation, pb.reservation))
-        except ValueError:
-            analysis = None
-        swapped_analysis = None
-        if analysis is not None:
-            swapped_analysis = OutcomeAnalysis.from_points(
-                [(b, a) for a, b in analysis.points], (pb.reservation, pa.reservation)
-            )
-        for a_name, make_a in strategies.items():
-            for b_name, make_b in strategies.items():
-                if a_name == b_name and not self_play:
-                    continue
-                for swapped in (False, True):
-                    prefs = (pb, pa) if swapped else (pa, pb)
-                    result = simulate(
-                        sc.domain,
-                        make_a(),
-                        prefs[0],
-                        make_b(),
-                        prefs[1],
-                        deadline=deadline,
-                        seed=seed,
-                        analysis=swapped_analysis if swapped else analysis,
-                        metrics=False,
-                        wire=False,
-                        strict=False,
-                    )
-                    match = Match(sc.name, a_name, b_name, swapped, result)
-                    matches.append(match)
+        for a_name, make_a, b_name, make_b, score_a, score_b, key in pairs:
+            for swapped in (False, True):
+                prefs = (pb, pa) if swapped else (pa, pb)
+                result = simulate(
+                    sc.domain,
+                    make_a(),
+                    prefs[0],
+                    make_b(),
+                    prefs[1],
+                    deadline=deadline,
+                    seed=_match_seed(seed, sc.name, key, swapped),
+                    analysis=swapped_analysis if swapped else analysis,
+                    metrics=False,
+                    wire=False,
+                    strict=False,
+                )
+                match = Match(sc.name, a_name, b_name, swapped, result)
+                matches.append(match)
+                if score_a:
                     _account(stats[a_name], result, result.utility_a)
+                if score_b:
                     _account(stats[b_name], result, result.utility_b)
-                    if on_match is not None:
-                        on_match(match)
-    return TournamentResult(matches, stats, rounds, [s.name for s in scenarios])
+                if on_match is not None:
+                    on_match(match)
+    return TournamentResult(
+        matches,
+        stats,
+        rounds,
+        [s.name for s in scenarios],
+        "self" if opponents is None else "pool",
+        list(opponents or strategies),
+    )
+
+
+def _match_seed(seed: int, *parts: object) -> int:
+    """One seed per match, derived from the tournament's: a randomised agent does not
+    replay one and the same game in every match, and a rerun is identical."""
+    return zlib.crc32("|".join(map(str, (seed, *parts))).encode())
 
 
 def _account(stat: StrategyStats, result: SimulationResult, own: float) -> None:
@@ -159,46 +233,35 @@ def _account(stat: StrategyStats, result: SimulationResult, own: float) -> None:
         stat.pareto_distance.append(result.pareto_distance)
 
 
-def render_table(result: TournamentResult, title: str | None = None) -> Table:
-    """The per-strategy table, best mean own utility first."""
-    table = Table(
-        title=title
-        or f"{len(result.scenarios)} ANAC domains, {result.rounds} rounds, "
-        f"{len(result.matches)} sessions",
-    )
-    table.add_column("strategy", no_wrap=True)
-    for name in ("n", "agreed", "own u", "Nash d", "Pareto d", "welfare"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.caption = (
-        "n sessions · agreed: agreement rate · own u: mean own utility · "
-        "Nash d / Pareto d: mean distance to the Nash point / Pareto frontier · "
-        "welfare: mean sum of utilities"
-    )
-    ordered = sorted(result.stats.values(), key=lambda s: -s.mean(s.own_utility))
-    for s in ordered:
-        table.add_row(
-            s.name,
-            str(s.sessions),
-            f"{s.agreement_rate:.0%}",
-            f"{s.mean(s.own_utility):.3f}",
-            f"{s.mean(s.nash_distance):.3f}",
-            f"{s.mean(s.pareto_distance):.3f}",
-            f"{s.mean(s.welfare):.3f}",
-        )
-    return table
+# ------------------------------------------------------------------ command line
 
 
-def _parse_strategies(spec: str | None) -> dict[str, Callable[[], Strategy]]:
-    if not spec:
-        return dict(STRATEGIES)
-    chosen: dict[str, Callable[[], Strategy]] = {}
-    for name in (n.strip() for n in spec.split(",")):
+class _UsageError(Exception):
+    """A command-line mistake: printed as one line, exit code 2."""
+
+
+def _parse_strategies(
+    spec: str | None, extra: Sequence[str]
+) -> tuple[dict[str, Factory], dict[str, str]]:
+    """The chosen kluis strategies plus the developer's own, and each one's family."""
+    chosen: dict[str, Factory] = {}
+    families: dict[str, str] = {}
+    names = [n.strip() for n in spec.split(",") if n.strip()] if spec else list(STRATEGIES)
+    for name in names:
         if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+            raise _UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
         chosen[name] = STRATEGIES[name]
-    if len(chosen) < 2:
-        raise ValueError("a tournament needs at least two strategies")
-    return chosen
+        families[name] = "kluis"
+    for item in extra:
+        try:
+            name, factory = load_strategy(item)
+        except StrategyLoadError as exc:
+            raise _UsageError(str(exc)) from exc
+        if name in chosen or name in POOL:
+            raise _UsageError(f"strategy name {name!r} is taken; rename your class")
+        chosen[name] = factory
+        families[name] = "yours"
+    return chosen, families
 
 
 def _filter(scenarios: Iterable[Scenario], names: str | None) -> list[Scenario]:
@@ -208,11 +271,11 @@ def _filter(scenarios: Iterable[Scenario], names: str | None) -> list[Scenario]:
     return [s for s in scenarios if s.name.lower() in wanted]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``kluis agents tournament``: run the round-robin and print the table."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kluis agents tournament",
-        description="Run every strategy against every other on the ANAC domains.",
+        description="Play kluis's strategies (and yours) against a pool of classic "
+        "negotiators on the ANAC domains.",
     )
     parser.add_argument(
         "--domains",
@@ -225,31 +288,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strategies",
         default=None,
-        help=f"comma-separated, from: {', '.join(STRATEGIES)} (default: all)",
+        help=f"comma-separated kluis strategies, from: {', '.join(STRATEGIES)} (default: all)",
+    )
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        default=[],
+        metavar="MODULE:CLASS",
+        help="add your own strategy (repeatable), e.g. --strategy mymod:MyStrategy",
+    )
+    parser.add_argument(
+        "--against",
+        choices=("pool", "self"),
+        default="pool",
+        help="pool: play the classic negotiators of agents.pool (default); "
+        "self: every strategy against every other",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="with --against pool: also score the pool's agents against the pool",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--self-play", action="store_true", help="also play each against itself")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--self-play", action="store_true", help="with --against self: also play each itself"
+    )
+    parser.add_argument("--no-breakdown", action="store_true", help="only the summary table")
+    return parser
 
-    console = Console()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+
+def main(argv: list[str] | None = None) -> int:
+    """``kluis agents tournament``: run the tournament and print the tables."""
+    args = _parser().parse_args(argv)
+    console = Console(width=max(Console().width, 120))  # the breakdowns are wide
     try:
-        strategies = _parse_strategies(args.strategies)
-    except ValueError as exc:
-        parser.error(str(exc))
-    root = args.domains or default_domains_dir()
-    if not root.is_dir():
-        console.print(f"[red]no scenario folder at {root}[/red]")
+        if args.rounds < 1:
+            raise _UsageError("--rounds must be at least 1")
+        strategies, families = _parse_strategies(args.strategies, args.strategy)
+        if args.against == "self" and len(strategies) + int(args.self_play) < 2:
+            raise _UsageError("self-play needs at least two strategies (or --self-play)")
+        root = args.domains or default_domains_dir()
+        if not root.is_dir():
+            raise _UsageError(f"no scenario folder at {root}")
+        try:
+            scenarios = _filter(load_scenarios(root), args.only)
+        except AnacError as exc:
+            raise _UsageError(exc.message) from exc
+        if not scenarios:
+            raise _UsageError(f"no scenarios (a domain file and two profiles) under {root}")
+    except _UsageError as exc:
+        print(f"kluis agents tournament: error: {exc}", file=sys.stderr)  # one line, no wrap
         return 2
-    scenarios = _filter(load_scenarios(root), args.only)
-    if not scenarios:
-        console.print(f"[red]no scenarios (a domain file and two profiles) under {root}[/red]")
-        return 2
+    opponents = None
+    if args.against == "pool":
+        opponents = dict(POOL)
+        if args.reference:
+            strategies = {**strategies, **POOL}
+            families.update(dict.fromkeys(POOL, "pool"))
     result = run_tournament(
-        scenarios, strategies, rounds=args.rounds, seed=args.seed, self_play=args.self_play
+        scenarios,
+        strategies,
+        opponents=opponents,
+        rounds=args.rounds,
+        seed=args.seed,
+        self_play=args.self_play,
+        families=families,
     )
     console.print(render_table(result))
+    if not args.no_breakdown:
+        for table in render_breakdown(result):
+            console.print(table)
     return 0
 
 

@@ -22,6 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol, TypeAlias
 
 from ._errors import DomainError
@@ -31,8 +32,6 @@ from .domain import (
     Domain,
     FieldsIssue,
     IssueValue,
-    NumericIssue,
-    OrdinalIssue,
 )
 
 __all__ = [
@@ -91,25 +90,26 @@ class DiscreteEvaluator:
 
 @dataclass(frozen=True)
 class NumericEvaluator:
-    """Linear in an integer value between ``low`` and ``high``, clamped to ``[0, 1]``.
+    """Linear in a number (int or Decimal) between ``low`` and ``high``, clamped to ``[0, 1]``.
 
     ``increasing=False`` is the buyer's view of a price: cheaper is better.
     ``at_low``/``at_high`` set the scores at the ends (GENIUS integer issues).
     """
 
-    low: int
-    high: int
+    low: float | Decimal
+    high: float | Decimal
     increasing: bool = True
     at_low: float | None = None
     at_high: float | None = None
 
     def __call__(self, value: IssueValue) -> float:
-        assert isinstance(value, int)
+        assert isinstance(value, int | Decimal) and not isinstance(value, bool)
         lo_u = self.at_low if self.at_low is not None else (0.0 if self.increasing else 1.0)
         hi_u = self.at_high if self.at_high is not None else (1.0 if self.increasing else 0.0)
         if self.high == self.low:
             return max(lo_u, hi_u)
-        frac = (value - self.low) / (self.high - self.low)
+        low = float(self.low)
+        frac = (float(value) - low) / (float(self.high) - low)
         return min(1.0, max(0.0, lo_u + (hi_u - lo_u) * frac))
 
 
@@ -137,20 +137,6 @@ class FieldsEvaluator:
         return hash((tuple(sorted(self.weights.items())), self.sharing_is_cost))
 
 
-def ordinal(issue: OrdinalIssue, *, increasing: bool = True) -> DiscreteEvaluator:
-    """An evaluator that scores an ordinal issue's levels evenly by rank."""
-    n = issue.size
-    scores: dict[IssueValue, float] = {
-        level: (i + 1 if increasing else n - i) / n for i, level in enumerate(issue.levels)
-    }
-    return DiscreteEvaluator(scores)
-
-
-def numeric(issue: NumericIssue, *, increasing: bool = True) -> NumericEvaluator:
-    """A linear evaluator over a numeric issue's whole range."""
-    return NumericEvaluator(issue.low, issue.high, increasing)
-
-
 @dataclass(frozen=True, eq=False)
 class LinearAdditiveUtility:
     """``u(b) = Σ w_i · eval_i(b_i)``; weights are normalised to sum to 1.
@@ -175,10 +161,6 @@ class LinearAdditiveUtility:
 
     def __call__(self, bid: Bid) -> float:
         return sum(w * self.evaluators[k](bid[k]) for k, w in self.weights.items())
-
-    def issue_score(self, issue: str, value: IssueValue) -> float:
-        """``eval_issue(value)``, unweighted."""
-        return self.evaluators[issue](value)
 
     def best_bid(self, domain: Domain) -> Bid:
         """The bid that maximises this utility, issue by issue (linear additivity)."""
@@ -278,6 +260,20 @@ class OutcomeSpace:
     bids: list[Bid] = field(default_factory=list)
     utils: list[float] = field(default_factory=list)  # descending, aligned with bids
     complete: bool = True
+    _lookup: dict[Bid, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Precomputed once per space: a strategy's utility lookups are dict hits, not sums.
+        self._lookup = dict(zip(self.bids, self.utils, strict=True))
+
+    def utility_of(self, bid: Bid) -> float:
+        """``utility(bid)``, from the precomputed table when the bid is in the space.
+
+        A bid outside a sampled space is computed and not stored, so a peer that
+        sends many distinct bids cannot grow the table.
+        """
+        value = self._lookup.get(bid)
+        return self.utility(bid) if value is None else value
 
     @classmethod
     def of(

@@ -30,7 +30,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-import agents.network as net
 from agents import (
     Boulware,
     DiscreteEvaluator,
@@ -181,8 +180,8 @@ async def _never(draft: Agreement) -> tuple[Agreement, AccessRequest]:
 
 
 async def sessions_per_second(clients: int, seconds: float) -> tuple[int, float, int, int]:
-    net.MAX_SESSIONS = 1_000_000  # one agent serves every session of the run
     a = agent(int((seconds + 30) * 1000), [], expect=None)
+    a.max_sessions = 1_000_000  # one agent serves every session of the run
     a.min_subscribers = 0
     run = asyncio.create_task(a.run())
     while a.intent is None:

@@ -1,34 +1,41 @@
-"""Strategy benchmark: the round-robin tournament on the shared ANAC domains.
+"""Strategy benchmark: kluis's strategies against the opponent pool on the shared ANAC domains.
 
-Run: ``python benchmarks/bench_tournament.py [--rounds 200] [--domains PATH]``
-(about 30 s on a 2-core machine). It prints figures; it is not a test.
+Run: ``python benchmarks/bench_tournament.py [--rounds 200] [--domains PATH] [--self-play]``
+(a few minutes on a 2-core machine). It prints figures; it is not a test.
 
-Two tables:
-
-1. every strategy against every other, both roles, both profile orders of each
-   scenario: agreement rate, mean own utility, mean distance to the Nash point
-   and to the Pareto frontier, mean social welfare;
-2. ``DefaultStrategy`` head to head with each other strategy: how often they
-   agree, what each side gets, how far from the Nash point the deal lands.
+1. The summary: every kluis strategy against every agent of :mod:`agents.pool`
+   (both roles, both profile orders of each scenario), and — as the reference —
+   every pool agent against the rest of the pool: agreement rate, mean own
+   utility, mean distance to the Nash point and to the Pareto frontier, welfare.
+2. The issue-15 goals for the default, checked against the figures of this run:
+   agreement ≥ the best pool agent's − 1 point; own utility ≥ 0.80.
+3. Per opponent and per domain: agreement rate and own utility of each kluis
+   strategy.
+4. With ``--self-play``, the old table: kluis's strategies only against each other.
 
 Utilities are undiscounted (ANAC discount factors are loaded but not applied);
 a session without agreement scores each side its reservation value and is
-measured from the disagreement point.
+measured from the disagreement point. Randomised agents draw from per-match
+seeds derived from ``--seed``: a rerun gives the same figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from agents import load_scenarios
-from agents.tournament import STRATEGIES, default_domains_dir, render_table, run_tournament
+from agents.pool import POOL
+from agents.tournament import (
+    STRATEGIES,
+    default_domains_dir,
+    render_breakdown,
+    render_table,
+    run_tournament,
+)
 
 
 def main() -> int:
@@ -36,9 +43,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--domains", type=Path, default=default_domains_dir())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--self-play", action="store_true", help="also the self-play table")
     args = parser.parse_args()
 
-    console = Console(width=100)
+    console = Console(width=120)
     scenarios = load_scenarios(args.domains)
     if not scenarios:
         console.print(f"no scenarios under {args.domains}")
@@ -47,40 +55,35 @@ def main() -> int:
     console.print(f"{len(scenarios)} scenarios: {sizes}")
 
     started = time.perf_counter()
-    result = run_tournament(scenarios, STRATEGIES, rounds=args.rounds, seed=args.seed)
+    field = {**STRATEGIES, **POOL}
+    families = {**dict.fromkeys(STRATEGIES, "kluis"), **dict.fromkeys(POOL, "pool")}
+    result = run_tournament(scenarios, field, opponents=POOL, rounds=args.rounds,
+                            seed=args.seed, families=families)  # fmt: skip
     elapsed = time.perf_counter() - started
     console.print(render_table(result))
 
-    head = Table(title="DefaultStrategy head to head (both roles, both profiles, all domains)")
-    for col in ("opponent", "n", "agreed", "default u", "opponent u", "Nash d", "welfare"):
-        head.add_column(col, justify="right" if col != "opponent" else "left", no_wrap=True)
-    rows: dict[str, list[tuple[bool, float, float, float, float]]] = defaultdict(list)
-    for m in result.matches:
-        r = m.result
-        if m.initiator == "default":
-            rows[m.responder].append(
-                (r.agreed, r.utility_a, r.utility_b, r.nash_distance or 0.0, r.welfare)
-            )
-        elif m.responder == "default":
-            rows[m.initiator].append(
-                (r.agreed, r.utility_b, r.utility_a, r.nash_distance or 0.0, r.welfare)
-            )
-    for opponent, data in rows.items():
-        head.add_row(
-            opponent,
-            str(len(data)),
-            f"{sum(d[0] for d in data) / len(data):.0%}",
-            f"{statistics.fmean(d[1] for d in data):.3f}",
-            f"{statistics.fmean(d[2] for d in data):.3f}",
-            f"{statistics.fmean(d[3] for d in data):.3f}",
-            f"{statistics.fmean(d[4] for d in data):.3f}",
-        )
-    console.print(head)
+    default = result.stats["default"]
+    outsiders = [s for s in result.stats.values() if s.family == "pool"]
+    best = max(outsiders, key=lambda s: s.agreement_rate)
+    agree_ok = default.agreement_rate >= best.agreement_rate - 0.01
+    own = default.mean(default.own_utility)
+    console.print(
+        f"goal: agreement ≥ best pool agent − 1 point: default {default.agreement_rate:.1%} vs "
+        f"{best.name} {best.agreement_rate:.1%} → {'met' if agree_ok else 'NOT met'}\n"
+        f"goal: own utility ≥ 0.80: default {own:.3f} → {'met' if own >= 0.80 else 'NOT met'}; "
+        f"Nash distance {default.mean(default.nash_distance):.3f}"
+    )
+    for table in render_breakdown(result):
+        console.print(table)
     moves = sum(m.result.turns for m in result.matches)
     console.print(
         f"{len(result.matches)} sessions, {moves} moves in {elapsed:.1f} s "
-        f"({1e6 * elapsed / max(moves, 1):.0f} µs per move, strategy time included)"
+        f"({1e6 * elapsed / max(moves, 1):.0f} µs per move, both strategies and the "
+        "session state machines included)"
     )
+    if args.self_play:
+        own_only = run_tournament(scenarios, STRATEGIES, rounds=args.rounds, seed=args.seed)
+        console.print(render_table(own_only))
     return 0
 
 

@@ -7,11 +7,16 @@ that differs least from the opponent's latest offer. It accepts an offer that
 meets its current aspiration.
 
 The script then does what a developer should do before deploying: play it in
-the local simulator against every standard opponent, on a domain built in code
-and on the ANAC scenarios when they are present, check a few invariants, and
-print the tournament table.
+the local simulator against the opponent pool (classic negotiators from outside
+the kluis family, :mod:`agents.pool`) next to kluis's default, on a domain built
+in code and on the ANAC scenarios when they are present, check a few
+invariants, and print the tables.
 
 Run:  python examples/agent_custom_strategy.py
+
+The same strategy joins the command-line tournament without this script::
+
+    kluis agents tournament --strategy examples/agent_custom_strategy.py:MeetHalfway
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from agents import (
     Strategy,
     load_scenarios,
 )
-from agents.tournament import STRATEGIES, default_domains_dir, render_table, run_tournament
+from agents.pool import POOL
+from agents.tournament import (
+    STRATEGIES,
+    default_domains_dir,
+    render_breakdown,
+    render_table,
+    run_tournament,
+)
 
 
 class MeetHalfway:
@@ -116,8 +128,9 @@ def main() -> int:
     if anac.is_dir():
         wanted = {"Laptop", "Grocery", "IS_BT_Acquisition"}
         scenarios += [s for s in load_scenarios(anac) if s.name in wanted]
-    strategies = {"meet-halfway": MeetHalfway, **STRATEGIES}
-    result = run_tournament(scenarios, strategies, rounds=100)
+    strategies = {"meet-halfway": MeetHalfway, "default": STRATEGIES["default"]}
+    result = run_tournament(scenarios, strategies, opponents=POOL, rounds=100,
+                            families={"meet-halfway": "yours"})  # fmt: skip
 
     # invariants worth checking before anything goes on the network
     for match in result.matches:
@@ -132,7 +145,9 @@ def main() -> int:
         own = r.utility_a if mine_first else r.utility_b
         assert own >= me.reservation - 1e-9, "agreed below the reservation value"
 
-    Console().print(render_table(result, title="meet-halfway vs the standard strategies"))
+    console = Console(width=120)
+    console.print(render_table(result, title="meet-halfway and the default vs the pool"))
+    console.print(render_breakdown(result)[0])  # per opponent: where it wins and loses
     ours = result.stats["meet-halfway"]
     print(
         f"meet-halfway: {ours.agreement_rate:.0%} agreements over {ours.sessions} sessions, "

@@ -12,7 +12,10 @@ Run:  python examples/agent_phone_contract.py
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from agents import (
+    BooleanIssue,
     Boulware,
     Deadline,
     DefaultStrategy,
@@ -40,8 +43,16 @@ def phone_domain() -> Domain:
     return Domain(
         "phone-contract",
         (
-            NumericIssue("price_per_month", 1500, 4500, step=250, unit="cents"),
-            NumericIssue("contract_months", 6, 24, step=6, unit="months"),
+            # a price in euros, exact: Decimal, never float (on the wire: integer cents)
+            NumericIssue(
+                "price_per_month",
+                Decimal("14.99"),
+                Decimal("44.99"),
+                step=Decimal("2.50"),
+                unit="EUR",
+            ),
+            NumericIssue.of_points("contract_months", (1, 12, 24), unit="months"),
+            BooleanIssue("insurance"),
             OrdinalIssue("data", ("5GB", "20GB", "unlimited")),
             FieldsIssue("shared_fields", FIELDS, required=frozenset({"contact.email"})),
         ),
@@ -51,10 +62,19 @@ def phone_domain() -> Domain:
 def customer(domain: Domain) -> Preferences:
     return Preferences(
         LinearAdditiveUtility(
-            {"price_per_month": 0.45, "contract_months": 0.15, "data": 0.2, "shared_fields": 0.2},
             {
-                "price_per_month": NumericEvaluator(1500, 4500, increasing=False),
-                "contract_months": NumericEvaluator(6, 24, increasing=False),
+                "price_per_month": 0.4,
+                "contract_months": 0.15,
+                "insurance": 0.05,
+                "data": 0.2,
+                "shared_fields": 0.2,
+            },
+            {
+                "price_per_month": NumericEvaluator(
+                    Decimal("14.99"), Decimal("44.99"), increasing=False
+                ),
+                "contract_months": DiscreteEvaluator({1: 3, 12: 4, 24: 1}),
+                "insurance": DiscreteEvaluator({True: 1, False: 0.5}),
                 "data": DiscreteEvaluator({"5GB": 1, "20GB": 3, "unlimited": 4}),
                 "shared_fields": FieldsEvaluator(
                     {
@@ -74,10 +94,17 @@ def customer(domain: Domain) -> Preferences:
 def business(domain: Domain) -> Preferences:
     return Preferences(
         LinearAdditiveUtility(
-            {"price_per_month": 0.5, "contract_months": 0.3, "data": 0.1, "shared_fields": 0.1},
             {
-                "price_per_month": NumericEvaluator(1500, 4500),
-                "contract_months": NumericEvaluator(6, 24),
+                "price_per_month": 0.5,
+                "contract_months": 0.25,
+                "insurance": 0.05,
+                "data": 0.1,
+                "shared_fields": 0.1,
+            },
+            {
+                "price_per_month": NumericEvaluator(Decimal("14.99"), Decimal("44.99")),
+                "contract_months": DiscreteEvaluator({1: 1, 12: 2, 24: 4}),
+                "insurance": DiscreteEvaluator({True: 1, False: 0.2}),
                 "data": DiscreteEvaluator({"5GB": 4, "20GB": 2, "unlimited": 1}),
                 "shared_fields": FieldsEvaluator(dict.fromkeys(FIELDS, 1.0), sharing_is_cost=False),
             },
@@ -95,7 +122,7 @@ def main() -> int:
         mandate_id="phone-2025",
         domain=domain.name,
         price_issue="price_per_month",
-        max_price_cents=2500,
+        max_price_cents=2500,  # €25.00: mandates count money in integer cents
         fields_issue="shared_fields",
         may_share=["address.city", "contact.email"],
         terms={"contract_months": TermLimit(high=12)},
@@ -129,8 +156,11 @@ def main() -> int:
     deal = result.agreement
     print(f"agreement: {deal}")
     price = deal["price_per_month"]
-    assert isinstance(price, int)
-    print(f"  price €{price / 100:.2f}/month, {deal['contract_months']} months, {deal['data']}")
+    assert isinstance(price, Decimal)
+    insured = "with" if deal["insurance"] else "without"
+    print(f"  price €{price}/month, {deal['contract_months']} months, {deal['data']}, "
+          f"{insured} insurance")  # fmt: skip
+    print(f"  on the wire: {domain.bid_to_wire(deal)}")
     print(
         f"  utility customer {result.utility_a:.3f}, business {result.utility_b:.3f}, "
         f"Nash distance {result.nash_distance:.3f}"

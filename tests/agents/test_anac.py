@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from agents import (
 
 from .conftest import ANAC
 
-pytestmark = pytest.mark.skipif(not ANAC.is_dir(), reason="shared ANAC scenarios not present")
+needs_anac = pytest.mark.skipif(not ANAC.is_dir(), reason="shared ANAC scenarios not present")
 
 EXPECTED_ISSUES = {
     "Amsterdam": 6,
@@ -40,6 +41,7 @@ def _raw_weights(path: Path) -> list[float]:
     return [float(w.get("value", "nan")) for w in objective.findall("weight")]
 
 
+@needs_anac
 def test_every_shared_scenario_loads() -> None:
     scenarios = {s.name: s for s in load_scenarios(ANAC)}
     folders = {p.parent.name for p in ANAC.rglob("*.xml")}
@@ -57,6 +59,7 @@ def test_every_shared_scenario_loads() -> None:
             assert 0.0 <= prefs.reservation <= 1.0 and 0.0 < prefs.discount <= 1.0
 
 
+@needs_anac
 def test_pairing_and_details() -> None:
     scenarios = {s.name: s for s in load_scenarios(ANAC)}
     car = scenarios["Car"]
@@ -72,6 +75,7 @@ def test_pairing_and_details() -> None:
     assert buyer.weights["Laptop"] == pytest.approx(0.4452125771655631, rel=1e-3)
 
 
+@needs_anac
 def test_single_files() -> None:
     folder = ANAC / "y2011" / "Laptop"
     domain = load_domain(folder / "laptop_domain.xml")
@@ -102,13 +106,20 @@ def test_integer_and_real_issues(tmp_path: Path) -> None:
     sc = load_scenario(tmp_path)
     qty, ratio = sc.domain.issues
     assert isinstance(qty, NumericIssue) and (qty.low, qty.high) == (1, 5)
-    assert isinstance(ratio, NumericIssue) and ratio.low == 0  # real → integer grid
+    # a real issue stays numeric: exact decimals from 0.0 to 2.0 in 20 steps
+    assert isinstance(ratio, NumericIssue) and ratio.low == Decimal("0.0")
+    assert ratio.high == Decimal("2.0") and ratio.step == Decimal("0.1") and ratio.size == 21
+    assert Decimal("1.3") in set(ratio.values()) and ratio.places == 1
     prefs = sc.profiles[0]
     assert prefs.reservation == 0.25 and prefs.discount == 0.9
-    best = sc.domain.bid(qty=5, ratio=0)  # qty: 0.25*5-0.25 = 1; ratio 0.0 → 1.0
+    best = sc.domain.bid(qty=5, ratio=Decimal("0.0"))  # qty: 0.25*5-0.25 = 1; ratio 0 → 1.0
     assert prefs(best) == pytest.approx(1.0)
-    worst = sc.domain.bid(qty=1, ratio=ratio.high)  # 0 and 1 - 0.5*2 = 0
+    worst = sc.domain.bid(qty=1, ratio=Decimal("2.0"))  # 0 and 1 - 0.5*2 = 0
     assert prefs(worst) == pytest.approx(0.0)
+    half = sc.domain.bid(qty=1, ratio=Decimal("1.0"))  # 1 - 0.5*1 = 0.5, weight 0.4
+    assert prefs(half) == pytest.approx(0.2)
+    assert sc.domain.bid_to_wire(half) == {"qty": 1, "ratio": 10}  # scaled by 10**places
+    assert sc.domain.bid_from_wire({"qty": 1, "ratio": 10}) == half
 
 
 def test_unsafe_or_broken_xml_is_refused(tmp_path: Path) -> None:
@@ -123,3 +134,24 @@ def test_unsafe_or_broken_xml_is_refused(tmp_path: Path) -> None:
     assert load_scenarios(tmp_path) == []
     with pytest.raises(AnacError):
         load_scenarios(tmp_path, strict=True)
+
+
+LAUGH = """<?xml version="1.0" encoding="UTF-16"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<negotiation_template><utility_space><objective index="0" name="&lol3;">
+<issue index="1" name="a" type="discrete"><item index="1" value="x"/></issue>
+</objective></utility_space></negotiation_template>"""
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8"])
+def test_entity_expansion_is_refused_in_any_encoding(tmp_path: Path, encoding: str) -> None:
+    """A UTF-16 file hides ``<!DOCTYPE`` from a byte screen; the parser must still refuse it."""
+    text = LAUGH if encoding != "utf-8" else LAUGH.replace("UTF-16", "UTF-8")
+    data = text.encode(encoding)
+    if encoding.endswith(("-le", "-be")):
+        data = ("\ufeff".encode(encoding)) + data  # a byte-order mark, as editors write it
+    assert b"<!DOCTYPE" not in data or encoding == "utf-8"
+    (tmp_path / "lol.xml").write_bytes(data)
+    with pytest.raises(AnacError, match="DTDs, entities and external references are not allowed"):
+        load_domain(tmp_path / "lol.xml")

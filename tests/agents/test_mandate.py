@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,14 +16,15 @@ from agents import (
     Deadline,
     DefaultStrategy,
     Domain,
+    End,
     Linear,
     Mandate,
     MandatedAgent,
     MandateEvent,
     MandateViolation,
     NegotiationContext,
+    NumericIssue,
     Preferences,
-    Reject,
     Response,
     SessionView,
     Side,
@@ -142,7 +144,21 @@ def test_violations_are_explained(domain: Domain) -> None:
     floor = mandate(max_price_cents=None, min_price_cents=2500)
     assert floor.violations(ok) == ["price: below the minimum price"]
     assert TermLimit(low=1, high=3).check(4) == "value above the bound"
-    assert TermLimit(low=1).check("x") == "value is not an integer"
+    assert TermLimit(low=1).check("x") == "value is not a number"
+    assert TermLimit(low=1).check(True) == "value is not a number"
+    assert TermLimit(high=24).check(Decimal("23.50")) is None
+    assert TermLimit(high=24).check(Decimal("24.5")) == "value above the bound"
+
+
+def test_a_decimal_price_is_checked_in_cents() -> None:
+    """A price in euros (Decimal) is bounded by the mandate's integer cents."""
+    euros = Domain("phone", (NumericIssue("price", Decimal("9.99"), Decimal("29.99"),
+                                          step=Decimal("0.50"), unit="EUR"),))  # fmt: skip
+    m = mandate(domain="phone", fields_issue=None, may_share=None, terms={},
+                max_price_cents=1999)  # fmt: skip
+    assert m.permits(euros.bid(price=Decimal("19.99")))
+    assert m.violations(euros.bid(price=Decimal("20.49"))) == ["price: above the maximum price"]
+    assert m.price_of(euros.bid(price=Decimal("19.99"))) == 1999
 
 
 def test_mandate_must_fit_the_domain(domain: Domain, customer: Preferences) -> None:
@@ -244,14 +260,12 @@ def test_expired_mandate_walks_away(
 def test_reject_passes_through(domain: Domain, customer: Preferences) -> None:
     class Quitter(GiveAway):
         def respond(self, state: SessionView, offer: Bid) -> Response:
-            return Reject("bored")
+            return End("bored")
 
     agent = MandatedAgent(Quitter(), mandate())
     agent.start(NegotiationContext(domain, customer, Deadline(rounds=5), Side.RESPONDER))
     offer = domain.bid(price=1000, months=12, data="1GB", shared={"contact.email"})
-    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == Reject(
-        "bored"
-    )
+    assert agent.respond(SessionView(Side.RESPONDER, 1, 0.1, (), (offer,)), offer) == End("bored")
 
 
 _DOMAIN = phone_domain()

@@ -7,6 +7,7 @@ import agents
 EXPECTED = {
     # domain
     "Bid",
+    "BooleanIssue",
     "CategoricalIssue",
     "Domain",
     "FieldsIssue",
@@ -39,7 +40,8 @@ EXPECTED = {
     "FrequencyModel",
     "Linear",
     "NegotiationContext",
-    "Reject",
+    "End",
+    "Refuse",
     "Response",
     "SessionView",
     "Side",
@@ -53,6 +55,7 @@ EXPECTED = {
     "Move",
     "NegotiationSession",
     "OfferMove",
+    "RefuseMove",
     "SessionState",
     "dump_move",
     "parse_move",
@@ -110,3 +113,15 @@ def test_errors_hang_off_the_protocol_tree() -> None:
     assert issubclass(agents.InvalidBid, protocol.MalformedFrame)
     assert issubclass(agents.MandateViolation, protocol.AccessDenied)
     assert issubclass(agents.DomainError, protocol.KluisError)
+
+
+def test_the_old_walk_away_name_fails_with_the_new_names() -> None:
+    """``Reject`` meant "walk away" here and "refuse" elsewhere: no alias, a clear error."""
+    import pytest
+
+    with pytest.raises(ImportError, match=r"End\(reason\) to walk away"):
+        from agents import Reject
+    with pytest.raises(ImportError, match="Refuse"):
+        from agents.strategy import Reject  # noqa: F401
+    with pytest.raises(AttributeError):
+        agents.Nope

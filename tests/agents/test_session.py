@@ -18,6 +18,7 @@ from agents import (
     ManualClock,
     NegotiationSession,
     OfferMove,
+    RefuseMove,
     SessionState,
     Side,
     UnexpectedMove,
@@ -34,7 +35,7 @@ from protocol import (
     canonical_loads,
 )
 
-KINDS = ("offer", "counter", "accept", "end")
+KINDS = ("offer", "counter", "refuse", "accept", "end")
 
 
 def pair(
@@ -105,6 +106,9 @@ def _state(domain: Domain, state: SessionState) -> tuple[NegotiationSession, Neg
     a, b = pair(domain)
     if state is SessionState.OFFERED:
         relay(a, b, a.offer(bid1(domain)))
+    elif state is SessionState.REFUSED:
+        relay(a, b, a.offer(bid1(domain)))
+        relay(b, a, b.refuse())
     elif state is SessionState.AGREED:
         relay(a, b, a.offer(bid1(domain)))
         relay(b, a, b.accept())
@@ -129,6 +133,8 @@ def _move(kind: str, s: NegotiationSession, domain: Domain) -> Any:
         return CounterMove(session="s1", turn=s.turn, bid=domain.bid_to_wire(bid2(domain)))
     if kind == "accept":
         return AcceptMove(session="s1", turn=s.turn, bid=wire)
+    if kind == "refuse":
+        return RefuseMove(session="s1", turn=s.turn)
     return EndMove(session="s1", turn=s.turn)
 
 
@@ -156,6 +162,32 @@ def test_every_transition_matches_the_table(
     else:
         (me.send if direction == "send" else me.receive)(move)
         assert me.state is expected
+
+
+def test_refuse_without_counter_hands_the_move_back(domain: Domain) -> None:
+    """A refusal takes the bid off the table; its author bids again with ``offer``."""
+    a, b = pair(domain)
+    relay(a, b, a.offer(bid1(domain)))
+    relay(b, a, b.refuse())
+    assert a.state is b.state is SessionState.REFUSED
+    assert a.on_table is b.on_table is None
+    assert a.my_turn and not b.my_turn and a.turn == b.turn == 2
+    with pytest.raises(IllegalMove):
+        b.offer(bid2(domain))  # not the refuser's turn
+    with pytest.raises(IllegalMove):
+        a.accept()  # nothing on the table
+    relay(a, b, a.propose(bid2(domain)))  # propose() offers on an empty table
+    assert b.state is SessionState.OFFERED and b.on_table == bid2(domain)
+    assert b.view().their_bids == (bid1(domain), bid2(domain))
+    relay(b, a, b.accept())
+    assert a.agreement == bid2(domain)
+
+
+def test_a_refusal_in_the_last_slot_times_out(domain: Domain) -> None:
+    a, b = pair(domain, Deadline(rounds=1))
+    relay(a, b, a.offer(bid1(domain)))
+    relay(b, a, b.refuse())
+    assert a.state is b.state is SessionState.TIMED_OUT
 
 
 def test_wrong_turn_session_and_bid_are_refused(domain: Domain) -> None:
@@ -251,6 +283,7 @@ def test_move_wire_format(domain: Domain) -> None:
         OfferMove(session="s", turn=0, bid={"a": 1}),
         AcceptMove(session="s", turn=5, bid={"a": "x"}),
         EndMove(session="s", turn=2, reason="no"),
+        RefuseMove(session="s", turn=4),
     ):
         assert parse_move(dump_move(m)) == m
     with pytest.raises(Exception):  # frozen
@@ -261,7 +294,9 @@ def test_move_wire_format(domain: Domain) -> None:
     ("payload", "error"),
     [
         (b'{"type":"negotiate_offer","session":"s","turn":0,"bid":{"a":1.5}}', MalformedFrame),
-        (b'{"type":"negotiate_offer","session":"s","turn":0,"bid":{"a":true}}', MalformedFrame),
+        (b'{"type":"negotiate_offer","session":"s","turn":0,"bid":{"a":null}}', MalformedFrame),
+        (b'{"type":"negotiate_offer","session":"s","turn":0,"bid":{"a":{"b":1}}}', MalformedFrame),
+        (b'{"type":"negotiate_refuse","session":"s","turn":0,"bid":{"a":1}}', MalformedFrame),
         (b'{"type":"negotiate_offer","session":"s","turn":"0","bid":{"a":1}}', MalformedFrame),
         (b'{"type":"negotiate_offer","session":"s","turn":0,"bid":{}}', MalformedFrame),
         (b'{"type":"negotiate_end","session":"s","turn":0,"x":1}', MalformedFrame),

@@ -1,6 +1,6 @@
-"""The agents on the network: intent casting, parallel negotiations, deal closing.
+"""The customer's side of an intent: cast it, negotiate with every business, award the best.
 
-Customer side (:class:`CustomerAgent`)::
+::
 
     agent = CustomerAgent(spec, mandate, closer, bootstrap=[...])
     outcome = await agent.run()        # cast, negotiate until the deadline, award the best
@@ -21,10 +21,6 @@ Customer side (:class:`CustomerAgent`)::
    request for exactly the agreed terms). ``closer.close`` creates the grant and
    countersigns with the vault identity; the agent answers ``deal_done``. Only
    this frame, to this business, over this Noise session, names the vault.
-
-Business side: :func:`negotiate_intent` drives one session from the initiator's
-seat and, if awarded, signs (``on_award``) and returns the grant. The SDK around
-it is :mod:`vault.requester.offers`.
 """
 
 from __future__ import annotations
@@ -33,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,7 +45,7 @@ from protocol import (
     verify,
 )
 
-from .agreements import (
+from ..agreements import (
     Agreement,
     DealAward,
     DealDeclined,
@@ -60,37 +55,30 @@ from .agreements import (
     dump_deal,
     frame_type,
     parse_deal,
-    parse_grant,
     parse_request,
 )
-from .domain import Bid, Domain
-from .intents import Intent, intent_topic, make_intent
-from .mandate import Mandate, MandatedAgent, TermLimit
-from .session import MOVE_TYPES, NegotiationSession, SessionState, dump_move
-from .strategy import NegotiationContext, Side, Strategy
-from .utility import Deadline, Preferences
+from ..domain import Bid, Domain, price_cents
+from ..intents import Intent, intent_topic, make_intent
+from ..mandate import Mandate, MandatedAgent, TermLimit
+from ..session import MOVE_TYPES, NegotiationSession, SessionState, dump_move
+from ..strategy import NegotiationContext, Side, Strategy
+from ..utility import Deadline, Preferences
+from ._clock import DEAL_TIMEOUT_S, wall_ms
 
 __all__ = [
-    "BusinessOutcome",
+    "MAX_SESSIONS",
     "Candidate",
     "CustomerAgent",
     "CustomerOutcome",
     "DealCloser",
     "IntentSpec",
-    "negotiate_intent",
-    "wall_ms",
 ]
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = ("/ip4/127.0.0.1/tcp/0",)
-#: How long the agent waits for the winner's ``deal_sign``, and a business for the award.
-DEAL_TIMEOUT_S = 10.0
+#: Sessions one intent accepts (businesses that answer it); more are refused.
 MAX_SESSIONS = 64
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass
@@ -186,6 +174,7 @@ class CustomerAgent:
         subscriber_timeout: float = 10.0,
         expect_sessions: int | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         mandate.verify(owner)
         mandate.check_domain(spec.domain)
@@ -199,6 +188,7 @@ class CustomerAgent:
         self.subscriber_timeout = subscriber_timeout
         self.expect_sessions = expect_sessions
         self.on_event = on_event or (lambda kind, data: None)
+        self.max_sessions = max_sessions
         self.intent: Intent | None = None
         self.key: Identity | None = None
         self._convs: dict[Any, _Conv] = {}
@@ -330,7 +320,7 @@ class CustomerAgent:
             purpose=intent.purpose,
             purpose_text=intent.wanted[:280],
             duration_days=intent.duration_days,
-            value_cents=price if isinstance(price, int) and price >= 0 else 0,
+            value_cents=max(0, price_cents(price) or 0),
             business=conv.candidate.business,
             vault=self.closer.vault_peer,
             vault_addrs=list(self.closer.vault_addrs)[:8],
@@ -399,7 +389,7 @@ class CustomerAgent:
             raise KluisError("a negotiation starts with negotiate_open")
         if frame.intent_id != intent.intent_id or self._deciding:
             raise KluisError("not an open intent")
-        if len(self._convs) >= MAX_SESSIONS:
+        if len(self._convs) >= self.max_sessions:
             raise KluisError("too many sessions")
         if any(c.candidate.session == frame.session for c in self._convs.values()):
             raise KluisError("session id in use")
@@ -436,8 +426,7 @@ class CustomerAgent:
         session.receive(payload)
         reply: bytes | None = None
         if not session.is_final:
-            assert session.on_table is not None
-            reply = dump_move(session.respond(strategy.respond(session.view(), session.on_table)))
+            reply = dump_move(session.play(strategy))
         cand.rounds = session.turn
         if session.is_final:
             if session.state is SessionState.AGREED and session.agreement is not None:
@@ -475,153 +464,6 @@ class CustomerAgent:
 
 
 def _default_strategy() -> Strategy:
-    from .strategy import DefaultStrategy
+    from ..default_strategy import DefaultStrategy
 
     return DefaultStrategy()
-
-
-# -- the business side ---------------------------------------------------------------------
-
-
-@dataclass
-class BusinessOutcome:
-    intent_id: str
-    session: str
-    state: str  # won, declined, no_deal, failed (agreed: await_award=False only)
-    bid: Bid | None = None
-    agreement: Agreement | None = None
-    grant: Grant | None = None
-    reason: str = ""
-    rounds: int = 0
-
-
-OnAward = Callable[[Agreement], Awaitable[tuple[Agreement, AccessRequest]]]
-
-
-async def negotiate_intent(
-    node: Any,
-    intent: Intent,
-    strategy: Strategy,
-    preferences: Preferences,
-    on_award: OnAward,
-    *,
-    rng: random.Random | None = None,
-    margin_ms: int = 150,
-    deal_timeout: float = DEAL_TIMEOUT_S,
-    await_award: bool = True,
-) -> BusinessOutcome:
-    """Negotiate ``intent`` from the initiator's seat on ``node``; close the deal if awarded.
-
-    ``await_award=False`` returns as soon as the session ends (state ``agreed``
-    or ``no_deal``), without waiting for the agent's decision (benchmarks).
-    """
-    domain = intent.to_domain()
-    sid = new_id()
-    out = BusinessOutcome(intent.intent_id, sid, "failed")
-    stream = None
-    for addr in intent.negotiate_addrs:
-        try:
-            await node.connect(addr)
-            stream = await node.open_stream(intent.negotiate_peer, NEGOTIATE, timeout=5.0)
-            break
-        except KluisError:
-            continue
-    if stream is None:
-        out.reason = "unreachable"
-        return out
-    try:
-        remaining = intent.deadline - wall_ms() - margin_ms
-        if remaining <= 0:
-            out.state, out.reason = "no_deal", "too late"
-            return out
-        deadline = Deadline(rounds=intent.rounds, ms=remaining)
-        session = NegotiationSession(domain, Side.INITIATOR, deadline, session_id=sid)
-        strategy.start(NegotiationContext(domain, preferences, deadline, Side.INITIATOR,
-                                          rng or random.Random(), role="business"))  # fmt: skip
-        await stream.send(dump_deal(NegotiateOpen(session=sid, intent_id=intent.intent_id)))
-        await stream.send(dump_move(session.offer(strategy.propose(session.view()))))
-        end_at = asyncio.get_running_loop().time() + remaining / 1000 + 1.0
-        while not session.is_final:
-            frame = await _receive(stream, end_at)
-            if frame is None:
-                session.check_deadline()
-                session.peer_lost("no answer")
-                break
-            if frame_type(frame) == "deal_declined":
-                out.state, out.reason = "declined", "the agent declined"
-                return out
-            session.receive(frame)
-            if session.is_final:
-                break
-            assert session.on_table is not None
-            await stream.send(
-                dump_move(session.respond(strategy.respond(session.view(), session.on_table)))
-            )
-        out.rounds = session.turn
-        if session.state is not SessionState.AGREED or session.agreement is None:
-            out.state, out.reason = "no_deal", session.state.value
-            return out
-        out.bid = session.agreement
-        if not await_award:
-            out.state = "agreed"
-            return out
-        loop = asyncio.get_running_loop()
-        end_at = loop.time() + max(0.0, (intent.deadline - wall_ms()) / 1000) + deal_timeout
-        frame = await _receive(stream, end_at)
-        if frame is None:
-            out.reason = "no award"
-            return out
-        deal = parse_deal(frame)
-        if isinstance(deal, DealDeclined):
-            out.state, out.reason = "declined", deal.reason
-            return out
-        if not isinstance(deal, DealAward):
-            out.reason = "unexpected frame"
-            return out
-        draft = deal.agreement
-        if (
-            draft.session != sid
-            or draft.intent_id != intent.intent_id
-            or draft.business != node.peer_id
-            or draft.bid != domain.bid_to_wire(session.agreement)
-            or draft.purpose is not intent.purpose
-            or draft.duration_days != intent.duration_days
-        ):
-            out.reason = "the award does not match the negotiated deal"
-            await stream.send(dump_deal(DealDeclined(session=sid, reason="award mismatch")))
-            return out
-        signed, request = await on_award(draft)
-        await stream.send(dump_deal(DealSign(session=sid, agreement=signed,
-                                             request=request.model_dump(mode="json"))))  # fmt: skip
-        frame = await _receive(stream, loop.time() + deal_timeout)
-        if frame is None:
-            out.reason = "no countersignature"
-            return out
-        done = parse_deal(frame)
-        if not isinstance(done, DealDone):
-            out.reason = "the agent refused the signature"
-            return out
-        agreement = done.agreement
-        if not agreement.same_terms(signed):
-            raise SignatureError("the countersigned agreement has other terms")
-        agreement.verify()
-        grant = parse_grant(done.grant)
-        verify(grant, agreement.vault)
-        out.state, out.agreement, out.grant = "won", agreement, grant
-        return out
-    except KluisError as exc:
-        out.state, out.reason = "failed", f"{type(exc).__name__}: {exc.message}"
-        return out
-    finally:
-        with contextlib.suppress(Exception):
-            await stream.aclose()
-
-
-async def _receive(stream: Any, end_at: float) -> bytes | None:
-    left = end_at - asyncio.get_running_loop().time()
-    if left <= 0:
-        return None
-    try:
-        return bytes(await asyncio.wait_for(stream.receive(), left))
-    except (TimeoutError, KluisError):
-        return None
