@@ -333,7 +333,7 @@ def test_set_reads_the_value_from_stdin(initialised: Cli) -> None:
     assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"
 
 
-def test_init_refuses_a_folder_with_files_but_not_one_with_only_config(cli: Cli, home: Path) -> None:
+def test_init_refuses_a_folder_with_other_files(cli: Cli, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "holiday.jpg").write_bytes(b"someone's photo")
     fails(cli("init"), 2, "KLUIS_HOME is not empty")
