@@ -63,6 +63,7 @@ from .._exceptions import (
 )
 from ..framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from ..signing import Identity
+from . import _swarm_fix
 from ._bridge import GuestCancelled, GuestError, TrioGuest
 from .discovery import Discovery, PeerCallback
 
@@ -548,6 +549,7 @@ class Node:
         )
         if str(host.get_id()) != identity.peer_id:  # pragma: no cover - a key encoding bug
             raise KluisError("libp2p peer id does not match the identity")
+        _swarm_fix.install(host)  # py-libp2p 0.8.1's inbound-slot leak: see _swarm_fix
         guest = await TrioGuest.acquire()
         node = cls(
             identity,
