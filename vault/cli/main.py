@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from vault.cli import agents, business, contact, remote, store
+from vault.cli import agents, business, contact, relay, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
@@ -61,6 +61,7 @@ remote.register(app)  # start, requests, approve, deny, grants, revoke, rules, d
 app.add_typer(business.business_app, name="business")
 agents.register(app)  # intent send, deals, confirm, agreements, agents tournament
 contact.register(app)  # inbox, contacts, mute/block, erase, erasures
+relay.register(app)  # relay: bootstrap peer + DHT server + circuit relay v2
 
 
 def main() -> None:
