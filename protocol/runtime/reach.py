@@ -3,10 +3,11 @@
 One :class:`Reach` per :class:`~protocol.runtime.Node` (when the node is
 given a :class:`ReachConfig`) wires, on the node's trio side:
 
-* **Kademlia DHT** (``libp2p.kad_dht``) on the private protocol
-  ``/kluis/kad/1.0.0``, for *peer routing only*: every node looks itself up
-  through its bootstrap peers, so they hold its signed peer record (libp2p's
-  envelope, checked against the sender on receipt), and ``find_peer`` finds it.
+* **Kademlia DHT** (``libp2p.kad_dht``, ``/ipfs/kad/1.0.0``: py-libp2p 0.8.1
+  registers that id whatever ``protocol_prefix`` says), for *peer routing
+  only*: every node looks itself up through its bootstrap peers, so they
+  hold its signed peer record (libp2p's envelope, checked against the sender
+  on receipt), and ``find_peer`` finds it.
   What a peer can store in our DHT is capped at nothing: value and provider
   records are refused (py-libp2p's ``enable_values=False`` is not enforced by
   its handler, so the stores themselves refuse), and the routing table and
@@ -58,9 +59,7 @@ __all__ = ["DHT_PROTOCOL", "Reach", "ReachConfig", "RelayLimits"]
 
 logger = logging.getLogger(__name__)
 
-#: Our DHT is private to kluis nodes: not the IPFS DHT, and no one else's records.
-DHT_PREFIX: Final = "/kluis"
-DHT_PROTOCOL: Final = "/kluis/kad/1.0.0"
+DHT_PROTOCOL: Final = str(_kad.PROTOCOL_ID)
 #: A DHT message is a handful of peer records; libp2p allows 4 MiB.
 MAX_DHT_MESSAGE: Final = 64 * 1024
 #: Seconds between checks of the reservation, the bootstrap links and reachability.
@@ -133,7 +132,6 @@ class Reach:
         self.dht = KadDHT(
             host,
             DHTMode.SERVER if config.dht_server else DHTMode.CLIENT,
-            protocol_prefix=DHT_PREFIX,  # type: ignore[arg-type]
             enable_providers=False,
             enable_values=False,
         )
