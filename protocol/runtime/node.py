@@ -46,7 +46,7 @@ from libp2p.host.ping import PING_LENGTH
 from libp2p.network.config import ConnectionConfig
 from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
@@ -63,8 +63,11 @@ from .._exceptions import (
 )
 from ..framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
 from ..signing import Identity
+from . import _swarm_fix
+from . import addrs as _addrs
 from ._bridge import GuestCancelled, GuestError, TrioGuest
 from .discovery import Discovery, PeerCallback
+from .reach import Reach, ReachConfig
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -499,6 +502,7 @@ class Node:
         self._stopped = trio.Event()
         self._closed = False
         self._discovery: Discovery | None = None
+        self._reach: Reach | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -515,6 +519,7 @@ class Node:
         max_frame_size: int = MAX_FRAME_SIZE,
         max_connections_per_peer: int = 1,
         on_peer: PeerCallback | None = None,
+        reach: ReachConfig | None = None,
     ) -> Node:
         """Start a node listening on ``listen``; dial ``bootstrap`` peers in the background.
 
@@ -525,7 +530,9 @@ class Node:
         handler has its own limit. ``muxer`` is ``"yamux"`` (default; full duplex,
         see :data:`DEFAULT_MUXER`) or ``"mplex"`` (request/response only). Bootstrap
         failures are logged, never raised; ``on_peer(peer_id, addrs)`` hears about
-        peers found by bootstrap or mDNS.
+        peers found by bootstrap or mDNS. ``reach`` turns on the DHT, relay, DCUtR
+        and AutoNAT (see :mod:`.reach`); without it the node dials multiaddrs only.
+        A fixed listen port that is taken raises :class:`~.addrs.AddressInUse`.
         """
         _quiet_libp2p()
         muxer_pref = muxer.upper()
@@ -535,6 +542,7 @@ class Node:
             listen_addrs = [multiaddr.Multiaddr(a) for a in listen]
         except Exception as exc:
             raise ValueError("invalid listen multiaddr") from exc
+        _addrs.check_free(listen_addrs)
         muxer_opt = (
             {TProtocol(YAMUX_PROTOCOL_ID): Yamux}
             if muxer_pref == "YAMUX"
@@ -548,6 +556,8 @@ class Node:
         )
         if str(host.get_id()) != identity.peer_id:  # pragma: no cover - a key encoding bug
             raise KluisError("libp2p peer id does not match the identity")
+        _swarm_fix.install(host)  # py-libp2p 0.8.1's inbound-slot leak: see _swarm_fix
+        host._addrs_factory = _addrs.expand_wildcards  # type: ignore[attr-defined]  # advertise dialable addresses only
         guest = await TrioGuest.acquire()
         node = cls(
             identity,
@@ -556,6 +566,8 @@ class Node:
             max_streams_per_peer=max_streams_per_peer,
             max_frame_size=max_frame_size,
         )
+        if reach is not None:
+            node._reach = Reach(host, reach)
         try:
             await guest.run(node._start_trio, listen_addrs)
         except BaseException as exc:
@@ -583,6 +595,8 @@ class Node:
             with self._scope:
                 async with self._host.run(listen_addrs=listen_addrs):
                     async with trio.open_nursery() as nursery:
+                        if self._reach is not None:
+                            await nursery.start(self._reach.run)
                         self._nursery = nursery
                         started = True
                         task_status.started()
@@ -610,6 +624,8 @@ class Node:
             await self._guest.release()
 
     async def _stop_trio(self) -> None:
+        if self._reach is not None:
+            await self._reach.stop()
         for entry in self._pool.values():
             if entry.chan is not None:
                 entry.chan.closed_by_us = True
@@ -691,13 +707,39 @@ class Node:
     # -- connect and ping ----------------------------------------------------------------------
 
     async def connect(self, addr: str) -> str:
-        """Dial ``addr`` (a multiaddr ending in ``/p2p/<id>``); return the authenticated peer id."""
-        try:
-            info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
-        except Exception as exc:
-            raise ConnectError("not a dialable multiaddr with a /p2p/ peer id") from exc
-        await self._call(self._connect_trio, info)
+        """Dial ``addr`` and return the authenticated peer id.
+
+        ``addr`` is a multiaddr ending in ``/p2p/<id>``, or (with ``reach``) a bare
+        peer id: then, or when the address no longer works, the peer is looked up
+        in the DHT and dialled directly or through its relay.
+        """
+        if addr.startswith("/"):
+            try:
+                info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
+            except Exception as exc:
+                raise ConnectError("not a dialable multiaddr with a /p2p/ peer id") from exc
+        else:
+            if self._reach is None:
+                raise ConnectError("dialling a bare peer id needs bootstrap peers (the DHT)")
+            info = PeerInfo(_peer(addr), [])
+        if self._reach is not None:
+            await self._call(self._reach.connect, info.peer_id, list(info.addrs))
+        else:
+            await self._call(self._connect_trio, info)
         return str(info.peer_id)
+
+    @property
+    def reach(self) -> Reach | None:
+        """The DHT/relay/NAT services (None without ``reach=``); trio-side internals."""
+        return self._reach
+
+    def path_to(self, peer_id: str) -> str | None:
+        """``"direct"``/``"relayed"``: how we are connected to ``peer_id`` now; None if not."""
+        if self._closed:
+            return None
+        if self._reach is not None:
+            return self._reach.path_to(_peer(peer_id))
+        return "direct" if peer_id in self.peers() else None
 
     async def _connect_trio(self, info: Any) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import subprocess
@@ -155,9 +156,17 @@ async def test_second_start_is_refused(offline: VaultNode, home: Path) -> None:
     assert result.stdout.strip() == "b@example.org"
     result = await asyncio.to_thread(CliRunner().invoke, app, ["unset", "contact.email"], env=env)
     assert result.exit_code == 0, result.output
-    # commands that would open the store directly are refused while the node runs
+    # `kluis id` goes through the running node: the peer id, then its current addresses
     result = await asyncio.to_thread(CliRunner().invoke, app, ["id"], env=env)
-    assert result.exit_code == 2 and "running node" in result.stderr
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == offline.peer_id and lines[1:] == offline.addrs
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["id", "--json"], env=env)
+    assert json.loads(result.stdout) == {
+        "peer_id": offline.peer_id,
+        "addrs": offline.addrs,
+        "running": True,
+    }
 
 
 async def test_cli_without_node(home: Path) -> None:

@@ -14,7 +14,7 @@ PEER = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWBPAZDe4rNFSjc6Qrcs7mSTLN7eiMDYBFSh4m
 def test_no_file_means_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     assert config == NodeConfig()
-    assert config.network.listen == ("/ip4/0.0.0.0/tcp/0",)
+    assert config.network.listen == ("/ip4/0.0.0.0/tcp/4747",)
     assert config.network.bootstrap == ()
     assert config.network.mdns is False
 

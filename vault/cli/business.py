@@ -31,7 +31,7 @@ from rich.table import Table
 from protocol import Offer
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
-from vault.cli.options import JsonOpt, read_passphrase
+from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.paths import VaultPaths
 from vault.requester import GrantHandle, Requester, RequesterError, parse_purpose, vault_peer_of
 from vault.store.schema import format_value
@@ -109,11 +109,22 @@ def _when(ms: int) -> str:
 
 
 def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | None,
-         work: Callable[[Requester], Awaitable[T]], *, network: bool = True) -> T:  # fmt: skip
-    """Open the business store (and node), run ``work``, close."""
+         work: Callable[[Requester], Awaitable[T]], *, network: bool = True,
+         bootstrap: list[str] | None = None) -> T:  # fmt: skip
+    """Open the business store (and node), run ``work``, close.
+
+    The business's ``config.toml`` ``[network]`` is read like the vault's; its
+    listen default stays a random loopback port (commands are short-lived).
+    """
+    from vault.home.config import load_config, network_settings, reach_config
+
     folder = resolve_business_home(home)
     if not VaultPaths(folder).exists():
         raise RequesterError(f"no business store in {folder} (run `kluis business init`)")
+    config = load_config(folder)
+    if not listen and "listen" not in config.network.model_fields_set:
+        listen = ["/ip4/127.0.0.1/tcp/0"]
+    net = network_settings(config, listen=listen, bootstrap=bootstrap)
     passphrase = read_passphrase(passphrase_file, env=ENV_BUSINESS_PASSPHRASE)
 
     async def main() -> T:
@@ -123,7 +134,10 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
                 passphrase,
                 create=False,
                 network=network,
-                listen=listen or ["/ip4/127.0.0.1/tcp/0"],
+                listen=list(net.listen),
+                bootstrap=list(net.bootstrap),
+                mdns=net.mdns,
+                reach=reach_config(net),
             )
         async with biz:
             return await work(biz)
@@ -180,7 +194,13 @@ def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> 
 
 @business_app.command()
 def request(
-    vault_multiaddr: Annotated[str, typer.Argument(help="The vault's multiaddr, with /p2p/<id>.")],
+    vault_multiaddr: Annotated[
+        str,
+        typer.Argument(
+            help="The vault: its peer id (found through --bootstrap peers) or a multiaddr "
+            "ending in /p2p/<id>."
+        ),
+    ],
     fields: Annotated[str, typer.Option("--fields", help="Comma-separated fields / patterns.")],
     purpose: Annotated[str, typer.Option("--purpose", help="DPV purpose, e.g. ServiceProvision.")],
     purpose_text: Annotated[str, typer.Option("--purpose-text", help="Why, in your words.")] = "",
@@ -197,6 +217,7 @@ def request(
     home: BizHomeOpt = None,
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
 ) -> None:
     """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
     wanted = _split(fields) or []
@@ -220,7 +241,7 @@ def request(
                 grant = await pending.decision(timeout=wait)
             _print_grant(grant)
 
-    _run(home, passphrase_file, listen, work)
+    _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
 
 
 @business_app.command("wait")
@@ -230,6 +251,7 @@ def wait_decision(
     home: BizHomeOpt = None,
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
 ) -> None:
     """Wait for the owner's decision on a request sent earlier (exit 2 if denied)."""
 
@@ -239,7 +261,7 @@ def wait_decision(
             grant = await pending.decision(timeout=timeout)
         _print_grant(grant)
 
-    _run(home, passphrase_file, listen, work)
+    _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
 
 
 @business_app.command()
@@ -250,6 +272,7 @@ def read(
     home: BizHomeOpt = None,
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
 ) -> None:
     """Read granted fields (default: all of the grant). The copy is kept sealed locally."""
 
@@ -257,7 +280,7 @@ def read(
         records = await biz.read_records(grant_id, _split(fields))
         return {path: rec.model_dump(mode="json") for path, rec in records.items()}
 
-    data = _run(home, passphrase_file, listen, work)
+    data = _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
     if as_json:
         sys.stdout.write(
             json.dumps({p: r["value"] for p, r in data.items()}, indent=2, ensure_ascii=False)
@@ -281,6 +304,7 @@ def subscribe(
     home: BizHomeOpt = None,
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
 ) -> None:
     """Print updates as the owner changes granted fields, until revoked or Ctrl-C."""
 
@@ -295,7 +319,7 @@ def subscribe(
         out.print(f"grant {grant_id} revoked: local data deleted, {sent}", markup=False)
 
     try:
-        _run(home, passphrase_file, listen, work)
+        _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
     except KeyboardInterrupt:
         stderr().print("stopped", markup=False)
 

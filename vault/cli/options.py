@@ -17,6 +17,7 @@ from vault.store.vault import Vault
 __all__ = [
     "ENV_NEW_PASSPHRASE",
     "ENV_PASSPHRASE",
+    "BootstrapOpt",
     "HomeOpt",
     "JsonOpt",
     "PassFileOpt",
@@ -55,6 +56,18 @@ PassFileOpt = Annotated[
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+BootstrapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--bootstrap",
+        help="Bootstrap peer multiaddr, e.g. a `kluis relay` (repeatable; adds to "
+        "config.toml's [network] bootstrap). Turns on finding peers by peer id (DHT), "
+        "relays and hole punching.",
+        show_default=False,
+    ),
+]
 
 
 def _read_file_passphrase(path: Path) -> str:

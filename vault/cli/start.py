@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
+from vault._exceptions import VaultError
 from vault.cli.console import stderr, stdout
-from vault.cli.options import HomeOpt, PassFileOpt, read_passphrase
+from vault.cli.options import BootstrapOpt, HomeOpt, PassFileOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
 
@@ -28,10 +29,7 @@ def start(
         list[str] | None,
         typer.Option("--listen", help="Multiaddr to listen on (repeatable).", show_default=False),
     ] = None,
-    bootstrap: Annotated[
-        list[str] | None,
-        typer.Option("--bootstrap", help="Peer multiaddr to dial at start (repeatable)."),
-    ] = None,
+    bootstrap: BootstrapOpt = None,
     control_port: Annotated[
         int, typer.Option("--control-port", help="Control API port on 127.0.0.1 (0 = any).")
     ] = 0,
@@ -50,7 +48,7 @@ def start(
     bootstrap, mdns); --listen replaces the file's listen addresses,
     --bootstrap adds peers, --mdns/--no-mdns overrides.
     """
-    from vault.home.config import load_config, network_settings
+    from vault.home.config import load_config, network_settings, reach_config
     from vault.home.lock import AlreadyRunning
 
     folder = resolve_home(home)
@@ -67,6 +65,7 @@ def start(
             list(net.bootstrap),
             control_port,
             net.mdns,
+            reach_config(net),
         )
     )
 
@@ -78,7 +77,9 @@ async def _serve(
     bootstrap: list[str],
     control_port: int,
     mdns: bool,
+    reach: object,
 ) -> None:
+    from protocol.runtime.addrs import AddressInUse
     from vault.node.boss import VaultNode
 
     stop = asyncio.Event()
@@ -87,14 +88,21 @@ async def _serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
-        node = await VaultNode.start(
-            folder,
-            passphrase,
-            listen=listen,
-            bootstrap=bootstrap,
-            mdns=mdns,
-            control_port=control_port,
-        )
+        try:
+            node = await VaultNode.start(
+                folder,
+                passphrase,
+                listen=listen,
+                bootstrap=bootstrap,
+                mdns=mdns,
+                control_port=control_port,
+                reach=reach,
+            )
+        except AddressInUse as exc:
+            raise VaultError(
+                f"port {exc.port} is in use (another kluis node?); choose another with "
+                f"--listen /ip4/0.0.0.0/tcp/PORT or [network] listen in config.toml"
+            ) from exc
     async with node:
         out = stdout()
         out.print(f"vault node {node.peer_id} running", markup=False)

@@ -58,10 +58,31 @@ def init(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
         out.print(f"identity: {vault.peer_id}", markup=False)
 
 
-def show_id(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
-    """Print the vault's identity: its libp2p peer id (Ed25519)."""
-    with open_vault(home, passphrase_file) as vault:
-        sys.stdout.write(vault.peer_id + "\n")
+def show_id(
+    home: HomeOpt = None, passphrase_file: PassFileOpt = None, json_out: JsonOpt = False
+) -> None:
+    """Print the vault's peer id (Ed25519), then its current addresses if it is running.
+
+    The first line is always the peer id alone: a business needs nothing else to
+    reach the vault through the DHT. Addresses follow, one per line, while
+    `kluis start` runs (they are the node's, dialable: no 0.0.0.0).
+    """
+    if (client := node_client(home)) is not None:
+        status = client.get("status")
+        peer_id, addrs, running = str(status["peer_id"]), list(status["addrs"]), True
+    else:
+        with open_vault(home, passphrase_file) as vault:
+            peer_id, addrs, running = vault.peer_id, [], False
+    if json_out:
+        emit_json({"peer_id": peer_id, "addrs": addrs, "running": running})
+        return
+    sys.stdout.write(peer_id + "\n")
+    for addr in addrs:
+        sys.stdout.write(addr + "\n")
+    if not running:
+        stderr().print(
+            "(not running: no current addresses; `kluis start` listens on them)", markup=False
+        )
 
 
 SET_HELP = (

@@ -4,12 +4,18 @@ It holds network settings only, none of them personal, so it is plain TOML
 the owner can edit (and the one file under ``KLUIS_HOME`` that is not sealed)::
 
     [network]
-    listen = ["/ip4/0.0.0.0/tcp/4001"]
-    bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
+    listen = ["/ip4/0.0.0.0/tcp/4747"]      # the default; 4747 is kluis's port
+    bootstrap = ["/ip4/192.0.2.7/tcp/4749/p2p/12D3KooW..."]   # `kluis relay` nodes
     mdns = true
+    relays = []          # relay multiaddrs; empty = the bootstrap peers
+    reserve = "auto"     # reserve a relay slot: auto (when AutoNAT says not public),
+                         # always, never
+    hole_punch = true    # DCUtR: upgrade relayed connections to direct ones
 
 Command-line flags win over the file: ``--listen`` replaces ``listen``,
 ``--bootstrap`` adds to ``bootstrap``, ``--mdns/--no-mdns`` replaces ``mdns``.
+The vault (``kluis start``) and the business side (``kluis business …``) read
+the same ``[network]`` table from their own home, and take the same flags.
 A file that does not parse, or a setting that does not validate, is a
 :class:`ConfigError` that names the file and the setting; the node does not
 start on a half-understood configuration.
@@ -20,24 +26,35 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vault._exceptions import VaultError
 from vault.home.paths import CONFIG_FILE
 
+if TYPE_CHECKING:
+    from protocol.runtime.reach import ReachConfig
+
 __all__ = [
     "CONFIG_FILE",
     "DEFAULT_LISTEN",
+    "DEFAULT_PORT",
+    "RELAY_PORT",
     "ConfigError",
     "NetworkConfig",
     "NodeConfig",
     "load_config",
     "network_settings",
+    "reach_config",
 ]
 
-DEFAULT_LISTEN = ("/ip4/0.0.0.0/tcp/0",)
+#: kluis's port: a vault listens here unless ``--listen``/``[network] listen`` say
+#: otherwise, so its address survives a restart (docs/deployment.md).
+DEFAULT_PORT = 4747
+#: ``kluis relay``'s default port.
+RELAY_PORT = 4749
+DEFAULT_LISTEN = (f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}",)
 #: A configuration file is small; refuse anything that is clearly not one.
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -54,8 +71,11 @@ class NetworkConfig(BaseModel):
     listen: Annotated[tuple[_Addr, ...], Field(max_length=16)] = DEFAULT_LISTEN
     bootstrap: Annotated[tuple[_Addr, ...], Field(max_length=64)] = ()
     mdns: bool = False
+    relays: Annotated[tuple[_Addr, ...], Field(max_length=16)] = ()
+    reserve: Literal["auto", "always", "never"] = "auto"
+    hole_punch: bool = True
 
-    @field_validator("listen", "bootstrap")
+    @field_validator("listen", "bootstrap", "relays")
     @classmethod
     def _multiaddrs(cls, addrs: tuple[str, ...]) -> tuple[str, ...]:
         for addr in addrs:
@@ -63,7 +83,7 @@ class NetworkConfig(BaseModel):
                 raise ValueError(f"{addr!r} is not a multiaddr (it starts with '/')")
         return addrs
 
-    @field_validator("bootstrap")
+    @field_validator("bootstrap", "relays")
     @classmethod
     def _bootstrap_names_peer(cls, addrs: tuple[str, ...]) -> tuple[str, ...]:
         for addr in addrs:
@@ -115,6 +135,23 @@ def network_settings(
             listen=tuple(listen) if listen else net.listen,
             bootstrap=(*net.bootstrap, *(a for a in bootstrap or () if a not in net.bootstrap)),
             mdns=net.mdns if mdns is None else mdns,
+            relays=net.relays,
+            reserve=net.reserve,
+            hole_punch=net.hole_punch,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid network option: {exc.errors()[0]['msg']}") from exc
+
+
+def reach_config(net: NetworkConfig) -> ReachConfig | None:
+    """The runtime's reach settings (DHT, relay, NAT); None without bootstrap peers."""
+    if not net.bootstrap and not net.relays:
+        return None
+    from protocol.runtime.reach import ReachConfig
+
+    return ReachConfig(
+        bootstrap=net.bootstrap,
+        relays=net.relays,
+        reserve=net.reserve,
+        hole_punch=net.hole_punch,
+    )

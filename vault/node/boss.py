@@ -99,8 +99,13 @@ class VaultNode:
         limiter: RateLimiter | None = None,
         max_frame_size: int = MAX_FRAME_SIZE,
         network: bool = True,
+        reach: Any = None,
     ) -> VaultNode:
-        """Lock, unlock, serve. ``control_port=None`` runs without the control API."""
+        """Lock, unlock, serve. ``control_port=None`` runs without the control API.
+
+        ``reach`` (a :class:`protocol.runtime.reach.ReachConfig`) joins the DHT and
+        keeps a relay reservation when needed: see ``vault.home.config.reach_config``.
+        """
         folder = Path(home)
         lock = VaultLock(folder)
         lock.acquire()
@@ -118,7 +123,11 @@ class VaultNode:
                 from protocol.runtime import Node
 
                 self.node = await Node.start(
-                    vault.identity, listen=list(listen), bootstrap=list(bootstrap), mdns=mdns
+                    vault.identity,
+                    listen=list(listen),
+                    bootstrap=list(bootstrap),
+                    mdns=mdns,
+                    reach=reach,
                 )
                 self.node.set_frame_handler(
                     ACCESS,

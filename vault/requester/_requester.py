@@ -166,12 +166,14 @@ def parse_purpose(value: PurposeCode | str) -> PurposeCode:
 
 
 def vault_peer_of(addr: str) -> str:
-    """The peer id at the end of a vault multiaddr (``.../p2p/<peer id>``)."""
-    peer = addr.rsplit("/p2p/", 1)[1] if "/p2p/" in addr else ""
+    """The vault's peer id: ``addr`` is a multiaddr ending in ``/p2p/<peer id>``, or the id."""
+    peer = addr.rsplit("/p2p/", 1)[1] if "/p2p/" in addr else addr.strip()
     try:
         public_key_from_peer_id(peer)
     except SignatureError as exc:
-        raise RequesterError("a vault address must end in /p2p/<the vault's peer id>") from exc
+        raise RequesterError(
+            "a vault is named by its peer id or a multiaddr ending in /p2p/<its peer id>"
+        ) from exc
     return peer
 
 
@@ -231,16 +233,19 @@ class Requester:
         clock: Clock = wall_clock_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
+        reach: Any = None,
     ) -> Requester:
         """Unlock the business store in ``home`` (made with :meth:`create` if missing) and start.
 
         ``network=False`` opens the store only (no libp2p node: local queries,
         retention). ``retention_interval=None`` turns the periodic sweep off.
+        ``reach`` (a :class:`protocol.runtime.reach.ReachConfig`) lets it find
+        vaults by bare peer id through the DHT and reach them through relays.
         """
         mode: Literal["open", "auto"] = "auto" if create else "open"
         return await cls._boot(
             home, passphrase, mode, listen, bootstrap, mdns, network, clock, rng,
-            retention_interval,
+            retention_interval, reach,
         )  # fmt: skip
 
     @classmethod
@@ -260,7 +265,7 @@ class Requester:
         """Make a new business store (fresh identity) in ``home`` and start (never overwrites)."""
         return await cls._boot(
             home, passphrase, "create", listen, bootstrap, mdns, network, clock, rng,
-            retention_interval,
+            retention_interval, None,
         )  # fmt: skip
 
     @classmethod
@@ -296,6 +301,7 @@ class Requester:
         clock: Clock,
         rng: Rng,
         retention_interval: float | None,
+        reach: Any = None,
     ) -> Requester:
         folder = Path(home)
         lock = VaultLock(folder)
@@ -321,6 +327,7 @@ class Requester:
                     bootstrap=list(bootstrap),
                     mdns=mdns,
                     muxer=MUXER,
+                    reach=reach,
                 )
                 self.node.set_frame_handler(
                     ACCESS, self._handle, on_protocol_error=self._on_protocol_error
