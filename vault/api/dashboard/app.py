@@ -29,7 +29,6 @@ How it fits together:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -258,8 +257,14 @@ class Dashboard:
             queue.put_nowait({"close": True})  # wake every open event stream
         if self._poller is not None:
             self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._poller
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we were cancelled too, not only the poller: pass it on
+            except Exception:
+                log.exception("dashboard poller")
 
     # -- guards ------------------------------------------------------------------------
 
@@ -491,8 +496,8 @@ class Dashboard:
                 if event.get("close"):
                     break
                 await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the browser went away; a cancellation (shutdown) propagates
         finally:
             self._listeners.discard(queue)
         return resp
