@@ -99,6 +99,18 @@ class ErrorCode(StrEnum):
     # local
     LOCAL = "local_error"
     INTERNAL = "internal_error"
+    # the owner's HTTP API (vault/api, docs/dashboard.md); never sent in frames
+    BAD_JSON = "bad_json"
+    INVALID_BODY = "invalid_body"
+    BAD_QUERY = "bad_query"
+    BAD_PATH = "bad_path"
+    EXISTS = "exists"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN_HOST = "forbidden_host"
+    CROSS_ORIGIN = "cross_origin"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
+    HTTP_ERROR = "http_error"
 
 
 class KluisError(Exception):

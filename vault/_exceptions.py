@@ -59,8 +59,16 @@ class VaultNotFound(VaultError):
 class VaultExists(VaultError):
     """A vault (or other files) already exists where a new one would be written."""
 
-    def __init__(self, home: object, what: str = "a vault already exists in") -> None:
-        super().__init__(f"{what} {home}; refusing to overwrite it")
+    code = ErrorCode.EXISTS
+
+    def __init__(
+        self,
+        home: object,
+        what: str = "a vault already exists in",
+        *,
+        hint: str = "refusing to overwrite it",
+    ) -> None:
+        super().__init__(f"{what} {home}; {hint}")
         self.home = home
 
 

@@ -43,7 +43,8 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from protocol import KluisError
+from protocol import ErrorCode, KluisError
+from vault.api.answers import BadRequest, status_of
 from vault.api.dashboard.security import (
     COOKIE,
     SESSION_TTL_MS,
@@ -81,11 +82,11 @@ SECURITY_HEADERS = {
 }
 
 
-class Invalid(Exception):
+class Invalid(BadRequest):
     """Raised by an action: re-render ``page_path`` with these inline errors (status 400)."""
 
     def __init__(self, page_path: str, errors: dict[str, str], **context: Any) -> None:
-        super().__init__("invalid form")
+        super().__init__("invalid form", code=ErrorCode.INVALID_BODY)
         self.page_path = page_path
         self.errors = errors
         self.context = context
@@ -296,7 +297,7 @@ class Dashboard:
             try:
                 return await ENDPOINTS[path](Ctx(request, self, session))
             except KluisError as exc:
-                return _plain(404 if exc.code.value == "not_found" else 400, exc.message)
+                return _plain(status_of(exc), exc.message)
 
         return handler
 
