@@ -80,8 +80,8 @@ class ControlClient:
         try:
             url = (home / URL_FILE).read_text(encoding="ascii").strip()
             token = (home / TOKEN_FILE).read_text(encoding="ascii").strip()
-        except OSError:
-            raise VaultError("the node is starting or stopping; try again") from None
+        except OSError as exc:
+            raise VaultError("the node is starting or stopping; try again") from exc
         return cls(url, token)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
