@@ -1,19 +1,13 @@
-"""The agents' errors. Each one hangs off the protocol's error tree (:mod:`protocol`).
+"""The agents' errors. Each one hangs off the protocol's error tree.
 
-::
-
-    KluisError
-    ├── DomainError                 a domain, issue or bid that is not well formed (local)
-    ├── RemoteProtocolError
-    │   ├── MalformedFrame
-    │   │   └── InvalidBid          a peer's bid that does not fit the domain
-    │   └── UnexpectedMessage
-    │       └── UnexpectedMove      a peer's move that the session state does not allow
-    ├── LocalProtocolError
-    │   └── IllegalMove             *we* tried a move the session state does not allow
-    ├── AccessDenied
-    │   └── MandateViolation        a move outside the owner's signed mandate
-    └── SignatureError              (reused as is: a mandate whose signature fails)
+The tree, with every class of every package, is drawn once, in the docstring of
+:mod:`protocol._exceptions`; ``tests/test_error_tree.py`` keeps that drawing
+true. The agents' classes there: :class:`DomainError` (a domain, issue or bid
+built locally that is not well formed), :class:`InvalidBid` and
+:class:`UnexpectedMove` (a peer's bad bid or move), :class:`IllegalMove` (our
+own move the session does not allow) and :class:`MandateViolation` (a move
+outside the owner's signed mandate); a mandate whose signature fails reuses
+:class:`protocol.SignatureError` as is.
 
 Error messages name issues and states, never a profile field's *value*.
 """

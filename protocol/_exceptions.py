@@ -1,38 +1,90 @@
-"""The kluis exception tree.
+"""The kluis exception tree: every error class of protocol, agents and vault, drawn here.
 
 Every error that kluis raises on purpose is a :class:`KluisError`. Each one
 carries a stable, machine-readable :class:`ErrorCode`; that code is what goes
-on the wire in an error frame and what the HTTP API returns, so peers written in
-other languages can act on it without parsing English.
+on the wire in an error frame and what the owner's HTTP API returns (as the
+``code`` of an RFC 9457 problem), so peers and scripts written in other
+languages can act on it without parsing English.
 
-The tree (vault-local errors live in ``vault/_exceptions.py`` and hang off
-:class:`LocalError`)::
+This is the one drawing of the tree. The other packages' error modules
+(``agents/_errors.py``, ``vault/_exceptions.py``, ``vault/requester/_errors.py``)
+point here rather than drawing their own, and ``tests/test_error_tree.py`` walks
+every module of ``protocol``, ``agents`` and ``vault`` and fails if a class is
+missing from the drawing, hangs under another parent than drawn, or is not a
+:class:`KluisError`. The ``[where]`` column names the defining module when it is
+not this one::
 
     KluisError
-    ├── RemoteProtocolError      the peer sent bytes we cannot accept
-    │   ├── FrameTooLarge        length prefix over the hard limit
-    │   ├── MalformedFrame       bad varint, bad JSON, or a model that does not validate
-    │   ├── UnknownMessage       a "type" we do not speak
-    │   └── UnexpectedMessage    a valid message in the wrong state
-    ├── LocalProtocolError       *we* tried to send something the protocol forbids
-    ├── SignatureError           a signature that does not verify (one opaque error)
-    ├── ReplayError              a nonce seen before, or a timestamp outside the window
-    ├── AccessDenied             policy said no; ``code`` says why
-    │   (codes: not_granted, out_of_scope, revoked, expired, wrong_peer,
-    │    purpose_mismatch, denied, blocked, cap_exceeded, quiet_hours,
-    │    category_refused)
-    ├── RateLimited              a per-peer budget is spent
-    ├── RemoteError              the remote peer answered with an error frame
-    ├── TransportError           the network failed under us
-    │   ├── ConnectError         could not reach or negotiate with the peer
-    │   ├── ConnectionBroken     the peer or the network broke the stream ("it broke")
-    │   └── StreamClosed         we closed it ourselves ("you closed it")
-    └── LocalError               something on this machine (vault store, files, config)
+    ├── RemoteProtocolError          the other side sent something we cannot accept
+    │   ├── FrameTooLarge            length prefix over the hard limit
+    │   ├── MalformedFrame           bad varint, bad JSON, or a model that does not validate
+    │   │   ├── CanonicalError       [protocol.canonical] no canonical encoding
+    │   │   └── InvalidBid           [agents] a peer's bid that does not fit the domain
+    │   ├── UnknownMessage           a "type" we do not speak
+    │   ├── UnexpectedMessage        a valid message in the wrong state
+    │   │   └── UnexpectedMove       [agents] a peer's move the session state does not allow
+    │   ├── InvalidGrant             [vault.requester] a grant the requester must not use
+    │   └── BadRequest               [vault.api.problems] an HTTP request the API refuses
+    │       └── Invalid              [vault.api.dashboard] a dashboard form with bad fields
+    ├── LocalProtocolError           *we* tried to send something the protocol forbids
+    │   └── IllegalMove              [agents] *we* tried a move the session does not allow
+    ├── SignatureError               a signature that does not verify (one opaque error)
+    ├── ReplayError                  a nonce seen before, or a timestamp outside the window
+    ├── AccessDenied                 policy said no; ``code`` says why
+    │   │ (codes: not_granted, out_of_scope, revoked, expired, wrong_peer,
+    │   │  purpose_mismatch, denied, blocked, cap_exceeded, quiet_hours,
+    │   │  category_refused)
+    │   └── MandateViolation         [agents] a move outside the owner's signed mandate
+    ├── RateLimited                  a per-peer budget is spent
+    ├── RemoteError                  the remote peer answered with an error frame
+    ├── ScopeError                   [protocol.scopes] a scope wider than asked, a bad path
+    ├── TransportError               the network failed under us
+    │   ├── ConnectError             could not reach or negotiate with the peer
+    │   ├── ConnectionBroken         the peer or the network broke the stream ("it broke")
+    │   │   └── EndOfStream          [protocol.runtime.node] the peer ended it cleanly (EOF)
+    │   └── StreamClosed             we closed it ourselves ("you closed it")
+    ├── DomainError                  [agents] a domain, issue or bid built badly (local)
+    │   └── AnacError                [agents.anac] an ANAC scenario file we cannot use
+    ├── IntentExpired                [agents.intents] the intent's expiry has passed
+    ├── DecisionPending              [vault.requester] no decision before the timeout
+    └── LocalError                   something on this machine (store, files, config)
+        ├── GuestError               [protocol.runtime._bridge] the trio guest is not running
+        │   └── GuestCancelled       its owner shut the trio side down ("you closed it")
+        ├── VaultError               [vault] the owner's vault
+        │   ├── VaultNotFound        no vault in KLUIS_HOME
+        │   ├── VaultExists          a vault or file is in the way (HTTP 409, code exists)
+        │   ├── WrongPassphrase      the key-encryption key did not unwrap the data key
+        │   ├── WeakPassphrase       refused when creating or changing a passphrase
+        │   ├── CorruptRecord        a sealed record failed to open (names the record)
+        │   ├── UnknownField         a dotted path outside the schema
+        │   ├── InvalidValue         a value the schema rejects (names path and reason)
+        │   ├── FieldNotSet          get/unset of a field with no value
+        │   ├── AuditError           the audit log cannot be read or appended to
+        │   ├── BackupError          an export/import failed (wrong passphrase, bad file)
+        │   ├── StorageError         the SQLite file or the vault folder misbehaved
+        │   ├── CryptoFailure        [vault.store.crypto] unwrap/open failed (opaque)
+        │   ├── HpkeError            [vault.store.hpke] a sealed delivery does not open
+        │   ├── ConfigError          [vault.home.config] config.toml does not parse
+        │   ├── AlreadyRunning       [vault.home.lock] another node holds this vault
+        │   ├── NotFound             [vault.services.grantbook] no object with that id
+        │   ├── RuleError            [vault.services.rules] a rule that cannot be added
+        │   ├── IntentFileError      [vault.services.agent_service] a bad intent file
+        │   ├── NoRunningNode        [vault.cli.client] no node runs on this KLUIS_HOME
+        │   └── ApiProblem           [vault.cli.client] the node's API answered a problem
+        └── RequesterError           [vault.requester] the business's own store or arguments
+            ├── UnknownGrant         no local grant with that id
+            └── UnknownRequest       no local access request with that id
 
 Rules that follow from the design:
 
-* Lower layers' exceptions (libp2p, sqlite3, cryptography, pydantic) are mapped
-  at the boundary with ``raise ... from exc``; they never escape a public API.
+* Lower layers' exceptions (libp2p, trio, sqlite3, OSError, cryptography's
+  ``InvalidTag``, pydantic's ``ValidationError``) are mapped at the boundary
+  with ``raise ... from exc``; they never escape a public API. (Where the
+  lower error would carry a personal value, as pydantic's does, the cause is
+  dropped with ``from None`` instead, and the code says why.)
+* "You closed it" and "it broke" stay apart: :class:`StreamClosed` (and
+  :class:`GuestCancelled`) mean this side ended it; :class:`ConnectionBroken`
+  means the peer or the network did.
 * Messages never contain secrets or personal values: field *paths* are fine,
   field *values* are not.
 """
@@ -99,6 +151,18 @@ class ErrorCode(StrEnum):
     # local
     LOCAL = "local_error"
     INTERNAL = "internal_error"
+    # the owner's HTTP API (vault/api, docs/dashboard.md); never sent in frames
+    BAD_JSON = "bad_json"
+    INVALID_BODY = "invalid_body"
+    BAD_QUERY = "bad_query"
+    BAD_PATH = "bad_path"
+    EXISTS = "exists"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN_HOST = "forbidden_host"
+    CROSS_ORIGIN = "cross_origin"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
+    HTTP_ERROR = "http_error"
 
 
 class KluisError(Exception):

@@ -7,21 +7,13 @@ print one line. Lower layers' exceptions (``sqlite3``, ``cryptography``,
 escape a public API.
 
 Messages may name a field *path* or a record id; they never carry a personal
-value, a passphrase or a key::
+value, a passphrase or a key.
 
-    protocol.LocalError
-    └── VaultError
-        ├── VaultNotFound        no vault in KLUIS_HOME
-        ├── VaultExists          init/import would overwrite a vault
-        ├── WrongPassphrase      the key-encryption key did not unwrap the data key
-        ├── WeakPassphrase       refused when creating or changing a passphrase
-        ├── CorruptRecord        a sealed record failed to open (names the record)
-        ├── UnknownField         a dotted path outside the schema
-        ├── InvalidValue         a value the schema rejects (names path and reason)
-        ├── FieldNotSet          get/unset of a field with no value
-        ├── AuditError           the audit log cannot be read or appended to
-        ├── BackupError          an export/import failed (wrong passphrase, bad file)
-        └── StorageError         the SQLite file or the vault folder misbehaved
+Where each class sits is drawn once, with every other kluis error, in the
+docstring of :mod:`protocol._exceptions` (``tests/test_error_tree.py`` keeps
+the drawing true). The vault's errors that belong to one module live there
+(``CryptoFailure`` in :mod:`vault.store.crypto`, ``NotFound`` in
+:mod:`vault.services.grantbook`, ...); the ones every floor shares live here.
 """
 
 from __future__ import annotations
@@ -59,8 +51,16 @@ class VaultNotFound(VaultError):
 class VaultExists(VaultError):
     """A vault (or other files) already exists where a new one would be written."""
 
-    def __init__(self, home: object, what: str = "a vault already exists in") -> None:
-        super().__init__(f"{what} {home}; refusing to overwrite it")
+    code = ErrorCode.EXISTS
+
+    def __init__(
+        self,
+        home: object,
+        what: str = "a vault already exists in",
+        *,
+        hint: str = "refusing to overwrite it",
+    ) -> None:
+        super().__init__(f"{what} {home}; {hint}")
         self.home = home
 
 

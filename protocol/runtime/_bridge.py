@@ -41,6 +41,8 @@ from typing import Any, TypeVar
 import outcome
 import trio
 
+from .._exceptions import LocalError
+
 __all__ = ["GuestCancelled", "GuestError", "TrioGuest"]
 
 logger = logging.getLogger(__name__)
@@ -51,12 +53,16 @@ T = TypeVar("T")
 _UNWIND_TIMEOUT = 5.0
 
 
-class GuestError(RuntimeError):
+class GuestError(LocalError):
     """The trio guest is not running (never started, or already stopped)."""
 
 
 class GuestCancelled(GuestError):
-    """The trio side of a call was cancelled by its owner (a nursery shutting down)."""
+    """The trio side of a call was cancelled by its owner (a nursery shutting down).
+
+    This side ended it ("you closed it"); :class:`~protocol.runtime.Node` reports
+    it to its callers as :class:`~protocol.StreamClosed`.
+    """
 
 
 class _Call:

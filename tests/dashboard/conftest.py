@@ -9,7 +9,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from vault.api.dashboard import Dashboard
 from vault.node.boss import VaultNode
@@ -40,52 +39,28 @@ def vault_home(tmp_path: Path) -> Path:
     return home
 
 
-async def _standalone(node: VaultNode) -> tuple[web.AppRunner, Dashboard, str]:
-    """Serve the dashboard on its own loopback port (when the node does not mount it)."""
-    port = 0
-    token = node.control_token or "test-token"
-    dash = Dashboard(node, lambda: token, port=lambda: port)
-    app = web.Application()
-    dash.attach(app)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    return runner, dash, f"http://127.0.0.1:{port}"
-
-
-async def start_running(home: Path, *, network: bool) -> tuple[Running, web.AppRunner | None]:
+async def start_running(home: Path, *, network: bool) -> Running:
+    """A node with its control API, and the dashboard mounted on it (its one build)."""
     node = await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, network=network)
-    mounted = getattr(node.control, "dashboard", None)
-    if mounted is not None:
-        assert node.control_url is not None and node.control_token is not None
-        return Running(node, node.control_url, node.control_token, mounted), None
-    runner, dash, url = await _standalone(node)
-    return Running(node, url, node.control_token or "test-token", dash), runner
+    assert node.control is not None and node.control_url is not None
+    return Running(node, node.control_url, node.control.token, node.control.dashboard)
 
 
 @pytest.fixture
 async def running(vault_home: Path) -> AsyncIterator[Running]:
-    r, runner = await start_running(vault_home, network=False)
+    r = await start_running(vault_home, network=False)
     try:
         yield r
     finally:
-        if runner is not None:
-            await runner.cleanup()
         await r.node.close()
 
 
 @pytest.fixture
 async def running_net(vault_home: Path) -> AsyncIterator[Running]:
-    r, runner = await start_running(vault_home, network=True)
+    r = await start_running(vault_home, network=True)
     try:
         yield r
     finally:
-        if runner is not None:
-            await runner.cleanup()
         await r.node.close()
 
 

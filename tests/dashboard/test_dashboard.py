@@ -8,6 +8,7 @@ import sqlite3
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from protocol import DecisionStatus, Identity, ReadResult, sign
 from protocol.receipts import ConsentReceipt, verify_receipt
@@ -257,6 +258,27 @@ async def test_live_events_announce_a_new_request(running: Running):
         async with s.get(running.url + "/requests?partial=1") as resp:
             html = await resp.text()
             assert "<html" not in html and "asks for 2 fields" in html
+
+
+async def test_a_cancelled_event_stream_stays_cancelled(running: Running):
+    """Cancelling the SSE handler (a shutdown) propagates; it is not swallowed as a disconnect."""
+    dash = running.dashboard
+    sid, _ = dash.sessions.create()
+    request = make_mocked_request(
+        "GET",
+        "/events",
+        headers={"Host": running.url.removeprefix("http://"), "Cookie": f"kluis_session={sid}"},
+    )
+    task = asyncio.create_task(dash._events(request))
+    for _ in range(500):  # until the stream listens (bounded)
+        if dash._listeners:
+            break
+        await asyncio.sleep(0.01)
+    assert dash._listeners and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled() and not dash._listeners
 
 
 async def test_audit_page_shows_verification_and_a_broken_chain(running: Running):

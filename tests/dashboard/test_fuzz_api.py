@@ -3,8 +3,9 @@
 For every operation in ``/api/v1/openapi.json``, schemathesis generates valid
 and invalid requests (positive and negative modes); each is sent to a running
 node over real HTTP. Properties: never a 5xx, every answer conforms to the
-document (status code, content type, body schema), and without the token
-every operation answers 401 with an error body and nothing else.
+document (status code, content type, body schema: errors are RFC 9457 problems
+as application/problem+json), and without the token every operation answers 401
+with a problem and nothing else.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def test_no_access_without_the_token(node: NodeThread, operation: Any):
         for headers in ({}, {"Authorization": "Bearer " + "0" * 64}, {"Authorization": "Basic x"}):
             response = case.call(base_url=node.url, session=session, headers=headers, timeout=10)
             assert response.status_code == 401, (case.path, response.status_code)
-            assert set(response.json()) == {"error"}
+            assert response.headers["content-type"][0].startswith("application/problem+json")
+            problem = response.json()
+            assert set(problem) == {"type", "title", "status", "detail", "code"}
+            assert problem["status"] == 401 and problem["code"] == "unauthorized"
 
     check()
 

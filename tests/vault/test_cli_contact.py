@@ -94,3 +94,26 @@ def test_erase_needs_a_business_or_all(home: Path, cli: Callable[..., Result]):
     res = cli("erase", Identity.generate().peer_id)
     assert res.exit_code == 2 and "no grants" in res.output
     assert cli("inbox", "read", "nope").exit_code == 2
+
+
+def test_local_operations_match_the_table_and_unknown_ones_fail_loudly(home: Path):
+    """The CLI's local mapping names operations of the one table; anything else is a bug.
+
+    (It replaced a mini-router whose last ``else`` turned any path it did not know
+    into an erasure request.)
+    """
+    import pytest
+
+    from vault.api.spec import OPERATIONS
+    from vault.cli import contact
+
+    served = {op.handler for op in OPERATIONS if op.tag in ("contact", "erasure")}
+    assert set(contact._LOCAL) == served
+    _setup(home)
+    for unknown in ("erasures", "delete_everything", ""):
+        with pytest.raises(KeyError):
+            contact._call(home, None, unknown, body={"all": True})
+    with Vault.open(home, PASSPHRASE) as v:  # nothing was erased on the way
+        from vault.services.erasure import ErasureBook
+
+        assert ErasureBook(v).records() == []

@@ -9,6 +9,7 @@ from vault.store.crypto import (
     CryptoFailure,
     KdfParams,
     Keyring,
+    Sealer,
     SecretKey,
     derive_kek,
     open_sealed,
@@ -29,6 +30,26 @@ def test_seal_open_round_trip_and_ad_binding() -> None:
         open_sealed(key, flipped, b"ad-1")
     with pytest.raises(CryptoFailure):
         open_sealed(key, b"short", b"ad-1")
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [b"", b"x" * 27, bytearray(64), memoryview(bytes(64)), "not bytes at all, but long enough"],
+)
+def test_sealer_and_open_sealed_refuse_the_same_way(blob: object) -> None:
+    key = SecretKey(bytes(range(32)))
+    for open_ in (Sealer(key).open, lambda b, ad: open_sealed(key, b, ad)):
+        with pytest.raises(CryptoFailure):
+            open_(blob, b"ad")  # type: ignore[arg-type]
+
+
+def test_sealer_and_the_functions_are_one_format() -> None:
+    key = SecretKey(bytes(range(32)))
+    sealer = Sealer(key)
+    assert open_sealed(key, sealer.seal(b"secret", b"ad"), b"ad") == b"secret"
+    assert sealer.open(seal(key, b"secret", b"ad"), b"ad") == b"secret"
+    with pytest.raises(ValueError, match="12 bytes"):  # a broken rng, caught on sealing
+        Sealer(key, rng=lambda n: bytes(n - 1)).seal(b"x", b"ad")
 
 
 def test_nonces_are_fresh() -> None:

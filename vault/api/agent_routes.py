@@ -1,158 +1,48 @@
-"""Control-API routes of the customer's agents (under ``/api/v1``).
+"""Control-API routes of the customer's agents: intents, deals, agreements (under ``/api/v1``).
 
-=======  ==============================  =============================================
-POST     /agents/intents                 an intent file's content (JSON) → ``IntentRef``
-                                         (202); the agent negotiates in the background
-GET      /agents/intents                 intents sent since the node started, with outcome
-GET      /agents/deals[?all=1]           deals awaiting the owner's confirmation
-POST     /agents/deals/{id}/confirm      confirm (the agent then closes the deal)
-POST     /agents/deals/{id}/reject       reject
-GET      /agents/agreements              stored agreements (both signatures checked)
-=======  ==============================  =============================================
-
-The routes use ``owner.agents``, the :class:`~vault.services.agent_service.AgentService`
-of the running :class:`~vault.node.boss.VaultNode`; without one they answer 404.
-:func:`register_agent_routes` mounts them; importing this module adds them to the
-OpenAPI document (:func:`vault.api.spec.register`).
+The routes, their bodies and answers are declared in :data:`vault.api.spec.OPERATIONS`
+(tag ``agents``); this module holds their handlers. They use ``owner.agents``, the
+:class:`~vault.services.agent_service.AgentService` of the running
+:class:`~vault.node.boss.VaultNode`. A node started without the network has no
+agents, and these routes then answer 404.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from protocol import new_id
-from vault.api import spec as api_spec
+from vault.api.answers import ok
+from vault.api.inputs import flag, read_model
+from vault.api.models import AgreementList, DealList, DealView, IntentBody, IntentList, IntentRef
 from vault.services.agent_service import AgentService
+from vault.services.owner import Owner
 
-__all__ = ["AGENT_OPERATIONS", "register_agent_routes"]
+__all__ = ["MAX_INTENTS_KEPT", "AgentRoutes"]
 
 MAX_INTENTS_KEPT = 100
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class AgentRoutes:
+    """The handlers of the ``agents`` operations, for one running node."""
 
-
-class IntentBody(BaseModel):
-    """An intent file's content (see docs/agents.md, "Intent files")."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    category: str = Field(max_length=64)
-    issues: list[dict[str, Any]] = Field(max_length=16)
-    wanted: str = Field(default="", max_length=280)
-    purpose: str = Field(default="dpv:ServiceProvision", max_length=80)
-    duration_days: int = 30
-    window_seconds: float = 5
-    rounds: int = 20
-    reservation: float = 0.0
-    domain: str | None = None
-    price_issue: str | None = None
-    may_share: list[str] = Field(default_factory=list, max_length=32)
-    mandate: dict[str, Any] = Field(default_factory=dict)
-
-
-class IntentRef(_Out):
-    ref: str
-    category: str
-    status: str  # negotiating, agreed, no_deal, not_confirmed, failed, cancelled
-    intent_id: str | None = None
-    sessions: int | None = None
-    agreement_id: str | None = None
-    grant_id: str | None = None
-    business: str | None = None
-    value_cents: int | None = None
-    error: str | None = None
-
-
-class IntentList(_Out):
-    intents: list[IntentRef]
-
-
-class DealView(_Out):
-    deal_id: str
-    intent_id: str
-    category: str
-    business: str
-    bid: dict[str, Any]
-    value_cents: int
-    status: str
-    created_at: int
-
-
-class DealList(_Out):
-    deals: list[DealView]
-
-
-class AgreementList(_Out):
-    agreements: list[dict[str, Any]]
-
-
-_BOOL = {"type": "string", "enum": ["0", "1"]}
-AGENT_OPERATIONS = (
-    api_spec.Operation(
-        "POST", "/agents/intents", "send_intent", "Cast an intent; the agent negotiates it",
-        "agents", IntentRef, body=IntentBody, status=202, errors=(400, 404),
-    ),
-    api_spec.Operation(
-        "GET", "/agents/intents", "list_intents", "Intents sent, with their outcome", "agents",
-        IntentList, errors=(404,),
-    ),
-    api_spec.Operation(
-        "GET", "/agents/deals", "list_deals", "Deals awaiting the owner's confirmation",
-        "agents", DealList, query=(api_spec.Query("all", dict(_BOOL), "also decided deals"),),
-        errors=(400, 404),
-    ),
-    api_spec.Operation(
-        "POST", "/agents/deals/{id}/confirm", "confirm_deal", "Confirm a deal", "agents",
-        DealView, errors=(400, 404),
-    ),
-    api_spec.Operation(
-        "POST", "/agents/deals/{id}/reject", "reject_deal", "Reject a deal", "agents",
-        DealView, errors=(400, 404),
-    ),
-    api_spec.Operation(
-        "GET", "/agents/agreements", "list_agreements", "Agreements (signed by both sides)",
-        "agents", AgreementList, errors=(404,),
-    ),
-)  # fmt: skip
-api_spec.register(*AGENT_OPERATIONS)
-
-
-def _err(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-def _json(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(model.model_dump(mode="json"), status=status)
-
-
-class _AgentRoutes:
-    def __init__(self, owner: Callable[[], Any]) -> None:
+    def __init__(self, owner: Owner) -> None:
         self._owner = owner
         self.intents: dict[str, dict[str, Any]] = {}
 
     @property
     def svc(self) -> AgentService:
-        svc = getattr(self._owner(), "agents", None)
-        if not isinstance(svc, AgentService):
-            raise web.HTTPNotFound(reason="the agents are not running on this node")
+        svc = self._owner.agents
+        if svc is None:
+            raise web.HTTPNotFound(reason="the agents are not running on this node (no network)")
         return svc
 
     async def send_intent(self, request: web.Request) -> web.Response:
         svc = self.svc
-        raw = await request.read()
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            return _err(400, "bad_json", "the body is not valid JSON")
-        body = IntentBody.model_validate(data)  # ValidationError → 400 invalid_body
+        body = await read_model(request, IntentBody)
         spec, mandate = svc.parse_intent(body.model_dump(exclude_none=True))
         ref = new_id()[:12]
         entry: dict[str, Any] = {"ref": ref, "category": spec.category, "status": "negotiating"}
@@ -182,32 +72,22 @@ class _AgentRoutes:
             )
 
         task.add_done_callback(done)
-        return _json(IntentRef(**entry), status=202)
+        return ok(IntentRef(**entry), status=202)
 
     async def list_intents(self, request: web.Request) -> web.Response:
         self.svc  # noqa: B018 - 404 without the agents
-        return _json(IntentList(intents=[IntentRef(**e) for e in self.intents.values()]))
+        return ok(IntentList(intents=[IntentRef(**e) for e in self.intents.values()]))
 
     async def list_deals(self, request: web.Request) -> web.Response:
         svc = self.svc
-        values = request.query.getall("all", [])
-        if len(values) > 1 or (values and values[0] not in ("0", "1")):
-            return _err(400, "bad_query", "all is 0 or 1")
-        status = None if values == ["1"] else "awaiting confirmation"
-        return _json(DealList(deals=[DealView(**d.to_json()) for d in svc.deals(status)]))
+        status = None if flag(request, "all") else "awaiting confirmation"
+        return ok(DealList(deals=[DealView(**d.to_json()) for d in svc.deals(status)]))
 
     async def confirm_deal(self, request: web.Request) -> web.Response:
-        return _json(DealView(**self.svc.confirm(request.match_info["id"]).to_json()))
+        return ok(DealView(**self.svc.confirm(request.match_info["id"]).to_json()))
 
     async def reject_deal(self, request: web.Request) -> web.Response:
-        return _json(DealView(**self.svc.reject(request.match_info["id"]).to_json()))
+        return ok(DealView(**self.svc.reject(request.match_info["id"]).to_json()))
 
     async def list_agreements(self, request: web.Request) -> web.Response:
-        return _json(AgreementList(agreements=[a.to_json() for a in self.svc.agreements()]))
-
-
-def register_agent_routes(app: web.Application, prefix: str, owner: Callable[[], Any]) -> None:
-    """Mount the agent routes under ``prefix`` (the control server's ``/api/v1``)."""
-    routes = _AgentRoutes(owner)
-    for op in AGENT_OPERATIONS:
-        app.router.add_route(op.method, prefix + op.path, getattr(routes, op.handler))
+        return ok(AgreementList(agreements=[a.to_json() for a in self.svc.agreements()]))

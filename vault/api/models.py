@@ -1,7 +1,7 @@
 """Request and response bodies of the owner's control API (``/api/v1/``), as pydantic models.
 
-All bodies live here, in one module, so the OpenAPI document can be generated
-from them (a later issue) and the CLI client and the server share one shape.
+All bodies live here, in one module, so the OpenAPI document is generated from
+them (:mod:`vault.api.spec`) and the CLI client and the server share one shape.
 Input bodies forbid unknown keys: a typo is a 400, not a silently ignored option.
 Field *values* appear only in the profile routes (the owner reading their own
 data); every other body carries ids, peer ids and paths.
@@ -13,24 +13,41 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol import ErrorCode
 from vault.services.grantbook import GrantState, RequestState
+from vault.services.inbox import InboxMessage
 from vault.services.rules import Rule
 
 __all__ = [
     "API_PREFIX",
+    "AgreementList",
     "ApproveBody",
     "AuditView",
     "BackupBody",
     "BackupResult",
+    "BusinessContact",
+    "ContactReport",
+    "DealList",
+    "DealView",
     "DecisionView",
     "DenyBody",
-    "ErrorBody",
-    "ErrorDetail",
+    "EraseBody",
+    "ErasureList",
+    "ErasureView",
     "FieldView",
     "GrantList",
     "GrantView",
+    "InboxItem",
+    "InboxList",
+    "IntentBody",
+    "IntentList",
+    "IntentRef",
     "LoginLink",
+    "MailingView",
     "PassphraseBody",
+    "PrefsBody",
+    "PrefsView",
+    "Problem",
     "ProfileView",
     "PutFieldBody",
     "ReceiptList",
@@ -54,15 +71,19 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class ErrorDetail(_Out):
-    code: str
-    message: str
+class Problem(_Out):
+    """Every 4xx/5xx answer: RFC 9457 problem details, as application/problem+json.
 
+    code is the stable code to act on; type is the same code as a URI
+    (urn:kluis:problem:<code>); title is fixed per code; detail describes this
+    occurrence in one line.
+    """
 
-class ErrorBody(_Out):
-    """Every 4xx/5xx answer: ``{"error": {"code", "message"}}``."""
-
-    error: ErrorDetail
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: ErrorCode
 
 
 class StatusView(_Out):
@@ -259,3 +280,137 @@ class PassphraseBody(_In):
 
     current: Passphrase
     new: Passphrase
+
+
+# -- contact and erasure (docs/protocol.md 13-14) ---------------------------------------------
+
+_PEER = r"^[1-9A-HJ-NP-Za-km-z]{40,64}$"
+
+
+class InboxItem(_Out):
+    message_id: str
+    requester: str
+    grant_id: str
+    category: str
+    mailing_id: str | None
+    subject: str
+    body: str
+    received_at: int
+    channels: list[str]
+    muted: bool
+    read_at: int | None
+
+    @classmethod
+    def of(cls, m: InboxMessage) -> InboxItem:
+        return cls(**m.to_json())
+
+
+class InboxList(_Out):
+    messages: list[InboxItem]
+
+
+class MailingView(_Out):
+    mailing_id: str
+    delivered: int
+    read: int
+    yield_pct: int
+
+
+class BusinessContact(_Out):
+    requester: str
+    sent: dict[str, int]
+    read: int
+    refused: dict[str, int]
+    muted: bool
+    blocked: bool
+    mailings: list[MailingView]
+
+
+class ContactReport(_Out):
+    businesses: list[BusinessContact]
+
+
+class PrefsBody(_In):
+    muted: bool | None = None
+    blocked: bool | None = None
+
+
+class PrefsView(_Out):
+    requester: str
+    muted: bool
+    blocked: bool
+
+
+class EraseBody(_In):
+    business: str | None = Field(default=None, pattern=_PEER)
+    all: bool = False
+    reason: str = Field(default="", max_length=280)
+
+
+class ErasureView(_Out):
+    erasure_id: str
+    requester: str
+    status: str
+    deadline: int
+    request: dict[str, Any]
+    receipt: dict[str, Any] | None
+
+
+class ErasureList(_Out):
+    erasures: list[ErasureView]
+
+
+# -- the customer's agents (docs/agents.md, "Network") ---------------------------------------
+
+
+class IntentBody(_In):
+    """An intent file's content (see docs/agents.md, "Intent files")."""
+
+    category: str = Field(max_length=64)
+    issues: list[dict[str, Any]] = Field(max_length=16)
+    wanted: str = Field(default="", max_length=280)
+    purpose: str = Field(default="dpv:ServiceProvision", max_length=80)
+    duration_days: int = 30
+    window_seconds: float = 5
+    rounds: int = 20
+    reservation: float = 0.0
+    domain: str | None = None
+    price_issue: str | None = None
+    may_share: list[str] = Field(default_factory=list, max_length=32)
+    mandate: dict[str, Any] = Field(default_factory=dict)
+
+
+class IntentRef(_Out):
+    ref: str
+    category: str
+    status: str  # negotiating, agreed, no_deal, not_confirmed, failed, cancelled
+    intent_id: str | None = None
+    sessions: int | None = None
+    agreement_id: str | None = None
+    grant_id: str | None = None
+    business: str | None = None
+    value_cents: int | None = None
+    error: str | None = None
+
+
+class IntentList(_Out):
+    intents: list[IntentRef]
+
+
+class DealView(_Out):
+    deal_id: str
+    intent_id: str
+    category: str
+    business: str
+    bid: dict[str, Any]
+    value_cents: int
+    status: str
+    created_at: int
+
+
+class DealList(_Out):
+    deals: list[DealView]
+
+
+class AgreementList(_Out):
+    agreements: list[dict[str, Any]]

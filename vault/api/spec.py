@@ -1,15 +1,23 @@
 """The control API's operations, and its OpenAPI 3.1 document generated from them.
 
 One table, :data:`OPERATIONS`, says for every route: method, path, the handler
-(a method name on :class:`~vault.api.control.ControlServer`), the pydantic model of
-the body and of the answer, the query parameters, and the error statuses. The
-server registers its routes from this table and :func:`openapi_document`
-builds ``/api/v1/openapi.json`` from it, with every schema produced by
-pydantic (``models_json_schema``), never written by hand. OpenAPI 3.1 uses
-JSON Schema 2020-12, which is what pydantic emits, so schemas go in unchanged.
+(its name, which is also the OpenAPI ``operationId``: a method of
+:class:`~vault.api.control.ControlServer`,
+:class:`~vault.api.contact_routes.ContactRoutes` or
+:class:`~vault.api.agent_routes.AgentRoutes`), the pydantic model of the body and
+of the answer, the query parameters, and the error statuses. The table is one
+constant, written out here: nothing is added to it at import time, so the
+document does not depend on what was imported first.
 
-A test (``tests/dashboard/test_openapi.py``) checks that the router and the
-table agree, route for route, so the document cannot drift from the server.
+The server registers every route from this table
+(:meth:`~vault.api.control.ControlServer.start`) and :func:`openapi_document`
+builds ``/api/v1/openapi.json`` from it, with every schema produced by pydantic
+(``models_json_schema``), never written by hand. OpenAPI 3.1 uses JSON Schema
+2020-12, which is what pydantic emits, so schemas go in unchanged. Errors are
+RFC 9457 problems (``application/problem+json``, :mod:`vault.api.answers`).
+
+``tests/dashboard/test_api.py`` checks that the paths of the document and the
+routes of a running node's router are the same set, so neither can drift.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from vault.api import models as m
+from vault.api.answers import PROBLEM_JSON
 from vault.services.rules import Rule
 
 __all__ = ["OPERATIONS", "Operation", "Query", "openapi_document"]
@@ -42,7 +51,7 @@ class Query:
 class Operation:
     method: Method
     path: str  # under API_PREFIX, OpenAPI style: /grants/{id}/revoke
-    handler: str  # the ControlServer method that serves it
+    handler: str  # the route method that serves it; also the operationId
     summary: str
     tag: str
     response: type[BaseModel] | None
@@ -59,7 +68,10 @@ class Operation:
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}
 
-#: Every route of ``/api/v1``. Add a route here and on the server, nowhere else.
+_BOOL = {"type": "string", "enum": ["0", "1"]}
+
+#: Every route of ``/api/v1``. A new route is a line here plus its handler method;
+#: the server's router and the OpenAPI document are both built from this table.
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/openapi.json", "openapi", "This document", "meta", None, errors=()),
     Operation(
@@ -228,6 +240,7 @@ OPERATIONS: tuple[Operation, ...] = (
         m.BackupResult,
         body=m.BackupBody,
         status=201,
+        errors=(400, 409),
     ),
     Operation(
         "POST",
@@ -247,20 +260,61 @@ OPERATIONS: tuple[Operation, ...] = (
         m.LoginLink,
         errors=(400,),
     ),
-)
-
-#: Extra operations registered by features that land later (see :func:`register`).
-_EXTRA: list[Operation] = []
-
-
-def register(*ops: Operation) -> None:
-    """Add operations of a feature module (inbox, erasures, agents...) to the document."""
-    _EXTRA.extend(ops)
-    openapi_document.cache_clear()
-
-
-def operations() -> tuple[Operation, ...]:
-    return OPERATIONS + tuple(_EXTRA)
+    # -- contact and erasure (vault/api/contact_routes.py) --------------------------------------
+    Operation(
+        "GET", "/inbox", "list_inbox", "Messages from businesses", "contact", m.InboxList,
+        query=(
+            Query("all", dict(_BOOL), "include muted businesses"),
+            Query("unread", dict(_BOOL), "only unread messages"),
+        ),
+    ),
+    Operation(
+        "POST", "/inbox/{id}/read", "read_message", "Mark a message read", "contact",
+        m.InboxItem, errors=(400, 404),
+    ),
+    Operation(
+        "GET", "/contacts", "contact_report", "Per business: sent, refused, yield", "contact",
+        m.ContactReport, errors=(),
+    ),
+    Operation(
+        "POST", "/contacts/{id}/prefs", "set_prefs", "Mute or block a business", "contact",
+        m.PrefsView, body=m.PrefsBody,
+    ),
+    Operation(
+        "GET", "/erasures", "list_erasures", "Erasure requests and receipts", "erasure",
+        m.ErasureList, errors=(),
+    ),
+    Operation(
+        "POST", "/erasures", "request_erasure", "Ask a business (or all) to erase everything",
+        "erasure", m.ErasureList, body=m.EraseBody, errors=(400, 404),
+    ),
+    # -- the customer's agents (vault/api/agent_routes.py) --------------------------------------
+    Operation(
+        "POST", "/agents/intents", "send_intent", "Cast an intent; the agent negotiates it",
+        "agents", m.IntentRef, body=m.IntentBody, status=202, errors=(400, 404),
+    ),
+    Operation(
+        "GET", "/agents/intents", "list_intents", "Intents sent, with their outcome", "agents",
+        m.IntentList, errors=(404,),
+    ),
+    Operation(
+        "GET", "/agents/deals", "list_deals", "Deals awaiting the owner's confirmation",
+        "agents", m.DealList, query=(Query("all", dict(_BOOL), "also decided deals"),),
+        errors=(400, 404),
+    ),
+    Operation(
+        "POST", "/agents/deals/{id}/confirm", "confirm_deal", "Confirm a deal", "agents",
+        m.DealView, errors=(400, 404),
+    ),
+    Operation(
+        "POST", "/agents/deals/{id}/reject", "reject_deal", "Reject a deal", "agents",
+        m.DealView, errors=(400, 404),
+    ),
+    Operation(
+        "GET", "/agents/agreements", "list_agreements", "Agreements (signed by both sides)",
+        "agents", m.AgreementList, errors=(404,),
+    ),
+)  # fmt: skip
 
 
 def _param(name: str) -> dict[str, Any]:
@@ -270,8 +324,9 @@ def _param(name: str) -> dict[str, Any]:
 _REASONS = {
     400: "Bad request (invalid JSON, body, query or value)",
     401: "Missing or wrong bearer token",
-    403: "Cross-site request or wrong Host",
+    403: "Refused: cross-site request, wrong Host, or policy (AccessDenied)",
     404: "No such object",
+    409: "Already exists (give force to overwrite)",
     413: "Body too large",
 }
 
@@ -279,8 +334,8 @@ _REASONS = {
 @lru_cache(maxsize=1)
 def openapi_document(prefix: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the control API (JSON-ready, cached)."""
-    ops = operations()
-    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m.ErrorBody, "serialization")]
+    ops = OPERATIONS
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m.Problem, "serialization")]
     for op in ops:
         if op.body is not None:
             wanted.append((op.body, "validation"))
@@ -295,7 +350,7 @@ def openapi_document(prefix: str = "/api/v1") -> dict[str, Any]:
 
     error = {
         "description": "",
-        "content": {"application/json": {"schema": ref(m.ErrorBody, "serialization")}},
+        "content": {PROBLEM_JSON: {"schema": ref(m.Problem, "serialization")}},
     }
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -348,8 +403,9 @@ def openapi_document(prefix: str = "/api/v1") -> dict[str, Any]:
             "description": (
                 "The vault owner's local API. It listens on 127.0.0.1 only and every "
                 "request needs `Authorization: Bearer <token>` (the token is in "
-                "KLUIS_HOME/control.token, mode 0600). Errors are "
-                '`{"error": {"code", "message"}}`.'
+                "KLUIS_HOME/control.token, mode 0600). Errors are RFC 9457 problem "
+                "details (`application/problem+json`: type, title, status, detail) with "
+                "a stable `code` to act on."
             ),
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

@@ -1,7 +1,10 @@
 """The CLI's client of a running node's control API (D2: the running node is the one writer).
 
 Commands read ``control.url`` and ``control.token`` from ``KLUIS_HOME`` and call
-``/api/v1/...``."""
+``/api/v1/...``. An error answer is an RFC 9457 problem
+(``application/problem+json``); it becomes :class:`ApiProblem`, whose ``code``
+is the problem's stable code and whose message is its ``detail``, so the CLI
+prints the node's one line."""
 
 from __future__ import annotations
 
@@ -12,18 +15,53 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from protocol import ErrorCode, KluisError
+from protocol import ErrorCode
 from vault._exceptions import VaultError
+from vault.api.answers import PROBLEM_JSON
 from vault.api.control import TOKEN_FILE, URL_FILE
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
 
-__all__ = ["ControlClient", "NoRunningNode", "node_client", "require_client"]
+__all__ = ["ApiProblem", "ControlClient", "NoRunningNode", "node_client", "require_client"]
+
+_CODES = {c.value: c for c in ErrorCode}
 
 
 class NoRunningNode(VaultError):
+    """No node runs on this ``KLUIS_HOME``."""
+
     def __init__(self) -> None:
         super().__init__("no running node; start one with `kluis start`")
+
+
+class ApiProblem(VaultError):
+    """The running node's control API answered with a problem (RFC 9457).
+
+    ``code`` is the problem's code (:data:`protocol.ErrorCode.LOCAL` for one this
+    client does not know), ``status`` the HTTP status, ``type`` the problem type.
+    """
+
+    def __init__(self, detail: str, *, code: ErrorCode, status: int, type: str = "") -> None:
+        super().__init__(detail, code=code)
+        self.status = status
+        self.type = type
+
+    @classmethod
+    def from_response(cls, status: int, content_type: str, raw: bytes) -> ApiProblem:
+        """Read a problem answer; anything else becomes a plain ``HTTP <status>`` problem."""
+        try:
+            body = json.loads(raw) if content_type == PROBLEM_JSON else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+            return cls(f"HTTP {status}", code=ErrorCode.HTTP_ERROR, status=status)
+        detail = body.get("detail") or body.get("title") or f"HTTP {status}"
+        return cls(
+            str(detail)[:500],
+            code=_CODES.get(body["code"], ErrorCode.LOCAL),
+            status=status,
+            type=str(body.get("type", "")),
+        )
 
 
 class ControlClient:
@@ -42,8 +80,8 @@ class ControlClient:
         try:
             url = (home / URL_FILE).read_text(encoding="ascii").strip()
             token = (home / TOKEN_FILE).read_text(encoding="ascii").strip()
-        except OSError:
-            raise VaultError("the node is starting or stopping; try again") from None
+        except OSError as exc:
+            raise VaultError("the node is starting or stopping; try again") from exc
         return cls(url, token)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -58,17 +96,10 @@ class ControlClient:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
-            try:
-                err = json.loads(exc.read())["error"]
-                code, message = str(err["code"]), str(err["message"])
-            except (ValueError, KeyError, TypeError):
-                code, message = "http_error", f"HTTP {exc.code}"
-            known = {c.value for c in ErrorCode}
-            raise KluisError(
-                message, code=ErrorCode(code) if code in known else ErrorCode.LOCAL
-            ) from None
+            content_type = exc.headers.get_content_type() if exc.headers else ""
+            raise ApiProblem.from_response(exc.code, content_type, exc.read()) from exc
         except (urllib.error.URLError, OSError) as exc:
-            raise VaultError(f"cannot reach the running node: {exc}") from None
+            raise VaultError(f"cannot reach the running node: {exc}") from exc
 
     def get(self, path: str) -> Any:
         return self.call("GET", path)

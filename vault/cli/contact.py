@@ -11,26 +11,43 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
+from vault._exceptions import VaultError
 from vault.api import contact_routes as ops
+from vault.api.models import EraseBody, PrefsBody
+from vault.api.spec import OPERATIONS, Operation
 from vault.cli.client import node_client
 from vault.cli.console import short_peer, stdout, when
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
+from vault.services.contact import ContactBook
+from vault.services.delivery import DeliveryService
+from vault.services.erasure import ErasureBook
+from vault.services.inbox import Inbox
 
 __all__ = ["register"]
 
 
+@dataclass(frozen=True, slots=True)
+class _Services:
+    """The services these commands use, on a vault opened here (no node runs)."""
+
+    inbox: Inbox
+    contacts: ContactBook
+    delivery: DeliveryService
+    erasures: ErasureBook
+
+
 @contextlib.contextmanager
-def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[Any]:
+def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Services]:
     from vault.services.contact_service import ContactService
-    from vault.services.delivery import DeliveryService
     from vault.services.grantbook import GrantBook
 
     vault = open_vault(home, passphrase_file)
@@ -38,56 +55,68 @@ def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[Any]:
         grants = GrantBook(vault)
         contact = ContactService(vault, grants)
         delivery = DeliveryService(vault, grants)
-        yield SimpleNamespace(
-            vault=vault,
-            grants=grants,
-            contact=contact,
-            inbox=contact.inbox,
-            delivery=delivery,
-            erasures=delivery.erasures,
-        )
+        yield _Services(contact.inbox, contact.contacts, delivery, delivery.erasures)
     finally:
         vault.close()
 
 
+#: operation (its ``operationId`` in :data:`vault.api.spec.OPERATIONS`) → the same
+#: operation run on a vault opened here: ``(services, path ids, query, body)``.
+_LOCAL: dict[str, Callable[[_Services, dict[str, str], dict[str, str], Any], BaseModel]] = {
+    "list_inbox": lambda s, ids, q, body: ops.list_inbox(
+        s.inbox, every=q.get("all") == "1", unread=q.get("unread") == "1"
+    ),
+    "read_message": lambda s, ids, q, body: ops.read_message(s.inbox, ids["id"]),
+    "contact_report": lambda s, ids, q, body: ops.contact_report(s.inbox),
+    "set_prefs": lambda s, ids, q, body: ops.set_prefs(
+        s.contacts, ids["id"], PrefsBody.model_validate(body)
+    ),
+    "list_erasures": lambda s, ids, q, body: ops.list_erasures(s.erasures),
+    "request_erasure": lambda s, ids, q, body: ops.request_erasure(
+        s.delivery, s.erasures, EraseBody.model_validate(body)
+    ),
+}
+
+_OPERATIONS: dict[str, Operation] = {op.handler: op for op in OPERATIONS}
+
+
 def _call(
-    home: Path | None, pf: Path | None, method: str, path: str, body: Any = None
+    home: Path | None,
+    pf: Path | None,
+    operation: str,
+    *,
+    ids: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: Any = None,
 ) -> dict[str, Any]:
+    """Run ``operation`` on the running node (its control API), else on the vault here.
+
+    The method and path come from the operation table; an operation this module
+    does not know is a bug and fails loudly (``KeyError``), whether or not a node runs.
+    """
+    op, local = _OPERATIONS[operation], _LOCAL[operation]
+    ids, query = ids or {}, query or {}
     client = node_client(home)
     if client is not None:
-        result: dict[str, Any] = client.call(method, path, body)
+        path = op.path.format(**{k: urllib.parse.quote(v, safe="") for k, v in ids.items()})
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        result: dict[str, Any] = client.call(op.method, path, body)
         return result
-    url = urllib.parse.urlsplit(path)
-    query = dict(urllib.parse.parse_qsl(url.query))
-    parts = url.path.strip("/").split("/")
-    with _local(home, pf) as owner:
+    with _local(home, pf) as services:
         try:
-            return _dispatch(owner, method, parts, query, body)
-        except ValueError as exc:  # pydantic's ValidationError too
-            from vault._exceptions import VaultError
-
-            raise VaultError(f"invalid input: {str(exc).splitlines()[0][:200]}") from None
-
-
-def _dispatch(
-    owner: Any, method: str, parts: list[str], query: dict[str, str], body: Any
-) -> dict[str, Any]:
-    model: Any
-    if parts == ["inbox"]:
-        every, unread = query.get("all") == "1", query.get("unread") == "1"
-        model = ops.list_inbox(owner, every=every, unread=unread)
-    elif parts[0] == "inbox":
-        model = ops.read_message(owner, urllib.parse.unquote(parts[1]))
-    elif parts == ["contacts"]:
-        model = ops.contact_report(owner)
-    elif parts[0] == "contacts":
-        model = ops.set_prefs(owner, parts[1], ops.PrefsBody.model_validate(body))
-    elif method == "GET":
-        model = ops.list_erasures(owner)
-    else:
-        model = ops.request_erasure(owner, ops.EraseBody.model_validate(body))
+            model = local(services, ids, query, body)
+        except ValidationError as exc:
+            # ``from None``: pydantic's error repeats the input it refused
+            raise VaultError(f"invalid input: {_first_error(exc)}") from None
     data: dict[str, Any] = model.model_dump(mode="json")
     return data
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_input=False, include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(body)"
+    return f"{loc}: {err['msg']}"[:200]
 
 
 # -- inbox -------------------------------------------------------------------------------------
@@ -107,8 +136,8 @@ def inbox(
     """List messages, newest first (kluis inbox read ID to read one)."""
     if ctx.invoked_subcommand is not None:
         return
-    q = urllib.parse.urlencode({k: "1" for k, v in (("all", every), ("unread", unread)) if v})
-    data = _call(home, passphrase_file, "GET", "inbox" + (f"?{q}" if q else ""))
+    query = {k: "1" for k, v in (("all", every), ("unread", unread)) if v}
+    data = _call(home, passphrase_file, "list_inbox", query=query)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -138,8 +167,7 @@ def inbox_read(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one message and mark it read."""
-    path = f"inbox/{urllib.parse.quote(message_id, safe='')}/read"
-    m = _call(home, passphrase_file, "POST", path, {})
+    m = _call(home, passphrase_file, "read_message", ids={"id": message_id}, body={})
     if as_json:
         typer.echo(json.dumps(m, indent=2))
         return
@@ -155,7 +183,7 @@ def contacts(
     home: HomeOpt = None, passphrase_file: PassFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Per business: what it sent, what was refused, what you read (yield per mailing)."""
-    data = _call(home, passphrase_file, "GET", "contacts")
+    data = _call(home, passphrase_file, "contact_report")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -178,7 +206,7 @@ def contacts(
 
 
 def _prefs(home: Path | None, pf: Path | None, business: str, **body: bool) -> None:
-    data = _call(home, pf, "POST", f"contacts/{urllib.parse.quote(business, safe='')}/prefs", body)
+    data = _call(home, pf, "set_prefs", ids={"id": business}, body=body)
     state = "blocked" if data["blocked"] else ("muted" if data["muted"] else "allowed")
     stdout().print(f"{business}: {state}", markup=False)
 
@@ -228,7 +256,7 @@ def erase(
         raise typer.BadParameter("give a business or --all (not both)")
     body: dict[str, Any] = {"reason": reason}
     body.update({"all": True} if every else {"business": business})
-    data = _call(home, passphrase_file, "POST", "erasures", body)
+    data = _call(home, passphrase_file, "request_erasure", body=body)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -252,7 +280,7 @@ def erasures(
     ] = None,
 ) -> None:
     """Erasure requests: pending, confirmed (signed receipt) or overdue."""
-    data = _call(home, passphrase_file, "GET", "erasures")
+    data = _call(home, passphrase_file, "list_erasures")
     if export is not None:
         export.write_text(json.dumps(data["erasures"], indent=2) + "\n", encoding="utf-8")
         stdout().print(f"wrote {len(data['erasures'])} erasure record(s) to {export}", markup=False)

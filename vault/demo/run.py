@@ -1,9 +1,11 @@
-"""``kluis demo``: the local half of the story, end to end, in a temporary folder.
+"""``kluis demo``: the whole story, end to end, on 127.0.0.1 in a temporary folder.
 
-Each step states what should happen and checks that it did; the demo exits 0
-only if every step behaved. A later issue extends it with a whole libp2p
-network (businesses asking for access, agents negotiating). It never touches
-the owner's real vault: everything happens under a fresh temporary folder.
+Act 1 is the owner's own encrypted vault; the next acts run a libp2p network of
+businesses asking for access, contact and erasure
+(:mod:`vault.demo.network_act`, :mod:`vault.demo.contact_act`) and agents
+negotiating (:mod:`vault.demo.agents_act`). Each step states what should happen
+and checks that it did; the demo exits 0 only if every step behaved. It never
+touches the owner's real vault: everything happens under a fresh temporary folder.
 """
 
 from __future__ import annotations

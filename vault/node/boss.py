@@ -41,6 +41,7 @@ from protocol.framing import MAX_FRAME_SIZE
 from vault.api.control import ControlServer
 from vault.home.lock import VaultLock
 from vault.services.access import AccessService
+from vault.services.agent_service import AgentService
 from vault.services.contact_service import ContactService
 from vault.services.delivery import DeliveryService
 from vault.services.grantbook import GrantBook, RequestState
@@ -76,7 +77,7 @@ class VaultNode:
         self.access = access
         self.node: Any = None  # protocol.runtime.Node when the network is on
         self.control: ControlServer | None = None
-        self.agents: Any = None  # vault.services.agent_service.AgentService when the network is on
+        self.agents: AgentService | None = None  # with the network only (agents use libp2p)
         # Contact (inbox, rules) and store-and-forward (outbox, erasure): docs/protocol.md 13-14
         self.contact = ContactService(vault, grants, limiter=access.limiter)
         self.inbox = self.contact.inbox
@@ -138,8 +139,6 @@ class VaultNode:
                 access.outbound = self.node
                 self._serve_contact_and_delivery(max_frame_size)
                 # Preference agents (docs/agents.md, "Network"): intents run on ephemeral nodes.
-                from vault.services.agent_service import AgentService
-
                 self.agents = AgentService(
                     vault, grants, vault_addrs=lambda: self.addrs, bootstrap=list(bootstrap)
                 )

@@ -1,19 +1,13 @@
 """The requester SDK's own errors, and how a vault's error reply becomes an exception.
 
 Everything hangs off :class:`protocol.KluisError`, so the CLI's error mapping
-prints one line for any of them::
-
-    protocol.AccessDenied     the vault (or the SDK's local check) refused; ``code`` says why
-    protocol.RateLimited      the vault's per-peer budget is spent
-    protocol.RemoteError      any other error reply; ``code`` is the vault's code
-    RemoteProtocolError
-    └── InvalidGrant          a grant we must not accept (bad signature, another
-                              requester, wider than we asked)
-    LocalError
-    └── RequesterError        this business's own store or arguments
-        ├── UnknownGrant      no local grant with that id
-        └── UnknownRequest    no local access request with that id
-    DecisionPending           no decision before the timeout (the request stays pending)
+prints one line for any of them. The tree is drawn once, with every kluis
+error, in the docstring of :mod:`protocol._exceptions`. A vault's refusal
+becomes :class:`protocol.AccessDenied` (``code`` says why),
+:class:`protocol.RateLimited` or :class:`protocol.RemoteError`
+(:func:`error_to_exception`); the SDK adds :class:`InvalidGrant`,
+:class:`RequesterError` (:class:`UnknownGrant`, :class:`UnknownRequest`) and
+:class:`DecisionPending`.
 
 Transport failures stay the runtime's :class:`protocol.TransportError` subclasses.
 """

@@ -1,9 +1,11 @@
 """What the owner's local surfaces (control API, dashboard) drive: the running node.
 
 A protocol rather than an import of :class:`~vault.node.boss.VaultNode`, so the
-control API and the dashboard can be tested against the real node without
-importing each other, and the dependency runs one way: node → control →
-dashboard → this module.
+dependency runs one way (node → control → dashboard → this module) and mypy
+still checks every use: there is one node build, and it has every service
+named here. The one optional part is :attr:`Owner.agents`, which is ``None``
+when the node runs without the network (``network=False``), because agents
+negotiate over libp2p.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from protocol import Grant, RevokeNotice
+from vault.services.agent_service import AgentService
+from vault.services.contact_service import ContactService
+from vault.services.delivery import DeliveryService
+from vault.services.erasure import ErasureBook
 from vault.services.grantbook import GrantBook
+from vault.services.inbox import Inbox
 from vault.services.rules import RuleBook
 from vault.store.vault import Vault
 
@@ -24,6 +31,11 @@ class Owner(Protocol):
     vault: Vault
     grants: GrantBook
     rules: RuleBook
+    contact: ContactService
+    inbox: Inbox
+    delivery: DeliveryService
+    erasures: ErasureBook
+    agents: AgentService | None
 
     @property
     def peer_id(self) -> str: ...

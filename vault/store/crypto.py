@@ -189,17 +189,31 @@ def mac(key: SecretKey, data: bytes) -> bytes:
 
 def seal(key: SecretKey, plaintext: bytes, ad: bytes, rng: Rng = os.urandom) -> bytes:
     """AES-256-GCM with a fresh random nonce. Output: ``nonce || ciphertext+tag``."""
-    nonce = rng(NONCE_BYTES)
-    return nonce + AESGCM(key.raw()).encrypt(nonce, plaintext, ad)
+    return _seal(AESGCM(key.raw()), plaintext, ad, rng)
 
 
 def open_sealed(key: SecretKey, blob: bytes, ad: bytes) -> bytes:
     """Inverse of :func:`seal`. Any failure is one opaque :class:`CryptoFailure`."""
+    return _open(AESGCM(key.raw()), blob, ad)
+
+
+# The one implementation of both directions; :func:`seal`/:func:`open_sealed` and
+# :class:`Sealer` differ only in whether the AES-GCM context is built per call.
+
+
+def _seal(aead: AESGCM, plaintext: bytes, ad: bytes, rng: Rng) -> bytes:
+    nonce = rng(NONCE_BYTES)
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+        raise ValueError("the rng must return 12 bytes for a nonce")
+    return nonce + aead.encrypt(nonce, plaintext, ad)
+
+
+def _open(aead: AESGCM, blob: bytes, ad: bytes) -> bytes:
     if not isinstance(blob, bytes) or len(blob) < NONCE_BYTES + 16:
         raise CryptoFailure()
     try:
-        return AESGCM(key.raw()).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], ad)
-    except (InvalidTag, ValueError) as exc:
+        return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], ad)
+    except (InvalidTag, ValueError, TypeError) as exc:
         raise CryptoFailure() from exc
 
 
@@ -217,10 +231,12 @@ def unwrap_key(kek: SecretKey, wrapped: bytes) -> SecretKey:
 
 
 class Sealer:
-    """Seal/open with one fixed key and an injected rng; the form the store hands around.
+    """:func:`seal`/:func:`open_sealed` with one fixed key and an injected rng.
 
-    It keeps one AES-GCM context, so the key schedule is computed once rather than
-    on every record (the scoped-read path opens a dozen records per request).
+    The form the store hands around. It runs the very same code as the two
+    functions, with one difference: it keeps one AES-GCM context, so the key
+    schedule is computed once rather than on every record (the scoped-read path
+    opens a dozen records per request).
     """
 
     __slots__ = ("_aead", "_key", "_rng")
@@ -231,16 +247,12 @@ class Sealer:
         self._aead = AESGCM(key.raw())
 
     def seal(self, plaintext: bytes, ad: bytes) -> bytes:
-        nonce = self._rng(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, ad)
+        """:func:`seal` with this key."""
+        return _seal(self._aead, plaintext, ad, self._rng)
 
     def open(self, blob: bytes, ad: bytes) -> bytes:
-        if len(blob) < NONCE_BYTES + 16:
-            raise CryptoFailure()
-        try:
-            return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], ad)
-        except InvalidTag as exc:
-            raise CryptoFailure() from exc
+        """:func:`open_sealed` with this key."""
+        return _open(self._aead, blob, ad)
 
     def __repr__(self) -> str:
         return "Sealer(<hidden>)"

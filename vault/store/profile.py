@@ -4,8 +4,8 @@ Each field is one sealed store record (kind ``profile``, name = the dotted
 path) holding ``{"v": value, "ver": version, "at": updated_at_ms}`` as
 canonical JSON. Versions count up per field and never restart: ``unset``
 leaves a tombstone (``v = null``) carrying the next version, so a business that
-holds version 3 can tell that version 4 is a deletion. (Later issues push these
-changes to businesses with a live grant.)
+holds version 3 can tell that version 4 is a deletion. (Listeners push these
+changes to businesses with a live subscription: :mod:`vault.services.access`.)
 
 Every change and its audit entry commit in one transaction; listeners
 registered with :meth:`Profile.on_change` run only after that commit, so they

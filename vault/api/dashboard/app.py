@@ -29,7 +29,6 @@ How it fits together:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -44,7 +43,8 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from protocol import KluisError
+from protocol import ErrorCode, KluisError
+from vault.api.answers import BadRequest, status_of
 from vault.api.dashboard.security import (
     COOKIE,
     SESSION_TTL_MS,
@@ -82,11 +82,11 @@ SECURITY_HEADERS = {
 }
 
 
-class Invalid(Exception):
+class Invalid(BadRequest):
     """Raised by an action: re-render ``page_path`` with these inline errors (status 400)."""
 
     def __init__(self, page_path: str, errors: dict[str, str], **context: Any) -> None:
-        super().__init__("invalid form")
+        super().__init__("invalid form", code=ErrorCode.INVALID_BODY)
         self.page_path = page_path
         self.errors = errors
         self.context = context
@@ -258,8 +258,14 @@ class Dashboard:
             queue.put_nowait({"close": True})  # wake every open event stream
         if self._poller is not None:
             self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._poller
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we were cancelled too, not only the poller: pass it on
+            except Exception:
+                log.exception("dashboard poller")
 
     # -- guards ------------------------------------------------------------------------
 
@@ -291,7 +297,7 @@ class Dashboard:
             try:
                 return await ENDPOINTS[path](Ctx(request, self, session))
             except KluisError as exc:
-                return _plain(404 if exc.code.value == "not_found" else 400, exc.message)
+                return _plain(status_of(exc), exc.message)
 
         return handler
 
@@ -491,8 +497,8 @@ class Dashboard:
                 if event.get("close"):
                     break
                 await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the browser went away; a cancellation (shutdown) propagates
         finally:
             self._listeners.discard(queue)
         return resp

@@ -202,7 +202,7 @@ async def profile_set(ctx: Ctx) -> str:
     try:
         rec = ctx.owner.vault.profile.set_text(path, text)
     except KluisError as exc:
-        raise Invalid("/profile", {key: exc.message}, typed={key: text, "_path": path}) from None
+        raise Invalid("/profile", {key: exc.message}, typed={key: text, "_path": path}) from exc
     ctx.flash(f"Saved {path} (version {rec.version}).")
     return "/profile"
 
