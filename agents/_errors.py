@@ -6,7 +6,9 @@ true. The agents' classes there: :class:`DomainError` (a domain, issue or bid
 built locally that is not well formed), :class:`InvalidBid` and
 :class:`UnexpectedMove` (a peer's bad bid or move), :class:`IllegalMove` (our
 own move the session does not allow) and :class:`MandateViolation` (a move
-outside the owner's signed mandate); a mandate whose signature fails reuses
+outside the owner's signed mandate), :class:`UsageError` and its
+:class:`StrategyLoadError` (a tournament argument or a ``module:Class`` that
+cannot be used); a mandate whose signature fails reuses
 :class:`protocol.SignatureError` as is.
 
 Error messages name issues and states, never a profile field's *value*.
@@ -18,6 +20,7 @@ from protocol import (
     AccessDenied,
     ErrorCode,
     KluisError,
+    LocalError,
     LocalProtocolError,
     MalformedFrame,
     UnexpectedMessage,
@@ -28,7 +31,9 @@ __all__ = [
     "IllegalMove",
     "InvalidBid",
     "MandateViolation",
+    "StrategyLoadError",
     "UnexpectedMove",
+    "UsageError",
 ]
 
 
@@ -54,3 +59,11 @@ class MandateViolation(AccessDenied):
     """A move that would commit the owner beyond the mandate they signed."""
 
     code = ErrorCode.DENIED
+
+
+class UsageError(LocalError, ValueError):
+    """A tournament argument that cannot be used (rounds, strategy names, scenario folder)."""
+
+
+class StrategyLoadError(UsageError):
+    """A ``module:Class`` that does not name a loadable strategy."""

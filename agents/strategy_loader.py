@@ -16,13 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from ._errors import StrategyLoadError
 from .strategy import Strategy
 
 __all__ = ["StrategyLoadError", "load_strategy"]
-
-
-class StrategyLoadError(ValueError):
-    """A ``module:Class`` that does not name a loadable strategy."""
 
 
 def _import(module: str) -> ModuleType:

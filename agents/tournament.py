@@ -42,13 +42,14 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ._errors import StrategyLoadError, UsageError
 from .anac import AnacError, Scenario, load_scenarios
 from .default_strategy import DefaultStrategy
 from .metrics import OutcomeAnalysis
 from .pool import POOL
 from .simulator import SimulationResult, simulate
 from .strategy import Boulware, Conceder, Linear, Strategy, TitForTat
-from .strategy_loader import StrategyLoadError, load_strategy
+from .strategy_loader import load_strategy
 from .tournament_tables import render_breakdown, render_table
 from .utility import Deadline
 
@@ -236,10 +237,6 @@ def _account(stat: StrategyStats, result: SimulationResult, own: float) -> None:
 # ------------------------------------------------------------------ command line
 
 
-class _UsageError(Exception):
-    """A command-line mistake: printed as one line, exit code 2."""
-
-
 def _parse_strategies(
     spec: str | None, extra: Sequence[str]
 ) -> tuple[dict[str, Factory], dict[str, str]]:
@@ -249,16 +246,16 @@ def _parse_strategies(
     names = [n.strip() for n in spec.split(",") if n.strip()] if spec else list(STRATEGIES)
     for name in names:
         if name not in STRATEGIES:
-            raise _UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+            raise UsageError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
         chosen[name] = STRATEGIES[name]
         families[name] = "kluis"
     for item in extra:
         try:
             name, factory = load_strategy(item)
         except StrategyLoadError as exc:
-            raise _UsageError(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
         if name in chosen or name in POOL:
-            raise _UsageError(f"strategy name {name!r} is taken; rename your class")
+            raise UsageError(f"strategy name {name!r} is taken; rename your class")
         chosen[name] = factory
         families[name] = "yours"
     return chosen, families
@@ -323,20 +320,20 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=max(Console().width, 120))  # the breakdowns are wide
     try:
         if args.rounds < 1:
-            raise _UsageError("--rounds must be at least 1")
+            raise UsageError("--rounds must be at least 1")
         strategies, families = _parse_strategies(args.strategies, args.strategy)
         if args.against == "self" and len(strategies) + int(args.self_play) < 2:
-            raise _UsageError("self-play needs at least two strategies (or --self-play)")
+            raise UsageError("self-play needs at least two strategies (or --self-play)")
         root = args.domains or default_domains_dir()
         if not root.is_dir():
-            raise _UsageError(f"no scenario folder at {root}")
+            raise UsageError(f"no scenario folder at {root}")
         try:
             scenarios = _filter(load_scenarios(root), args.only)
         except AnacError as exc:
-            raise _UsageError(exc.message) from exc
+            raise UsageError(exc.message) from exc
         if not scenarios:
-            raise _UsageError(f"no scenarios (a domain file and two profiles) under {root}")
-    except _UsageError as exc:
+            raise UsageError(f"no scenarios (a domain file and two profiles) under {root}")
+    except UsageError as exc:
         print(f"kluis agents tournament: error: {exc}", file=sys.stderr)  # one line, no wrap
         return 2
     opponents = None

@@ -40,6 +40,7 @@ not this one::
     ├── ScopeError                   [protocol.scopes] a scope wider than asked, a bad path
     ├── TransportError               the network failed under us
     │   ├── ConnectError             could not reach or negotiate with the peer
+    │   │   └── AddressInUse         [protocol.runtime.addrs] a listen port is taken
     │   ├── ConnectionBroken         the peer or the network broke the stream ("it broke")
     │   │   └── EndOfStream          [protocol.runtime.node] the peer ended it cleanly (EOF)
     │   └── StreamClosed             we closed it ourselves ("you closed it")
@@ -48,6 +49,8 @@ not this one::
     ├── IntentExpired                [agents.intents] the intent's expiry has passed
     ├── DecisionPending              [vault.requester] no decision before the timeout
     └── LocalError                   something on this machine (store, files, config)
+        ├── UsageError               [agents] a tournament argument that cannot be used
+        │   └── StrategyLoadError    a ``module:Class`` that names no loadable strategy
         ├── GuestError               [protocol.runtime._bridge] the trio guest is not running
         │   └── GuestCancelled       its owner shut the trio side down ("you closed it")
         ├── VaultError               [vault] the owner's vault
