@@ -26,6 +26,8 @@ from vault.cli.options import (
     read_passphrase,
 )
 from vault.home.paths import resolve_home
+from vault.services.grantbook import GrantBook
+from vault.services.trail import RolledBackRecord
 from vault.store.audit import AuditEntry, VerifyReport
 from vault.store.profile import FieldRecord
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
@@ -193,6 +195,7 @@ def audit(
 ) -> None:
     """Show the audit log: every change and every unlock, signed and hash-chained."""
     report: VerifyReport | None
+    rolled_back: list[RolledBackRecord] = []
     if (client := node_client(home)) is not None:  # D2: through the running node
         query = "&".join(
             q for q in ("verify=1" if verify else "", f"tail={tail}" if tail else "") if q
@@ -206,8 +209,10 @@ def audit(
             else VerifyReport(v["checked"], v["head_seq"], v["first_bad"], v["reason"])
         )
     else:
-        with open_vault(home, passphrase_file) as vault:
+        with open_vault(home, passphrase_file, inspect=verify) as vault:
             report = vault.audit.verify() if verify else None
+            if verify:
+                rolled_back = GrantBook(vault).rolled_back
             try:
                 entries = vault.audit.tail(tail) if tail else list(vault.audit.entries())
             except CorruptRecord:
@@ -218,6 +223,7 @@ def audit(
         data: dict[str, Any] = {"entries": [e.to_json() for e in entries]}
         if report is not None:
             data["verify"] = report.to_json()
+            data["rolled_back"] = [{"kind": r.kind, "id": r.name} for r in rolled_back]
         emit_json(data)
     else:
         table = Table(title="audit log", title_justify="left")
@@ -232,10 +238,13 @@ def audit(
                 out.print(f"chain intact: {report.checked} entries verified", markup=False)
             else:
                 out.print(f"chain BROKEN at seq {report.first_bad}: {report.reason}", markup=False)
+    for record in rolled_back:
+        stderr().print(f"error: {record.message}", markup=False)
     if report is not None and not report.ok:
         stderr().print(
             f"error: audit chain broken at seq {report.first_bad}: {report.reason}", markup=False
         )
+    if (report is not None and not report.ok) or rolled_back:
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 

@@ -203,14 +203,14 @@ def open_sealed(key: SecretKey, blob: bytes, ad: bytes) -> bytes:
         raise CryptoFailure() from exc
 
 
-def wrap_key(kek: SecretKey, key: SecretKey, rng: Rng = os.urandom) -> bytes:
-    """Seal the data key under the KEK (AD ``kluis-kek-v1``)."""
-    return seal(kek, key.raw(), KEK_AD, rng)
+def wrap_key(kek: SecretKey, key: SecretKey, rng: Rng = os.urandom, *, ad: bytes = KEK_AD) -> bytes:
+    """Seal the data key under the KEK (AD ``kluis-kek-v1`` unless the keyfile format says)."""
+    return seal(kek, key.raw(), ad, rng)
 
 
-def unwrap_key(kek: SecretKey, wrapped: bytes) -> SecretKey:
+def unwrap_key(kek: SecretKey, wrapped: bytes, *, ad: bytes = KEK_AD) -> SecretKey:
     """Open a wrapped data key. A wrong passphrase shows up here as :class:`CryptoFailure`."""
-    raw = open_sealed(kek, wrapped, KEK_AD)
+    raw = open_sealed(kek, wrapped, ad)
     if len(raw) != KEY_BYTES:
         raise CryptoFailure()
     return SecretKey(raw)
@@ -249,12 +249,13 @@ class Sealer:
 class Keyring:
     """The unwrapped data key and the purpose keys derived from it (in memory only)."""
 
-    __slots__ = ("data_key", "id_key", "sealer")
+    __slots__ = ("data_key", "hwm_key", "id_key", "sealer")
 
     def __init__(self, data_key: SecretKey, rng: Rng = os.urandom) -> None:
         self.data_key = data_key
         self.sealer = Sealer(derive_subkey(data_key, b"kluis-seal-v1"), rng)
         self.id_key = derive_subkey(data_key, b"kluis-record-id-v1")
+        self.hwm_key = derive_subkey(data_key, b"kluis-hwm-v1")
 
     @classmethod
     def generate(cls, rng: Rng = os.urandom) -> Keyring:
