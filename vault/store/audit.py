@@ -250,15 +250,18 @@ class AuditLog:
         """Switch to a new data key's sealer and mark (after ``kluis rekey``)."""
         self._sealer, self._mark, self._head = sealer, mark, None
 
-    def check_floor(self) -> None:
+    def check_floor(self, floor: tuple[int, bytes] | None = None) -> None:
         """Refuse a log that is older than its high-water mark (run at every open). O(1).
 
-        Reads the mark, the head record, the highest row number and the one
-        entry the mark names; raises :class:`RollbackDetected` on any mismatch.
+        Reads the mark (or takes ``floor``, already read), the head record, the
+        highest row number and the one entry the mark names; raises
+        :class:`RollbackDetected` on any mismatch.
         """
-        if self._mark is None:
-            return
-        reason = self._floor_problem(*self._mark.read())
+        if floor is None:
+            if self._mark is None:
+                return
+            floor = self._mark.read()
+        reason = self._floor_problem(*floor)
         if reason is not None:
             raise RollbackDetected(reason)
 

@@ -10,11 +10,13 @@ Order of operations, and why:
 * **open** reads ``keyfile.json`` and unwraps the data key *before* SQLite is
   touched, so a wrong passphrase changes no byte under ``KLUIS_HOME``. Opening
   never walks or decrypts the audit chain or the profile: it opens the identity
-  seed and the audit head, two records.
-* **create** writes the database first and the keyfile last: a crash half-way
-  leaves no keyfile, so the folder is not mistaken for a working vault.
+  seed, the audit head and the one entry the high-water mark names, and
+  refuses a chain that ends below that mark (rollback, docs/storage.md).
+* **create** writes the database first, then the mark, and the keyfile last: a
+  crash half-way leaves no keyfile, so the folder is not mistaken for a vault.
 * **change_passphrase** rewraps the data key and atomically replaces the
-  keyfile; no record is re-encrypted.
+  keyfile; no record is re-encrypted. **rekey** rotates the data key itself
+  and re-seals every row (:mod:`vault.store.rekey`).
 
 Time (``clock``, integer ms) and randomness (``rng``) are injectable for tests.
 """
@@ -40,6 +42,7 @@ from vault.home.paths import VaultPaths
 from vault.store.audit import AuditLog, Clock, wall_clock_ms
 from vault.store.backup import Snapshot, read_backup, write_backup
 from vault.store.crypto import (
+    KEY_BYTES,
     CryptoFailure,
     KdfParams,
     Keyring,
@@ -52,6 +55,7 @@ from vault.store.highwater import HighWaterMark, RollbackDetected
 from vault.store.keyfile import Keyfile, read_keyfile
 from vault.store.profile import Profile
 from vault.store.records import Store
+from vault.store.rekey import Progress, RekeyCounts, convert
 
 __all__ = ["MIN_PASSPHRASE_LENGTH", "Vault", "check_new_passphrase"]
 
@@ -100,6 +104,7 @@ class Vault:
         db.on_flush(lambda: self.mark.before_flush())  # late-bound: rekey swaps the mark
         self.audit = AuditLog(db, self.store, keyring.sealer, identity, clock, mark=self.mark)
         self.profile = Profile(self.store, self.audit, clock)
+        self.resumed_rekey = False  # this open finished a rotation a crash had interrupted
         self._closed = False
 
     # -- ways in -------------------------------------------------------------
@@ -160,20 +165,36 @@ class Vault:
         The audit log is checked against its high-water mark
         (:class:`~vault.store.highwater.RollbackDetected` if rows were rolled
         back). ``check_rollback=False`` is for ``kluis audit --verify`` only,
-        which opens a suspect vault to report on it; it then writes nothing.
+        which opens a suspect vault to report on it; it then adds no audit entry.
+        An interrupted ``kluis rekey`` is finished first (:mod:`vault.store.rekey`).
         """
         paths = VaultPaths(Path(home))
         keyfile, kek, data_key = _unlock(paths, passphrase)
         keyring = Keyring(data_key, rng)
+        try:
+            next_key = keyfile.unwrap_next(kek)
+        except CryptoFailure as exc:
+            raise StorageError(f"the pending key in {paths.keyfile} is damaged") from exc
         db = Database.open(paths.database)
         try:
+            previous: Keyring | None = None
+            if next_key is not None:  # a `kluis rekey` was interrupted: carry it through
+                previous, keyring = keyring, Keyring(next_key, rng)
+                convert(db, previous, keyring)
             store = Store(db, keyring)
             seed = store.get(IDENTITY_KIND, IDENTITY_NAME)
             if seed is None or len(seed) != 32:
+                if seed is None and store.count(IDENTITY_KIND) > 0:  # a row, not at our id
+                    raise StorageError(
+                        "this keyfile's data key opens nothing in the vault database "
+                        "(an old keyfile? `kluis rekey` retires old keys)"
+                    )
                 raise CorruptRecord("identity", kind=IDENTITY_KIND)
             vault = cls(paths, db, keyring, Identity(seed), clock=clock, rng=rng)
             try:
-                if keyfile.version == 1:
+                if previous is not None:
+                    vault._finish_rekey(previous, kek, keyfile.params, resumed=True)
+                elif keyfile.version == 1:
                     vault._upgrade_keyfile(keyfile, kek)
                 else:
                     vault.audit.check_floor()
@@ -199,6 +220,71 @@ class Vault:
         else:
             self.mark.create(*self.audit.head())
         Keyfile.seal(kek, keyfile.params, self._keyring.data_key, rng=self._rng).write(self.paths)
+
+    def rekey(self, passphrase: str, *, progress: Progress | None = None) -> RekeyCounts:
+        """Rotate the data key: re-seal every record and audit row under a new one. Audited.
+
+        Crash-safe and resumable (see :mod:`vault.store.rekey`); an open after a
+        crash finishes the rotation. The passphrase is checked against the
+        keyfile, and the new keyfile gets today's Argon2id costs and a fresh salt.
+        Afterwards an old ``keyfile.json`` with an old passphrase opens nothing.
+        """
+        keyfile, _, data_key = _unlock(self.paths, passphrase)
+        if data_key != self._keyring.data_key or keyfile.next_wrapped is not None:
+            raise StorageError("the keyfile changed while the vault was open; open it again")
+        self.audit.check_floor()
+        params = KdfParams.fresh(self._rng)
+        kek = derive_kek(passphrase, params)
+        new = Keyring(SecretKey(self._rng(KEY_BYTES)), self._rng)
+        self.audit.append("key.rotate", {"phase": "start"})
+        Keyfile.seal(kek, params, data_key, next_key=new.data_key, rng=self._rng).write(self.paths)
+        # From here on a crash is finished by the next open.
+        previous = self._keyring
+        counts = convert(self._db, previous, new, progress=progress)
+        self._use_keyring(new)
+        return self._finish_rekey(previous, kek, params, resumed=False, counts=counts)
+
+    def _use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self.store.use_keyring(keyring)
+        self.mark = HighWaterMark(self.paths.hwm, keyring.hwm_key)
+        self.audit.use_sealer(keyring.sealer, self.mark)
+
+    def _finish_rekey(
+        self,
+        previous: Keyring,
+        kek: SecretKey,
+        params: KdfParams,
+        *,
+        resumed: bool,
+        counts: RekeyCounts | None = None,
+    ) -> RekeyCounts:
+        """Steps after the rows are converted: mark under the new key, keyfile, audit entry.
+
+        The mark may still be under the old key (a crash before it was rewritten):
+        it is checked under whichever key it authenticates with, *then* rewritten,
+        so a rollback made during the rotation is still caught.
+        """
+        try:
+            floor = self.mark.read()
+        except RollbackDetected:
+            floor = HighWaterMark(self.paths.hwm, previous.hwm_key).read()
+        self.audit.check_floor(floor)
+        self.mark.create(*self.audit.head())
+        Keyfile.seal(kek, params, self._keyring.data_key, rng=self._rng).write(self.paths)
+        self.resumed_rekey = resumed
+        counts = counts or RekeyCounts()
+        self.audit.append(
+            "key.rotate",
+            {
+                "phase": "finish",
+                "resumed": resumed,
+                "records": counts.records,
+                "audit_entries": counts.audit_entries,
+                "unreadable": counts.unreadable,
+            },
+        )
+        return counts
 
     @staticmethod
     def unlock_keyring(paths: VaultPaths, passphrase: str, *, rng: Rng = os.urandom) -> Keyring:
