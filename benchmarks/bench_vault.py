@@ -51,7 +51,8 @@ def bench_unlock(home: Path, rounds: int = 5) -> None:
     k, t = statistics.median(kdf), statistics.median(total)
     print(
         f"unlock: total {t * 1000:.1f} ms = Argon2id {k * 1000:.1f} ms "
-        f"+ rest {(t - k) * 1000:.1f} ms  (median of {rounds}; m=19456 KiB, t=2, p=1)"
+        f"+ rest {(t - k) * 1000:.1f} ms  (median of {rounds}; "
+        f"m={params.memory_cost} KiB, t={params.iterations}, p={params.lanes})"
     )
 
 

@@ -46,9 +46,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: immutable, no unknown keys, no hidden coercion on the wire."""
+    """Base of every wire model: immutable, no unknown keys, no hidden coercion on the wire.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    ``hide_input_in_errors``: a field value is personal data, and a validation
+    error's text (which ends up in logs and tracebacks) must not carry it.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True
+    )
 
 
 def _clean_text(value: str) -> str:

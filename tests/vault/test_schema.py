@@ -13,10 +13,14 @@ from vault.store.profile import FieldRecord, decode_field, encode_field
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 
 SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
-TEXT = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and s != "")
+#: Profile text is one line: no control characters (issue 13, §4).
+_NO_CONTROL = st.characters(blacklist_categories=["Cc", "Cs"], blacklist_characters="\u2028\u2029")
+TEXT = st.text(_NO_CONTROL, min_size=1, max_size=40).filter(lambda s: s.strip() == s and s != "")
 ITEM = (
     st.text(
-        alphabet=st.characters(blacklist_characters=",", blacklist_categories=["Cs"]),
+        alphabet=st.characters(
+            blacklist_characters=",\u2028\u2029", blacklist_categories=["Cc", "Cs"]
+        ),
         min_size=1,
         max_size=15,
     )
@@ -65,7 +69,7 @@ def test_address_text_is_kept_and_idempotent(label: str, field: str, text: str) 
     key=SLUG,
     value=st.one_of(
         st.booleans(),
-        st.integers(-(10**17), 10**17),
+        st.integers(-(2**53 - 1), 2**53 - 1),  # the wire's range (protocol.limits.MAX_INT)
         st.from_regex(r"[a-z ]{1,20}", fullmatch=True),
     ),
 )

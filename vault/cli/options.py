@@ -95,12 +95,18 @@ def read_passphrase(
     return value
 
 
-def open_vault(home: Path | None, passphrase_file: Path | None) -> Vault:
-    """Resolve the folder, get the passphrase, and unlock with a spinner (Argon2id)."""
+def open_vault(home: Path | None, passphrase_file: Path | None, *, inspect: bool = False) -> Vault:
+    """Resolve the folder, get the passphrase, and unlock with a spinner (Argon2id).
+
+    ``inspect`` opens a vault that may have been rolled back, to report on it
+    (``kluis audit --verify``): no rollback refusal, and then no unlock entry.
+    """
     folder = resolve_home(home)
     _refuse_if_running(folder)
     passphrase = read_passphrase(passphrase_file)
     with stderr().status("Unlocking the vault (Argon2id)…"):
+        if inspect:
+            return Vault.open(folder, passphrase, check_rollback=False)
         return Vault.open(folder, passphrase)
 
 

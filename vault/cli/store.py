@@ -1,4 +1,4 @@
-"""``kluis init | id | set | get | unset | show | audit | export | import | passphrase``.
+"""``kluis init | id | set | get | unset | show | audit | export | import | passphrase | rekey``.
 
 The vault at rest: these work on the store directly, or through the running
 node when one runs (:func:`vault.cli.client.node_client`)."""
@@ -27,7 +27,10 @@ from vault.cli.options import (
     open_vault,
     read_passphrase,
 )
+from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths, resolve_home
+from vault.services.grantbook import GrantBook
+from vault.services.trail import RolledBackRecord
 from vault.store.audit import AuditEntry, VerifyReport
 from vault.store.profile import FieldRecord
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
@@ -244,6 +247,7 @@ def audit(
 ) -> None:
     """Show the audit log: every change and every unlock, signed and hash-chained."""
     report: VerifyReport | None
+    rolled_back: list[RolledBackRecord] = []
     if (client := node_client(home)) is not None:  # D2: through the running node
         query = "&".join(
             q for q in ("verify=1" if verify else "", f"tail={tail}" if tail else "") if q
@@ -257,8 +261,10 @@ def audit(
             else VerifyReport(v["checked"], v["head_seq"], v["first_bad"], v["reason"])
         )
     else:
-        with open_vault(home, passphrase_file) as vault:
+        with open_vault(home, passphrase_file, inspect=verify) as vault:
             report = vault.audit.verify() if verify else None
+            if verify:
+                rolled_back = GrantBook(vault).rolled_back
             try:
                 entries = vault.audit.tail(tail) if tail else list(vault.audit.entries())
             except CorruptRecord:
@@ -269,6 +275,7 @@ def audit(
         data: dict[str, Any] = {"entries": [e.to_json() for e in entries]}
         if report is not None:
             data["verify"] = report.to_json()
+            data["rolled_back"] = [{"kind": r.kind, "id": r.name} for r in rolled_back]
         emit_json(data)
     else:
         table = Table(title="audit log", title_justify="left")
@@ -283,10 +290,13 @@ def audit(
                 out.print(f"chain intact: {report.checked} entries verified", markup=False)
             else:
                 out.print(f"chain BROKEN at seq {report.first_bad}: {report.reason}", markup=False)
+    for record in rolled_back:
+        stderr().print(f"error: {record.message}", markup=False)
     if report is not None and not report.ok:
         stderr().print(
             f"error: audit chain broken at seq {report.first_bad}: {report.reason}", markup=False
         )
+    if (report is not None and not report.ok) or rolled_back:
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
@@ -347,7 +357,21 @@ def passphrase(
         ),
     ] = None,
 ) -> None:
-    """Change the passphrase. The data key is rewrapped; no data is re-encrypted."""
+    """Change the passphrase that unlocks the vault.
+
+    What it does: the data key is rewrapped under a key derived from the new
+    passphrase (with a fresh salt and today's Argon2id costs, so older vaults are
+    upgraded), and keyfile.json is replaced atomically. No record is re-encrypted.
+
+    What it protects: from now on this keyfile opens only with the new
+    passphrase.
+
+    What it does not protect: the data key stays the same. An old copy of
+    keyfile.json (a backup, a synced folder) together with the old passphrase
+    still unlocks the current vault.db, and so does anyone who already learned
+    the data key. If the old passphrase may have leaked, run `kluis rekey`
+    afterwards: it rotates the data key and re-seals every record.
+    """
     folder = resolve_home(home)
     current = read_passphrase(passphrase_file, prompt="Current passphrase")
     if (client := node_client(home)) is not None:  # D2: the running node holds the key
@@ -368,6 +392,42 @@ def passphrase(
         with stderr().status("Rewrapping the data key (Argon2id)…"):
             vault.change_passphrase(new)
     stdout().print("passphrase changed", markup=False)
+
+
+def rekey(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
+    """Rotate the data key and re-seal every record and audit entry under the new one.
+
+    After this, old copies of keyfile.json (with any passphrase they had) open
+    nothing in vault.db. Run it after a passphrase may have leaked. Safe to
+    interrupt: the next open (or `kluis rekey` again) finishes the rotation.
+    The node must be stopped: the data key lives in its memory. Audited.
+    """
+    folder = resolve_home(home)
+    if (pid := running_pid(folder)) is not None:
+        raise VaultError(
+            f"the vault is in use by a running node (pid {pid or 'unknown'}); stop it first: "
+            "it holds the data key in memory"
+        )
+    passphrase = read_passphrase(passphrase_file)
+    with stderr().status("Unlocking the vault (Argon2id)…"):
+        vault = Vault.open(folder, passphrase)
+    with vault:
+        if vault.resumed_rekey:
+            stdout().print("finished a key rotation that had been interrupted", markup=False)
+            return
+        status = stderr().status("Re-sealing under a new data key…")
+
+        def progress(done: int, total: int) -> None:
+            status.update(f"Re-sealing under a new data key… {done}/{total} rows")
+
+        with status:
+            counts = vault.rekey(passphrase, progress=progress)
+    note = f", {counts.unreadable} unreadable rows left as they were" if counts.unreadable else ""
+    stdout().print(
+        f"data key rotated: {counts.records} records and {counts.audit_entries} audit entries "
+        f"re-sealed{note}",
+        markup=False,
+    )
 
 
 def _is_set(client: Any, path: str) -> bool:
@@ -392,3 +452,4 @@ def register(target: typer.Typer) -> None:
     target.command("export")(export_backup)
     target.command("import")(import_backup)
     target.command()(passphrase)
+    target.command()(rekey)

@@ -5,6 +5,7 @@ One folder holds one vault::
     KLUIS_HOME/
       keyfile.json     Argon2id parameters + salt, and the wrapped data key
       vault.db         SQLite (WAL): sealed records and the sealed audit log
+      audit.hwm        the audit chain's sealed high-water mark (rollback check)
       vault.db-wal     present while the vault is open (or after a crash)
       vault.db-shm
 
@@ -57,6 +58,10 @@ class VaultPaths:
     @property
     def database(self) -> Path:
         return self.home / "vault.db"
+
+    @property
+    def hwm(self) -> Path:
+        return self.home / "audit.hwm"
 
     def exists(self) -> bool:
         return self.keyfile.exists()

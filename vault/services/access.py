@@ -345,7 +345,13 @@ class AccessService:
                 log.warning("read skipped a corrupt record: %s", exc.name)
         if len(records) > MAX_VALUES_PER_MESSAGE:
             raise FrameTooLarge("too many values for one read; read fewer fields")
-        return {path: self._wire_field(rec) for path, rec in sorted(records.items())}
+        out: dict[str, WireField] = {}
+        for path, rec in sorted(records.items()):
+            try:
+                out[path] = self._wire_field(rec)
+            except ValueError:  # stored before the profile checked the wire's limits
+                log.warning("read skipped %s: its value is not representable on the wire", path)
+        return out
 
     def _wire_field(self, rec: FieldRecord) -> WireField:
         key = (rec.path, rec.version)

@@ -51,6 +51,7 @@ from protocol import (
     sign,
 )
 from vault._exceptions import CorruptRecord, VaultError
+from vault.services.trail import RolledBackRecord, Trail
 from vault.store.audit import Clock
 from vault.store.vault import Vault
 
@@ -74,6 +75,10 @@ RECEIPT_KIND = "receipt"
 MAX_PENDING_PER_PEER = 32
 MAX_PENDING_TOTAL = 1000
 
+#: Audit entries replayed at load past which the trail's checkpoint is rewritten,
+#: so the next start replays only what came after it (trail.py).
+TRAIL_CHECKPOINT_AFTER = 256
+
 
 class NotFound(VaultError):
     """No request or grant with that id."""
@@ -92,6 +97,7 @@ class RequestState:
     decided_by: str = ""  # "owner" or "rule:<id>"
     reason: str = ""
     grant_id: str | None = None
+    audit_seq: int | None = None  # the audit entry written with this state (trail.py)
 
     @property
     def request_id(self) -> str:
@@ -106,6 +112,7 @@ class RequestState:
             "decided_by": self.decided_by,
             "reason": self.reason,
             "grant_id": self.grant_id,
+            "audit_seq": self.audit_seq,
         }
 
     @classmethod
@@ -118,6 +125,7 @@ class RequestState:
             decided_by=str(data["decided_by"]),
             reason=str(data["reason"]),
             grant_id=data["grant_id"],
+            audit_seq=_optional_int(data.get("audit_seq")),
         )
 
 
@@ -130,6 +138,7 @@ class GrantState:
     notice: RevokeNotice | None = None
     notice_delivered: bool | None = None  # None: not tried yet
     receipts: list[str] = field(default_factory=list)
+    audit_seq: int | None = None  # the audit entry written with this state (trail.py)
 
     @property
     def grant_id(self) -> str:
@@ -151,6 +160,7 @@ class GrantState:
             "notice": None if self.notice is None else self.notice.model_dump(mode="json"),
             "notice_delivered": self.notice_delivered,
             "receipts": list(self.receipts),
+            "audit_seq": self.audit_seq,
         }
 
     @classmethod
@@ -162,7 +172,16 @@ class GrantState:
             notice=None if notice is None else RevokeNotice.model_validate(notice),
             notice_delivered=data.get("notice_delivered"),
             receipts=list(data.get("receipts", [])),
+            audit_seq=_optional_int(data.get("audit_seq")),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise TypeError("audit_seq")
+    return value
 
 
 #: Called after a decision commits, with the decided request (and its grant, if approved).
@@ -184,6 +203,7 @@ class GrantBook:
         self._decision_listeners: list[DecisionListener] = []
         self._revoke_listeners: list[RevokeListener] = []
         self.corrupt: list[CorruptRecord] = []
+        self.rolled_back: list[RolledBackRecord] = []
         self._load()
 
     # -- loading ---------------------------------------------------------------
@@ -208,8 +228,34 @@ class GrantBook:
                 self._receipts[name] = DeletionReceipt.model_validate(canonical_loads(raw))
             except (KluisError, KeyError, TypeError, ValueError):
                 self.corrupt.append(CorruptRecord(name, kind=RECEIPT_KIND))
+        self._check_trail()
         for exc in self.corrupt:
             log.warning("grant book: %s", exc.message)
+
+    def _check_trail(self) -> None:
+        """Refuse records older than the audit chain's last event about them (trail.py).
+
+        A rolled-back grant is held revoked (fail closed: revocation can never be
+        undone by copying rows); a rolled-back request takes the decision the
+        chain recorded. Each is reported in :attr:`rolled_back` and :attr:`corrupt`.
+        """
+        trail = Trail.load(self._vault)
+        for gid, state in self._grants.items():
+            if not trail.grant_is_current(gid, state.audit_seq, state.revoked):
+                state.revoked_at = trail.revoked.get(gid, state.revoked_at or self.now())
+                self.rolled_back.append(RolledBackRecord(gid, kind=GRANT_KIND))
+        for rid, req in self._requests.items():
+            pending = req.status is DecisionStatus.PENDING
+            if not trail.request_is_current(rid, req.audit_seq, pending):
+                last = trail.requests.get(rid)
+                if last is None or last.kind == "access.deny":
+                    req.status = DecisionStatus.DENIED
+                elif last.kind == "access.approve":
+                    req.status, req.grant_id = DecisionStatus.APPROVED, last.grant_id
+                self.rolled_back.append(RolledBackRecord(rid, kind=REQUEST_KIND))
+        self.corrupt.extend(self.rolled_back)
+        if trail.replayed > TRAIL_CHECKPOINT_AFTER:
+            trail.save(self._vault)
 
     # -- queries ---------------------------------------------------------------
 
@@ -299,8 +345,7 @@ class GrantBook:
             raise RateLimited("too many pending access requests; wait for a decision")
         state = RequestState(request, DecisionStatus.PENDING, received_at=self.now())
         with self._vault.transaction():
-            self._put_request(state)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "access.request",
                 {
                     "request_id": request.request_id,
@@ -312,6 +357,7 @@ class GrantBook:
                     "retention_days": request.retention_days,
                 },
             )
+            self._put_request(state, entry.seq)
         self._requests[request.request_id] = state
         return state
 
@@ -350,9 +396,7 @@ class GrantBook:
         )
         gstate = GrantState(grant)
         with self._vault.transaction():
-            self._put_request(decided)
-            self._put_grant(gstate)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "access.approve",
                 {
                     "request_id": request_id,
@@ -365,6 +409,8 @@ class GrantBook:
                     "decided_by": decided_by,
                 },
             )
+            self._put_request(decided, entry.seq)
+            self._put_grant(gstate, entry.seq)
         self._requests[request_id] = decided
         self._grants[grant.grant_id] = gstate
         self._granted_peers.add(grant.requester)
@@ -382,8 +428,7 @@ class GrantBook:
             reason=reason[:280],
         )
         with self._vault.transaction():
-            self._put_request(decided)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "access.deny",
                 {
                     "request_id": request_id,
@@ -392,6 +437,7 @@ class GrantBook:
                     "decided_by": decided_by,
                 },
             )
+            self._put_request(decided, entry.seq)
         self._requests[request_id] = decided
         self._notify_decision(decided, None)
         return decided
@@ -430,8 +476,7 @@ class GrantBook:
         )
         updated = replace(state, revoked_at=now, notice=notice)
         with self._vault.transaction():
-            self._put_grant(updated)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "grant.revoke",
                 {
                     "grant_id": grant_id,
@@ -439,6 +484,7 @@ class GrantBook:
                     "erase": erase,
                 },
             )
+            self._put_grant(updated, entry.seq)
         state.notice = notice
         for listener in list(self._revoke_listeners):
             try:
@@ -452,8 +498,7 @@ class GrantBook:
         state = self.grant(grant_id)
         updated = replace(state, notice_delivered=delivered)
         with self._vault.transaction():
-            self._put_grant(updated)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "grant.notice",
                 {
                     "grant_id": grant_id,
@@ -462,6 +507,7 @@ class GrantBook:
                     "via": via,
                 },
             )
+            self._put_grant(updated, entry.seq)
         state.notice_delivered = delivered
 
     def record_deletion(self, receipt: DeletionReceipt) -> bool:
@@ -485,13 +531,7 @@ class GrantBook:
             raise AccessDenied("this grant belongs to another peer", code=ErrorCode.WRONG_PEER)
         updated = replace(state, receipts=[*state.receipts, receipt.receipt_id])
         with self._vault.transaction():
-            self._vault.store.put(
-                RECEIPT_KIND,
-                receipt.receipt_id,
-                canonical_dumps(receipt.model_dump(mode="json")),
-            )
-            self._put_grant(updated)
-            self._vault.audit.append(
+            entry = self._vault.audit.append(
                 "grant.deletion",
                 {
                     "grant_id": receipt.grant_id,
@@ -502,6 +542,12 @@ class GrantBook:
                     "key_destroyed": receipt.key_destroyed,
                 },
             )
+            self._vault.store.put(
+                RECEIPT_KIND,
+                receipt.receipt_id,
+                canonical_dumps(receipt.model_dump(mode="json")),
+            )
+            self._put_grant(updated, entry.seq)
         state.receipts.append(receipt.receipt_id)
         self._receipts[receipt.receipt_id] = receipt
         return True
@@ -532,10 +578,14 @@ class GrantBook:
 
     # -- persistence ----------------------------------------------------------------
 
-    def _put_request(self, state: RequestState) -> None:
+    def _put_request(self, state: RequestState, audit_seq: int) -> None:
+        """Store a request with the seq of the audit entry committed with it (the trail)."""
+        state.audit_seq = audit_seq
         self._vault.store.put(REQUEST_KIND, state.request_id, canonical_dumps(state.to_json()))
 
-    def _put_grant(self, state: GrantState) -> None:
+    def _put_grant(self, state: GrantState, audit_seq: int) -> None:
+        """Store a grant with the seq of the audit entry committed with it (the trail)."""
+        state.audit_seq = audit_seq
         self._vault.store.put(GRANT_KIND, state.grant_id, canonical_dumps(state.to_json()))
 
     def __repr__(self) -> str:

@@ -20,6 +20,12 @@ chain. The head record also catches a truncated tail, which a chain by itself
 cannot. :meth:`AuditLog.verify` is the explicit, O(n) check: it streams every
 row and reports the first bad ``seq`` and why.
 
+Why a head inside the database is not enough: an attacker who can write to the
+disk can put an older head row back, with the chain cut to match. So every
+commit also raises the :class:`~vault.store.highwater.HighWaterMark` kept
+outside ``vault.db``, :meth:`AuditLog.check_floor` compares the two at every
+open, and :meth:`AuditLog.verify` reports a chain that ends below it.
+
 Audit details record facts (which path, which version), not personal values.
 """
 
@@ -45,6 +51,7 @@ from protocol import (
 from vault._exceptions import AuditError, CorruptRecord, StorageError
 from vault.store.crypto import CryptoFailure, Sealer
 from vault.store.db import Database
+from vault.store.highwater import HighWaterMark, RollbackDetected
 from vault.store.records import Store
 
 __all__ = ["AuditEntry", "AuditLog", "Clock", "VerifyReport", "genesis_hash", "wall_clock_ms"]
@@ -159,12 +166,15 @@ class AuditLog:
         sealer: Sealer,
         identity: Identity,
         clock: Clock = wall_clock_ms,
+        *,
+        mark: HighWaterMark | None = None,
     ) -> None:
         self._db = db
         self._store = store
         self._sealer = sealer
         self._identity = identity
         self._clock = clock
+        self._mark = mark
         self._genesis = genesis_hash(identity.peer_id)
         # The committed head, kept so an append need not read and decrypt it: set
         # after a commit, dropped by every append (a rollback leaves it unset), and
@@ -224,11 +234,56 @@ class AuditLog:
             self._store.put(
                 HEAD_KIND, HEAD_NAME, canonical_dumps({"seq": seq, "hash": digest.hex()})
             )
-            self._db.after_commit(lambda: self._remember_head(seq, digest, version))
+            relaxed = self._db.relaxed  # the outermost block decides when it is on disk
+            self._db.after_commit(lambda: self._committed(seq, digest, version, relaxed))
         return entry
 
-    def _remember_head(self, seq: int, digest: bytes, version: int) -> None:
+    def _committed(self, seq: int, digest: bytes, version: int, relaxed: bool) -> None:
         self._head = (seq, digest, version)
+        if self._mark is not None:
+            if relaxed:  # on disk after the flusher's fsync; the mark follows it there
+                self._mark.committed_relaxed(seq, digest)
+            else:
+                self._mark.advance(seq, digest)
+
+    def use_sealer(self, sealer: Sealer, mark: HighWaterMark | None) -> None:
+        """Switch to a new data key's sealer and mark (after ``kluis rekey``)."""
+        self._sealer, self._mark, self._head = sealer, mark, None
+
+    def check_floor(self, floor: tuple[int, bytes] | None = None) -> None:
+        """Refuse a log that is older than its high-water mark (run at every open). O(1).
+
+        Reads the mark (or takes ``floor``, already read), the head record, the
+        highest row number and the one entry the mark names; raises
+        :class:`RollbackDetected` on any mismatch.
+        """
+        if floor is None:
+            if self._mark is None:
+                return
+            floor = self._mark.read()
+        reason = self._floor_problem(*floor)
+        if reason is not None:
+            raise RollbackDetected(reason)
+
+    def _floor_problem(self, seq: int, digest: bytes) -> str | None:
+        head_seq, head_hash = self.head()
+        last = int(self._db.execute("SELECT coalesce(max(seq), 0) FROM audit")[0][0])
+        if head_seq < seq:
+            return f"the audit log ends at entry {head_seq}, but entry {seq} was committed"
+        if last != head_seq:
+            return f"the audit head names entry {head_seq}, but the log holds entries up to {last}"
+        rows = self._db.execute("SELECT sealed FROM audit WHERE seq = ?", (seq,))
+        if not rows:
+            return f"audit entry {seq} is missing"
+        try:
+            entry = self._open(seq, rows[0][0])
+        except CorruptRecord:
+            return f"audit entry {seq} fails authentication"
+        if not hmac.compare_digest(entry.hash, digest) or (
+            seq == head_seq and not hmac.compare_digest(head_hash, digest)
+        ):
+            return f"audit entry {seq} is not the one the vault committed"
+        return None
 
     def entries(self, start: int = 1, stop: int | None = None) -> Iterator[AuditEntry]:
         """Decrypt entries with ``start <= seq < stop`` in order. A bad row raises CorruptRecord."""
@@ -238,6 +293,20 @@ class AuditLog:
             params.append(stop)
         for seq, sealed in self._db.iterate(sql + " ORDER BY seq", params):
             yield self._open(seq, sealed)
+
+    def scan(self, start: int = 1) -> Iterator[tuple[int, AuditEntry | None]]:
+        """``(seq, entry)`` from ``start`` on; ``entry`` is None for a row that fails to open.
+
+        For readers that must notice damage without stopping (the grant book's
+        rollback check); gaps in ``seq`` show as a jump the caller can see.
+        """
+        for seq, sealed in self._db.iterate(
+            "SELECT seq, sealed FROM audit WHERE seq >= ? ORDER BY seq", (start,)
+        ):
+            try:
+                yield seq, self._open(seq, sealed)
+            except CorruptRecord:
+                yield seq, None
 
     def tail(self, count: int) -> list[AuditEntry]:
         """The newest ``count`` entries, oldest first."""
@@ -295,6 +364,14 @@ class AuditLog:
             )
         if last and not hmac.compare_digest(head_hash, prev):
             return bad(last, "newest entry does not match the recorded head")
+        if self._mark is not None and signer is None:
+            try:
+                mark_seq, mark_hash = self._mark.read()
+            except RollbackDetected as exc:
+                return bad(last + 1, exc.reason)
+            problem = self._floor_problem(mark_seq, mark_hash)
+            if problem is not None:
+                return bad(min(mark_seq, last + 1), f"rolled back: {problem}")
         return VerifyReport(checked, head_seq)
 
     def _open(self, seq: int, sealed: bytes) -> AuditEntry:

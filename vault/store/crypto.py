@@ -6,9 +6,13 @@ are combined, so the rest of the vault never touches a nonce or a raw key:
 
 * passphrase --Argon2id(salt, params)--> key-encryption key (KEK)
 * KEK --AES-256-GCM, AD ``kluis-kek-v1``--> wraps the random 256-bit data key
-* data key --HKDF--> a sealing key and a record-id (HMAC) key
-* :func:`seal` / :func:`open_sealed`: AES-256-GCM, random 96-bit nonce per
-  message, caller-supplied associated data (the record's identity).
+* data key --HKDF--> a sealing root, a record-id (HMAC) key and a mark key
+* :class:`Sealer`: AES-256-GCM under per-epoch subkeys of the sealing root,
+  random 96-bit nonce per message, caller-supplied associated data (the
+  record's identity). No subkey seals more than :data:`MAX_SEALS_PER_KEY`
+  messages (see :class:`Sealer` for why and how).
+* :func:`seal` / :func:`open_sealed`: plain AES-256-GCM for one-shot keys
+  (key wrapping, backups: one message per key).
 
 Every failure to unwrap or open raises the same opaque :class:`CryptoFailure`.
 Callers turn it into :class:`WrongPassphrase`, :class:`CorruptRecord` or
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import hmac as _stdlib_hmac
 import os
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +44,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from vault._exceptions import VaultError
 
 __all__ = [
+    "ENV_TEST_FAST_KDF",
     "KEY_BYTES",
+    "MAX_SEALS_PER_KEY",
     "NONCE_BYTES",
     "CryptoFailure",
     "KdfParams",
@@ -65,10 +72,30 @@ KEK_AD = b"kluis-kek-v1"
 #: Source of random bytes: ``rng(n) -> n bytes``.
 Rng = Callable[[int], bytes]
 
-#: OWASP's minimum for Argon2id (2023 cheat sheet): m=19 MiB, t=2, p=1.
+#: OWASP's minimum for Argon2id (2023 cheat sheet): m=19 MiB, t=2, p=1. The floor
+#: below which stored parameters are refused; the default of vaults made before 2026-11.
 OWASP_MEMORY_KIB = 19456
 OWASP_ITERATIONS = 2
 OWASP_LANES = 1
+
+#: RFC 9106 §4, the second recommended option (for memory-constrained settings):
+#: Argon2id, t=3, p=4, m=2^16 KiB (64 MiB). New keyfiles get it; `kluis passphrase`
+#: and `kluis rekey` move older ones to it.
+RFC9106_MEMORY_KIB = 65536
+RFC9106_ITERATIONS = 3
+RFC9106_LANES = 4
+
+#: Test suites only: "1" makes *new* keyfiles use the OWASP floor (about 5x cheaper)
+#: instead of RFC 9106, because a suite creates hundreds of vaults. It cannot go below
+#: the floor (``check_strength``), which is what every vault used until RFC 9106 did.
+ENV_TEST_FAST_KDF = "KLUIS_TEST_FAST_KDF"
+
+#: Messages one sealing subkey may seal. With random 96-bit nonces, NIST SP 800-38D
+#: §8.3 allows 2^32 invocations per key (nonce collision chance then below 2^-32).
+MAX_SEALS_PER_KEY = 2**32
+#: Sealed-blob header of the epoch format: magic, then the epoch id.
+SEAL_V2_MAGIC = b"k\x02"
+EPOCH_BYTES = 16
 
 
 class CryptoFailure(VaultError):
@@ -112,13 +139,25 @@ class KdfParams:
     """Argon2id parameters, stored beside the salt so they can be raised later."""
 
     salt: bytes
-    memory_cost: int = OWASP_MEMORY_KIB
-    iterations: int = OWASP_ITERATIONS
-    lanes: int = OWASP_LANES
+    memory_cost: int = RFC9106_MEMORY_KIB
+    iterations: int = RFC9106_ITERATIONS
+    lanes: int = RFC9106_LANES
 
     @classmethod
     def fresh(cls, rng: Rng = os.urandom) -> KdfParams:
+        """A fresh salt with today's default costs (RFC 9106; the floor under test suites)."""
+        if os.environ.get(ENV_TEST_FAST_KDF) == "1":
+            return cls(rng(SALT_BYTES), OWASP_MEMORY_KIB, OWASP_ITERATIONS, OWASP_LANES)
         return cls(salt=rng(SALT_BYTES))
+
+    @property
+    def is_current(self) -> bool:
+        """True if these costs are at least today's default (RFC 9106 second option)."""
+        return (
+            self.memory_cost >= RFC9106_MEMORY_KIB
+            and self.iterations >= RFC9106_ITERATIONS
+            and self.lanes >= RFC9106_LANES
+        )
 
     def check_strength(self) -> None:
         """Refuse anything weaker than the OWASP recommendation."""
@@ -217,42 +256,101 @@ def _open(aead: AESGCM, blob: bytes, ad: bytes) -> bytes:
         raise CryptoFailure() from exc
 
 
-def wrap_key(kek: SecretKey, key: SecretKey, rng: Rng = os.urandom) -> bytes:
-    """Seal the data key under the KEK (AD ``kluis-kek-v1``)."""
-    return seal(kek, key.raw(), KEK_AD, rng)
+def wrap_key(kek: SecretKey, key: SecretKey, rng: Rng = os.urandom, *, ad: bytes = KEK_AD) -> bytes:
+    """Seal the data key under the KEK (AD ``kluis-kek-v1`` unless the keyfile format says)."""
+    return seal(kek, key.raw(), ad, rng)
 
 
-def unwrap_key(kek: SecretKey, wrapped: bytes) -> SecretKey:
+def unwrap_key(kek: SecretKey, wrapped: bytes, *, ad: bytes = KEK_AD) -> SecretKey:
     """Open a wrapped data key. A wrong passphrase shows up here as :class:`CryptoFailure`."""
-    raw = open_sealed(kek, wrapped, KEK_AD)
+    raw = open_sealed(kek, wrapped, ad)
     if len(raw) != KEY_BYTES:
         raise CryptoFailure()
     return SecretKey(raw)
 
 
 class Sealer:
-    """:func:`seal`/:func:`open_sealed` with one fixed key and an injected rng.
+    """Seal/open under per-epoch subkeys of one root key; the form the store hands around.
 
-    The form the store hands around. It runs the very same code as the two
-    functions, with one difference: it keeps one AES-GCM context, so the key
-    schedule is computed once rather than on every record (the scoped-read path
-    opens a dozen records per request).
+    Why epochs: a vault seals about two messages per read for its whole life,
+    and AES-GCM with random 96-bit nonces is only safe for 2^32 messages per key.
+    So the root key never seals anything itself. Each sealer draws a random
+    128-bit *epoch* id on its first seal, derives ``HKDF(root, epoch)`` and
+    seals with that; after :data:`MAX_SEALS_PER_KEY` seals (counted in memory)
+    it draws a new epoch. Every process (every open) starts its own epoch, so no
+    counter has to survive a crash or be shared between processes; two epochs
+    colliding is a 2^-128-per-pair event.
+
+    Format: ``"k\\x02" || epoch (16) || nonce (12) || ciphertext+tag``. Blobs sealed
+    before epochs (``nonce || ciphertext+tag`` under the old fixed seal key,
+    ``legacy``) still open: a blob that does not open as the new format is tried
+    as the old one. The old key never seals again.
+
+    AES-GCM contexts are cached per epoch, so the key schedule is computed once
+    per epoch rather than on every record. Sealing and opening under a context run
+    the same code as :func:`seal`/:func:`open_sealed` (``_seal``/``_open``), checks
+    included.
     """
 
-    __slots__ = ("_aead", "_key", "_rng")
+    __slots__ = ("_aead", "_cache", "_count", "_epoch", "_legacy", "_lock", "_max", "_rng", "_root")
 
-    def __init__(self, key: SecretKey, rng: Rng = os.urandom) -> None:
-        self._key = key
+    #: Epoch contexts kept for opening; a vault has one epoch per process that wrote to it.
+    CACHE_SIZE = 4096
+
+    def __init__(
+        self,
+        root: SecretKey,
+        rng: Rng = os.urandom,
+        *,
+        legacy: SecretKey | None = None,
+        max_seals: int = MAX_SEALS_PER_KEY,
+    ) -> None:
+        self._root = root
         self._rng = rng
-        self._aead = AESGCM(key.raw())
+        self._legacy = None if legacy is None else AESGCM(legacy.raw())
+        self._max = max_seals
+        self._lock = threading.Lock()
+        self._epoch = b""
+        self._aead: AESGCM | None = None
+        self._count = 0
+        self._cache: dict[bytes, AESGCM] = {}
+
+    def _epoch_aead(self, epoch: bytes) -> AESGCM:
+        aead = self._cache.get(epoch)
+        if aead is None:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            key = derive_subkey(self._root, b"kluis-seal-epoch-v2\x00" + epoch)
+            aead = self._cache[epoch] = AESGCM(key.raw())
+        return aead
+
+    @property
+    def epoch(self) -> bytes:
+        """The current epoch id (empty before the first seal); for tests and figures."""
+        return self._epoch
 
     def seal(self, plaintext: bytes, ad: bytes) -> bytes:
-        """:func:`seal` with this key."""
-        return _seal(self._aead, plaintext, ad, self._rng)
+        with self._lock:
+            if self._aead is None or self._count >= self._max:
+                self._epoch = self._rng(EPOCH_BYTES)
+                self._aead = self._epoch_aead(self._epoch)
+                self._count = 0
+            self._count += 1
+            epoch, aead = self._epoch, self._aead
+        return SEAL_V2_MAGIC + epoch + _seal(aead, plaintext, ad, self._rng)
 
     def open(self, blob: bytes, ad: bytes) -> bytes:
-        """:func:`open_sealed` with this key."""
-        return _open(self._aead, blob, ad)
+        if not isinstance(blob, bytes):
+            raise CryptoFailure()
+        head = len(SEAL_V2_MAGIC) + EPOCH_BYTES
+        if blob[: len(SEAL_V2_MAGIC)] == SEAL_V2_MAGIC and len(blob) >= head + NONCE_BYTES + 16:
+            try:
+                return _open(self._epoch_aead(blob[len(SEAL_V2_MAGIC) : head]), blob[head:], ad)
+            except CryptoFailure:
+                pass  # may still be an old-format blob whose nonce starts with the magic
+        if self._legacy is None:
+            raise CryptoFailure()
+        return _open(self._legacy, blob, ad)
 
     def __repr__(self) -> str:
         return "Sealer(<hidden>)"
@@ -261,12 +359,17 @@ class Sealer:
 class Keyring:
     """The unwrapped data key and the purpose keys derived from it (in memory only)."""
 
-    __slots__ = ("data_key", "id_key", "sealer")
+    __slots__ = ("data_key", "hwm_key", "id_key", "sealer")
 
     def __init__(self, data_key: SecretKey, rng: Rng = os.urandom) -> None:
         self.data_key = data_key
-        self.sealer = Sealer(derive_subkey(data_key, b"kluis-seal-v1"), rng)
+        self.sealer = Sealer(
+            derive_subkey(data_key, b"kluis-seal-v2"),
+            rng,
+            legacy=derive_subkey(data_key, b"kluis-seal-v1"),  # rows sealed before epochs
+        )
         self.id_key = derive_subkey(data_key, b"kluis-record-id-v1")
+        self.hwm_key = derive_subkey(data_key, b"kluis-hwm-v1")
 
     @classmethod
     def generate(cls, rng: Rng = os.urandom) -> Keyring:

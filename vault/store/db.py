@@ -82,6 +82,8 @@ class Database:
         self._dirty = threading.Event()
         self._closing = False
         self._flusher: threading.Thread | None = None
+        self._relaxed_now = False
+        self._flush_hooks: list[Callable[[], Callable[[], None] | None]] = []
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Database:
@@ -111,6 +113,11 @@ class Database:
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
+
+    @property
+    def relaxed(self) -> bool:
+        """True inside a transaction whose commit will not wait for its fsync."""
+        return self._relaxed_now
 
     @contextlib.contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[None]:
@@ -164,9 +171,11 @@ class Database:
             self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise StorageError(f"database error: {exc}") from exc
+        self._relaxed_now = True
         try:
             yield
         finally:
+            self._relaxed_now = False
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA synchronous = FULL")
 
@@ -188,13 +197,25 @@ class Database:
             self._dirty.clear()
             self.flush()
 
+    def on_flush(self, hook: Callable[[], Callable[[], None] | None]) -> None:
+        """Call ``hook`` before each WAL fsync; what it returns runs once the fsync succeeded.
+
+        The hook runs first so that it can only name commits the fsync covers
+        (the audit high-water mark follows the group-flushed entries this way).
+        """
+        self._flush_hooks.append(hook)
+
     def flush(self) -> None:
         """fsync the WAL: every relaxed commit so far becomes power-loss durable."""
+        done = [d for hook in self._flush_hooks if (d := hook()) is not None]
         wal = self.path.with_name(self.path.name + "-wal")
         try:
             fd = os.open(wal, os.O_RDONLY)
         except FileNotFoundError:
-            return  # checkpointed and removed: everything is in the main file already
+            # checkpointed and removed: everything is in the main file already
+            for callback in done:
+                callback()
+            return
         except OSError as exc:
             log.warning("cannot open the WAL to flush it: %s", exc.strerror)
             return
@@ -202,8 +223,11 @@ class Database:
             os.fsync(fd)
         except OSError as exc:
             log.warning("fsync of the WAL failed: %s", exc.strerror)
+            return
         finally:
             os.close(fd)
+        for callback in done:
+            callback()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the current transaction commits (now, if none is open)."""

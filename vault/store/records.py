@@ -6,7 +6,7 @@ enforced in one place:
 
 * The row key is ``(kind, rid)`` where ``rid = HMAC-SHA256(id_key, kind NUL name)``.
   Without the data key, a row says *which kind* of thing it is but not its name.
-* The row value is ``AES-256-GCM(seal_key, u32 len(name) || name || value)`` with
+* The row value is ``AES-256-GCM(seal subkey, u32 len(name) || name || value)`` with
   associated data ``kluis-record-v1 NUL kind NUL rid``. A ciphertext copied to
   another row (or kind) fails to open, so records cannot be swapped.
 * A record that fails to open raises :class:`CorruptRecord` naming it (by name
@@ -65,6 +65,11 @@ class Store:
                 self._ids.clear()
             self._ids[(kind, name)] = rid
         return rid
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        """Switch to a new data key (after ``kluis rekey``); record ids change with it."""
+        self._keys = keyring
+        self._ids.clear()
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group several puts/deletes (and audit appends) into one atomic commit."""

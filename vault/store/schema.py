@@ -10,7 +10,16 @@ A value is validated by building the smallest document that holds it (every
 model field is optional) and letting pydantic validate that; the normalised
 JSON form (dates as ISO strings, e-mail domains lower-cased, ...) is what gets
 stored. Error messages come from pydantic's ``msg`` only, never its ``input``,
-so a rejected value does not leak into logs.
+so a rejected value does not leak into logs (the models also set
+``hide_input_in_errors``, so even a raw ``str()`` of their errors holds no value).
+
+**The vault stores only what the wire can carry.** Every bound here comes from
+:mod:`protocol.limits`, the wire's own constants: integers within
+±(2**53 − 1), at most ``MAX_LIST_ITEMS`` interests, text no longer than
+``MAX_VALUE_CHARS``, no control characters. A value the wire would refuse
+used to be stored, and then every read and update that touched it failed.
+As a last check, the normalised value is validated against the wire's own
+``FieldValue`` type (:func:`validate_value`), so the two cannot drift apart.
 
 :func:`parse_text` turns CLI text into a typed value: comma-separated lists,
 ``true``/``false`` and integers for preference and custom fields.
@@ -38,6 +47,8 @@ from pydantic import (
     field_validator,
 )
 
+from protocol import limits
+from protocol.messages import FieldValue as WireFieldValue
 from vault._exceptions import InvalidValue, UnknownField
 
 __all__ = [
@@ -47,6 +58,7 @@ __all__ = [
     "FieldValue",
     "Name",
     "ProfileDocument",
+    "describe_error",
     "parse_text",
     "resolve",
     "schema_paths",
@@ -61,6 +73,33 @@ class _RestOfPath:
     """Marker on a dict key type: the key is the whole remaining dotted path."""
 
 
+#: Control characters (Unicode category Cc, which includes CR, LF and TAB), the
+#: line and paragraph separators, and lone surrogates: a superset of what the wire
+#: refuses in a value. Profile values are single lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+#: Characters in a text value of ``preferences`` and ``custom`` (names, streets and
+#: the like stay at 200). Below the wire's :data:`~protocol.limits.MAX_VALUE_CHARS`.
+MAX_SCALAR_TEXT = min(1000, limits.MAX_VALUE_CHARS)
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters (line breaks, tabs and the like) are not allowed")
+    return value
+
+
+def _wire_int(value: int) -> int:
+    if not -limits.MAX_INT <= value <= limits.MAX_INT:
+        raise ValueError(
+            f"integers must be between -{limits.MAX_INT} and {limits.MAX_INT} (±(2^53 − 1))"
+        )
+    return value
+
+
+SingleLine = AfterValidator(_single_line)
+WireInt = Annotated[int, AfterValidator(_wire_int)]
+
 _SLUG_RE = r"^[a-z][a-z0-9_-]{0,31}$"
 Slug = Annotated[str, StringConstraints(pattern=_SLUG_RE)]
 CustomKey = Annotated[
@@ -68,7 +107,9 @@ CustomKey = Annotated[
     StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}(\.[a-z][a-z0-9_-]{0,31}){0,7}$"),
     _RestOfPath(),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine
+]
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{2,30}$")
 
 
@@ -88,9 +129,13 @@ def _country(value: str) -> str:
 
 Phone = Annotated[str, AfterValidator(_phone)]
 Country = Annotated[str, AfterValidator(_country)]
-PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
-Interest = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Scalar = bool | int | Annotated[str, StringConstraints(max_length=1000)]
+PostalCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16), SingleLine
+]
+Interest = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), SingleLine
+]
+Scalar = bool | WireInt | Annotated[str, StringConstraints(max_length=MAX_SCALAR_TEXT), SingleLine]
 
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
@@ -116,7 +161,7 @@ Language = Annotated[str, AfterValidator(_normalise_language)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class Name(_Strict):
@@ -160,9 +205,9 @@ class ProfileDocument(_Strict):
     @classmethod
     def _dedupe(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
-            if len(value) > 100:
-                raise ValueError("at most 100 interests")
             value = list(dict.fromkeys(value))
+            if len(value) > limits.MAX_LIST_ITEMS:
+                raise ValueError(f"at most {limits.MAX_LIST_ITEMS} interests")
         return value
 
 
@@ -248,25 +293,48 @@ def _nest(keys: tuple[str, ...], value: Any) -> dict[str, Any]:
     return doc
 
 
+#: Error types that only say "not this member of a union": a union of bool, int and
+#: text reports one per member, and the useful one is the member the value *is*.
+_TYPE_MISMATCH = frozenset(
+    {"bool_type", "bool_parsing", "int_type", "int_parsing", "int_from_float", "string_type"}
+)
+
+_WIRE_VALUE: TypeAdapter[Any] = TypeAdapter(
+    WireFieldValue, config=ConfigDict(hide_input_in_errors=True)
+)
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line saying what is wrong, never the input (it is personal data)."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    if not errors:
+        return "rejected"
+    best = next((e for e in errors if e.get("type") not in _TYPE_MISMATCH), errors[0])
+    return str(best.get("msg", "rejected")).removeprefix("Value error, ")
+
+
 def validate_value(path: str, value: Any) -> FieldValue:
     """Validate ``value`` for ``path`` and return its normalised, storable form."""
     spec = resolve(path)
     try:
         doc = ProfileDocument.model_validate(_nest(spec.keys, value))
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        reason = str(first.get("msg", "rejected")).removeprefix("Value error, ")
         # ``from None`` on purpose: pydantic's error carries the rejected input, which is
         # personal data and must not ride along in a chained traceback.
-        raise InvalidValue(path, reason) from None
+        raise InvalidValue(path, describe_error(exc)) from None
     out: Any = doc.model_dump(mode="json")
     for key in spec.keys:
         out = out[key]
-    if isinstance(out, bool | int | str):
-        return out
-    if isinstance(out, list) and all(isinstance(x, str) for x in out):
-        return out
-    raise InvalidValue(path, "unsupported value type")
+    if not (
+        isinstance(out, bool | int | str)
+        or (isinstance(out, list) and all(isinstance(x, str) for x in out))
+    ):
+        raise InvalidValue(path, "unsupported value type")
+    try:  # the wire's own type, strictly: what is stored can always be sent
+        _WIRE_VALUE.validate_python(tuple(out) if isinstance(out, list) else out, strict=True)
+    except ValidationError as exc:
+        raise InvalidValue(path, f"not representable on the wire: {describe_error(exc)}") from None
+    return out
 
 
 def parse_text(path: str, text: str) -> Any:
@@ -280,7 +348,7 @@ def parse_text(path: str, text: str) -> Any:
             return True
         if lowered in ("false", "no", "off"):
             return False
-        if re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", text.strip()):
+        if re.fullmatch(r"-?(0|[1-9][0-9]{0,29})", text.strip()):  # too big: refused, not text
             return int(text.strip())
     return text
 

@@ -10,11 +10,13 @@ Order of operations, and why:
 * **open** reads ``keyfile.json`` and unwraps the data key *before* SQLite is
   touched, so a wrong passphrase changes no byte under ``KLUIS_HOME``. Opening
   never walks or decrypts the audit chain or the profile: it opens the identity
-  seed and the audit head, two records.
-* **create** writes the database first and the keyfile last: a crash half-way
-  leaves no keyfile, so the folder is not mistaken for a working vault.
+  seed, the audit head and the one entry the high-water mark names, and
+  refuses a chain that ends below that mark (rollback, docs/storage.md).
+* **create** writes the database first, then the mark, and the keyfile last: a
+  crash half-way leaves no keyfile, so the folder is not mistaken for a vault.
 * **change_passphrase** rewraps the data key and atomically replaces the
-  keyfile; no record is re-encrypted.
+  keyfile; no record is re-encrypted. **rekey** rotates the data key itself
+  and re-seals every row (:mod:`vault.store.rekey`).
 
 Time (``clock``, integer ms) and randomness (``rng``) are injectable for tests.
 """
@@ -28,36 +30,35 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from protocol import CanonicalError, Identity, canonical_dumps, canonical_loads
+from protocol import Identity
 from vault._exceptions import (
     CorruptRecord,
     StorageError,
-    VaultError,
     VaultExists,
-    VaultNotFound,
     WeakPassphrase,
     WrongPassphrase,
 )
-from vault.home.atomic import atomic_write
 from vault.home.paths import VaultPaths
 from vault.store.audit import AuditLog, Clock, wall_clock_ms
 from vault.store.backup import Snapshot, read_backup, write_backup
 from vault.store.crypto import (
+    KEY_BYTES,
     CryptoFailure,
     KdfParams,
     Keyring,
     Rng,
+    SecretKey,
     derive_kek,
-    unwrap_key,
-    wrap_key,
 )
 from vault.store.db import Database
+from vault.store.highwater import HighWaterMark, RollbackDetected
+from vault.store.keyfile import Keyfile, read_keyfile
 from vault.store.profile import Profile
 from vault.store.records import Store
+from vault.store.rekey import Progress, RekeyCounts, convert
 
 __all__ = ["MIN_PASSPHRASE_LENGTH", "Vault", "check_new_passphrase"]
 
-KEYFILE_FORMAT = "kluis-keyfile-v1"
 MIN_PASSPHRASE_LENGTH = 8
 IDENTITY_KIND = "identity"
 IDENTITY_NAME = "seed"
@@ -69,29 +70,14 @@ def check_new_passphrase(passphrase: str) -> None:
         raise WeakPassphrase(f"a passphrase needs at least {MIN_PASSPHRASE_LENGTH} characters")
 
 
-def _keyfile_bytes(params: KdfParams, wrapped: bytes) -> bytes:
-    return (
-        canonical_dumps(
-            {"format": KEYFILE_FORMAT, "kdf": params.to_json(), "wrapped_key": wrapped.hex()}
-        )
-        + b"\n"
-    )
-
-
-def _read_keyfile(paths: VaultPaths) -> tuple[KdfParams, bytes]:
-    if not paths.keyfile.exists():
-        if paths.database.exists():
-            raise StorageError(f"{paths.keyfile} is missing; the vault cannot be unlocked")
-        raise VaultNotFound(paths.home)
+def _unlock(paths: VaultPaths, passphrase: str) -> tuple[Keyfile, SecretKey, SecretKey]:
+    """Read the keyfile and run the KDF: ``(keyfile, kek, data key)``. Touches no other file."""
+    keyfile = read_keyfile(paths)
+    kek = derive_kek(passphrase, keyfile.params)
     try:
-        data = canonical_loads(paths.keyfile.read_bytes().strip())
-        if data.get("format") != KEYFILE_FORMAT:
-            raise StorageError(f"unsupported keyfile format in {paths.keyfile}")
-        return KdfParams.from_json(data["kdf"]), bytes.fromhex(data["wrapped_key"])
-    except StorageError:
-        raise
-    except (OSError, CanonicalError, VaultError, KeyError, AttributeError, ValueError) as exc:
-        raise StorageError(f"unreadable keyfile {paths.keyfile}") from exc
+        return keyfile, kek, keyfile.unwrap(kek)
+    except CryptoFailure as exc:
+        raise WrongPassphrase() from exc
 
 
 class Vault:
@@ -114,8 +100,11 @@ class Vault:
         self.clock = clock
         self.identity = identity
         self.store = Store(db, keyring)
-        self.audit = AuditLog(db, self.store, keyring.sealer, identity, clock)
+        self.mark = HighWaterMark(paths.hwm, keyring.hwm_key)
+        db.on_flush(lambda: self.mark.before_flush())  # late-bound: rekey swaps the mark
+        self.audit = AuditLog(db, self.store, keyring.sealer, identity, clock, mark=self.mark)
         self.profile = Profile(self.store, self.audit, clock)
+        self.resumed_rekey = False  # this open finished a rotation a crash had interrupted
         self._closed = False
 
     # -- ways in -------------------------------------------------------------
@@ -138,7 +127,7 @@ class Vault:
         params = kdf_params or KdfParams.fresh(rng)
         params.check_strength()
         keyring = Keyring.generate(rng)
-        wrapped = wrap_key(derive_kek(passphrase, params), keyring.data_key, rng)
+        keyfile = Keyfile.seal(derive_kek(passphrase, params), params, keyring.data_key, rng=rng)
         try:
             paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -150,10 +139,11 @@ class Vault:
             with db.transaction():
                 vault.store.put(IDENTITY_KIND, IDENTITY_NAME, identity.seed())
                 vault.audit.append("vault.create", {"peer_id": identity.peer_id})
-            atomic_write(paths.keyfile, _keyfile_bytes(params, wrapped))
+            vault.mark.create(*vault.audit.head())
+            keyfile.write(paths)
         except BaseException:
             db.close()
-            for path in (paths.keyfile, paths.database):
+            for path in (paths.keyfile, paths.database, paths.hwm):
                 with contextlib.suppress(OSError):
                     path.unlink()
             raise
@@ -168,17 +158,50 @@ class Vault:
         clock: Clock = wall_clock_ms,
         rng: Rng = os.urandom,
         audit_unlock: bool = True,
+        check_rollback: bool = True,
     ) -> Vault:
-        """Unlock the vault in ``home``. A wrong passphrase touches no file."""
+        """Unlock the vault in ``home``. A wrong passphrase touches no file.
+
+        The audit log is checked against its high-water mark
+        (:class:`~vault.store.highwater.RollbackDetected` if rows were rolled
+        back). ``check_rollback=False`` is for ``kluis audit --verify`` only,
+        which opens a suspect vault to report on it; it then adds no audit entry.
+        An interrupted ``kluis rekey`` is finished first (:mod:`vault.store.rekey`).
+        """
         paths = VaultPaths(Path(home))
-        keyring = cls.unlock_keyring(paths, passphrase, rng=rng)
+        keyfile, kek, data_key = _unlock(paths, passphrase)
+        keyring = Keyring(data_key, rng)
+        try:
+            next_key = keyfile.unwrap_next(kek)
+        except CryptoFailure as exc:
+            raise StorageError(f"the pending key in {paths.keyfile} is damaged") from exc
         db = Database.open(paths.database)
         try:
+            previous: Keyring | None = None
+            if next_key is not None:  # a `kluis rekey` was interrupted: carry it through
+                previous, keyring = keyring, Keyring(next_key, rng)
+                convert(db, previous, keyring)
             store = Store(db, keyring)
             seed = store.get(IDENTITY_KIND, IDENTITY_NAME)
             if seed is None or len(seed) != 32:
+                if seed is None and store.count(IDENTITY_KIND) > 0:  # a row, not at our id
+                    raise StorageError(
+                        "this keyfile's data key opens nothing in the vault database "
+                        "(an old keyfile? `kluis rekey` retires old keys)"
+                    )
                 raise CorruptRecord("identity", kind=IDENTITY_KIND)
             vault = cls(paths, db, keyring, Identity(seed), clock=clock, rng=rng)
+            try:
+                if previous is not None:
+                    vault._finish_rekey(previous, kek, keyfile.params, resumed=True)
+                elif keyfile.version == 1:
+                    vault._upgrade_keyfile(keyfile, kek)
+                else:
+                    vault.audit.check_floor()
+            except RollbackDetected:
+                if check_rollback:
+                    raise
+                audit_unlock = False  # opened to report on it: add nothing to a suspect chain
             if audit_unlock:
                 vault.audit.append("vault.unlock")
         except BaseException:
@@ -186,14 +209,87 @@ class Vault:
             raise
         return vault
 
+    def _upgrade_keyfile(self, keyfile: Keyfile, kek: SecretKey) -> None:
+        """A v1 vault gets its high-water mark, then a v2 keyfile (same KEK, no Argon2id run).
+
+        Before v2 there was no mark, so the first open trusts the chain as it is
+        (docs/storage.md, "Rollback").
+        """
+        if self.mark.exists():  # a crash came between the two steps last time
+            self.audit.check_floor()
+        else:
+            self.mark.create(*self.audit.head())
+        Keyfile.seal(kek, keyfile.params, self._keyring.data_key, rng=self._rng).write(self.paths)
+
+    def rekey(self, passphrase: str, *, progress: Progress | None = None) -> RekeyCounts:
+        """Rotate the data key: re-seal every record and audit row under a new one. Audited.
+
+        Crash-safe and resumable (see :mod:`vault.store.rekey`); an open after a
+        crash finishes the rotation. The passphrase is checked against the
+        keyfile, and the new keyfile gets today's Argon2id costs and a fresh salt.
+        Afterwards an old ``keyfile.json`` with an old passphrase opens nothing.
+        """
+        keyfile, _, data_key = _unlock(self.paths, passphrase)
+        if data_key != self._keyring.data_key or keyfile.next_wrapped is not None:
+            raise StorageError("the keyfile changed while the vault was open; open it again")
+        self.audit.check_floor()
+        params = KdfParams.fresh(self._rng)
+        kek = derive_kek(passphrase, params)
+        new = Keyring(SecretKey(self._rng(KEY_BYTES)), self._rng)
+        self.audit.append("key.rotate", {"phase": "start"})
+        Keyfile.seal(kek, params, data_key, next_key=new.data_key, rng=self._rng).write(self.paths)
+        # From here on a crash is finished by the next open.
+        previous = self._keyring
+        counts = convert(self._db, previous, new, progress=progress)
+        self._use_keyring(new)
+        return self._finish_rekey(previous, kek, params, resumed=False, counts=counts)
+
+    def _use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self.store.use_keyring(keyring)
+        self.mark = HighWaterMark(self.paths.hwm, keyring.hwm_key)
+        self.audit.use_sealer(keyring.sealer, self.mark)
+
+    def _finish_rekey(
+        self,
+        previous: Keyring,
+        kek: SecretKey,
+        params: KdfParams,
+        *,
+        resumed: bool,
+        counts: RekeyCounts | None = None,
+    ) -> RekeyCounts:
+        """Steps after the rows are converted: mark under the new key, keyfile, audit entry.
+
+        The mark may still be under the old key (a crash before it was rewritten):
+        it is checked under whichever key it authenticates with, *then* rewritten,
+        so a rollback made during the rotation is still caught.
+        """
+        try:
+            floor = self.mark.read()
+        except RollbackDetected:
+            floor = HighWaterMark(self.paths.hwm, previous.hwm_key).read()
+        self.audit.check_floor(floor)
+        self.mark.create(*self.audit.head())
+        Keyfile.seal(kek, params, self._keyring.data_key, rng=self._rng).write(self.paths)
+        self.resumed_rekey = resumed
+        counts = counts or RekeyCounts()
+        self.audit.append(
+            "key.rotate",
+            {
+                "phase": "finish",
+                "resumed": resumed,
+                "records": counts.records,
+                "audit_entries": counts.audit_entries,
+                "unreadable": counts.unreadable,
+            },
+        )
+        return counts
+
     @staticmethod
     def unlock_keyring(paths: VaultPaths, passphrase: str, *, rng: Rng = os.urandom) -> Keyring:
         """Run the KDF and unwrap the data key (the slow, file-read-only half of open)."""
-        params, wrapped = _read_keyfile(paths)
-        try:
-            return Keyring(unwrap_key(derive_kek(passphrase, params), wrapped), rng)
-        except CryptoFailure as exc:
-            raise WrongPassphrase() from exc
+        return Keyring(_unlock(paths, passphrase)[2], rng)
 
     @classmethod
     def restore(
@@ -216,7 +312,7 @@ class Vault:
         snap = read_backup(Path(backup), passphrase)
         keyring = Keyring(snap.data_key, rng)
         params = KdfParams.fresh(rng)
-        wrapped = wrap_key(derive_kek(passphrase, params), keyring.data_key, rng)
+        keyfile = Keyfile.seal(derive_kek(passphrase, params), params, keyring.data_key, rng=rng)
         created_home = not paths.home.exists()
         try:
             paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -230,9 +326,15 @@ class Vault:
                     "INSERT INTO records (kind, rid, sealed) VALUES (?, ?, ?)", snap.records
                 )
                 db.executemany("INSERT INTO audit (seq, sealed) VALUES (?, ?)", snap.audit)
+            # The backup's head becomes the new floor: import is the explicit way back.
+            seed = Store(db, keyring).get(IDENTITY_KIND, IDENTITY_NAME)
+            if seed is None or len(seed) != 32:
+                raise CorruptRecord("identity", kind=IDENTITY_KIND)
+            restored = cls(paths, db, keyring, Identity(seed), clock=clock, rng=rng)
+            restored.mark.create(*restored.audit.head())
             db.close()
             db = None
-            atomic_write(paths.keyfile, _keyfile_bytes(params, wrapped))
+            keyfile.write(paths)
             vault = cls.open(paths.home, passphrase, clock=clock, rng=rng, audit_unlock=False)
         except BaseException:
             if db is not None:
@@ -261,8 +363,8 @@ class Vault:
         """Rewrap the data key under a new passphrase. No record is re-encrypted."""
         check_new_passphrase(new_passphrase)
         params = KdfParams.fresh(self._rng)
-        wrapped = wrap_key(derive_kek(new_passphrase, params), self._keyring.data_key, self._rng)
-        atomic_write(self.paths.keyfile, _keyfile_bytes(params, wrapped))
+        kek = derive_kek(new_passphrase, params)
+        Keyfile.seal(kek, params, self._keyring.data_key, rng=self._rng).write(self.paths)
         self.audit.append("passphrase.change")
 
     def snapshot(self) -> Snapshot:
