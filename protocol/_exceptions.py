@@ -59,10 +59,12 @@ not this one::
         │   ├── WrongPassphrase      the key-encryption key did not unwrap the data key
         │   ├── WeakPassphrase       refused when creating or changing a passphrase
         │   ├── CorruptRecord        a sealed record failed to open (names the record)
+        │   │   └── RolledBackRecord [vault.services.trail] a row older than its audit event
         │   ├── UnknownField         a dotted path outside the schema
         │   ├── InvalidValue         a value the schema rejects (names path and reason)
         │   ├── FieldNotSet          get/unset of a field with no value
         │   ├── AuditError           the audit log cannot be read or appended to
+        │   │   └── RollbackDetected [vault.store.highwater] the chain ends below its mark
         │   ├── BackupError          an export/import failed (wrong passphrase, bad file)
         │   ├── StorageError         the SQLite file or the vault folder misbehaved
         │   ├── CryptoFailure        [vault.store.crypto] unwrap/open failed (opaque)
