@@ -22,8 +22,8 @@ from protocol import (
     Identity,
     ReadResult,
     dump_message,
+    now_ms,
     parse_message,
-    wall_clock_ms,
 )
 from protocol.grants import DAY_MS
 from tests.vault.access_helpers import access_request, read
@@ -42,7 +42,7 @@ class OffsetClock:
         self.offset = 0
 
     def __call__(self) -> int:
-        return wall_clock_ms() + self.offset
+        return now_ms() + self.offset
 
 
 @dataclass
@@ -180,7 +180,7 @@ async def test_replayed_request(world: World) -> None:
     msg = read(w.alice, w.grant.grant_id, ["contact.email"])
     assert isinstance(await w.send(w.alice_node, msg), ReadResult)
     await w.refused(w.alice_node, msg, ErrorCode.REPLAY)
-    stale = read(w.alice, w.grant.grant_id, ["contact.email"], ts=wall_clock_ms() - 600_000)
+    stale = read(w.alice, w.grant.grant_id, ["contact.email"], ts=now_ms() - 600_000)
     await w.refused(w.alice_node, stale, ErrorCode.REPLAY)
 
 

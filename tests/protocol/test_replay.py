@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocol import RateLimited, ReplayError, ReplayGuard
-from protocol.replay import wall_clock_ms
+from protocol.clock import now_ms
 
 
 class Clock:
@@ -91,7 +91,7 @@ def test_future_timestamps_are_remembered_long_enough() -> None:
 
 def test_defaults_and_validation() -> None:
     guard = ReplayGuard()
-    guard.check("peer", "n", wall_clock_ms())
+    guard.check("peer", "n", now_ms())
     assert guard.window_ms == 120_000
     with pytest.raises(ValueError):
         ReplayGuard(window_ms=0)

@@ -22,9 +22,9 @@ from protocol import (
     RevokeNotice,
     Update,
     dump_message,
+    now_ms,
     parse_message,
     verify,
-    wall_clock_ms,
 )
 from protocol.grants import DAY_MS
 from protocol.messages import AwaitDecision
@@ -56,7 +56,7 @@ class FakeLink:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(wall_clock_ms())
+    return ManualClock(now_ms())
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ async def test_refusals(service: AccessService, clock: ManualClock) -> None:
     refused(
         service,
         ALICE,
-        read(ALICE, grant.grant_id, ["contact.email"], ts=wall_clock_ms() - 10 * 60_000),
+        read(ALICE, grant.grant_id, ["contact.email"], ts=now_ms() - 10 * 60_000),
         ErrorCode.REPLAY,
     )
     # unknown grant, request to another vault

@@ -17,7 +17,6 @@ Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ import typer
 from rich.table import Table
 
 from protocol import Offer
+from protocol.clock import MINUTE_UTC, format_ms
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import JsonOpt, read_passphrase
@@ -104,10 +104,6 @@ def _split(text: str | None) -> list[str] | None:
     return items
 
 
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | None,
          work: Callable[[Requester], Awaitable[T]], *, network: bool = True) -> T:  # fmt: skip
     """Open the business store (and node), run ``work``, close."""
@@ -140,7 +136,8 @@ def _show(value: Any) -> str:
 def _print_grant(grant: GrantHandle) -> None:
     stdout().print(
         f"approved: grant {grant.grant_id} (fields: {', '.join(grant.fields)}; "
-        f"expires {_when(grant.expires_at)} UTC; retention {grant.retention_days} days)",
+        f"expires {format_ms(grant.expires_at, MINUTE_UTC)}; "
+        f"retention {grant.retention_days} days)",
         markup=False,
     )
 
@@ -341,7 +338,7 @@ def grants(
             g.vault_peer[:12] + "…",
             ", ".join(g.fields),
             g.status,
-            _when(g.expires_at),
+            format_ms(g.expires_at),
             receipt,
         )
     if not infos:

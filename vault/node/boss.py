@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any
 
 from protocol import ACCESS, CONTACT, DELIVERY, Grant, RevokeNotice
+from protocol.clock import Clock, now_ms
 from protocol.framing import MAX_FRAME_SIZE
 from vault.api.control import ControlServer
 from vault.home.lock import VaultLock
@@ -46,7 +47,6 @@ from vault.services.delivery import DeliveryService
 from vault.services.grantbook import GrantBook, RequestState
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
-from vault.store.audit import Clock, wall_clock_ms
 from vault.store.vault import Vault
 
 __all__ = ["DEFAULT_LISTEN", "VaultNode"]
@@ -95,7 +95,7 @@ class VaultNode:
         bootstrap: Sequence[str] = (),
         mdns: bool = False,
         control_port: int | None = 0,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         limiter: RateLimiter | None = None,
         max_frame_size: int = MAX_FRAME_SIZE,
         network: bool = True,

@@ -108,6 +108,7 @@ from protocol import (
     sign,
     verify,
 )
+from protocol.clock import Clock, now_ms
 from protocol.limits import MAX_WAIT_MS
 from protocol.scopes import pattern_covers
 from vault.home.lock import VaultLock
@@ -123,7 +124,6 @@ from vault.requester._errors import (
     error_to_exception,
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
-from vault.store.audit import Clock, wall_clock_ms
 from vault.store.crypto import Rng
 from vault.store.vault import Vault
 
@@ -228,7 +228,7 @@ class Requester:
         mdns: bool = False,
         network: bool = True,
         create: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
     ) -> Requester:
@@ -253,7 +253,7 @@ class Requester:
         bootstrap: Sequence[str] = (),
         mdns: bool = False,
         network: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
     ) -> Requester:
@@ -270,7 +270,7 @@ class Requester:
         *,
         listen: Sequence[str] = DEFAULT_LISTEN,
         network: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
     ) -> Requester:
         """A throwaway requester in ``tmpdir`` with a random passphrase (scripts and tests)."""

@@ -52,10 +52,10 @@ from protocol import (
     parse_contact_frame,
     path_in_scope,
 )
+from protocol.clock import Clock
 from vault.services.erasure import ErasureBook, ErasureRecord
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 from vault.services.outbox import Outbox, OutboxItem
-from vault.store.audit import Clock
 from vault.store.profile import FieldRecord
 from vault.store.vault import Vault
 

@@ -50,8 +50,8 @@ from protocol import (
     make_grant,
     sign,
 )
+from protocol.clock import Clock
 from vault._exceptions import CorruptRecord, VaultError
-from vault.store.audit import Clock
 from vault.store.vault import Vault
 
 __all__ = [

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from protocol import Message, SealedDelivery, canonical_dumps, canonical_loads, dump_message, new_id
-from vault.store.audit import Clock, wall_clock_ms
+from protocol.clock import Clock, now_ms
 from vault.store.hpke import seal_to
 from vault.store.vault import Vault
 
@@ -141,7 +141,7 @@ class Outbox:
         self,
         vault: Vault,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         monotonic: Callable[[], float] | None = None,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,

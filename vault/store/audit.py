@@ -29,8 +29,7 @@ import hashlib
 import hmac
 import re
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,24 +41,17 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import Clock, now_ms
 from vault._exceptions import AuditError, CorruptRecord, StorageError
 from vault.store.crypto import CryptoFailure, Sealer
 from vault.store.db import Database
 from vault.store.records import Store
 
-__all__ = ["AuditEntry", "AuditLog", "Clock", "VerifyReport", "genesis_hash", "wall_clock_ms"]
-
-#: A clock returns the current time in integer milliseconds since the epoch.
-Clock = Callable[[], int]
+__all__ = ["AuditEntry", "AuditLog", "VerifyReport", "genesis_hash"]
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 HEAD_KIND = "meta"
 HEAD_NAME = "audit.head"
-
-
-def wall_clock_ms() -> int:
-    """The default clock: wall time in integer milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 def genesis_hash(peer_id: str) -> bytes:
@@ -158,7 +150,7 @@ class AuditLog:
         store: Store,
         sealer: Sealer,
         identity: Identity,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
     ) -> None:
         self._db = db
         self._store = store

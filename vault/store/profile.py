@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import CanonicalError, canonical_dumps, canonical_loads
+from protocol.clock import Clock, now_ms
 from vault._exceptions import CorruptRecord, FieldNotSet
-from vault.store.audit import AuditLog, Clock, wall_clock_ms
+from vault.store.audit import AuditLog
 from vault.store.records import Store
 from vault.store.schema import FieldValue, parse_text, resolve, validate_value
 
@@ -88,7 +89,7 @@ def decode_field(path: str, raw: bytes) -> FieldRecord:
 class Profile:
     """Typed, validated, versioned profile fields on top of the sealed store."""
 
-    def __init__(self, store: Store, audit: AuditLog, clock: Clock = wall_clock_ms) -> None:
+    def __init__(self, store: Store, audit: AuditLog, clock: Clock = now_ms) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock

@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from protocol import CanonicalError, Identity, canonical_dumps, canonical_loads
+from protocol.clock import Clock, now_ms
 from vault._exceptions import (
     CorruptRecord,
     StorageError,
@@ -40,7 +41,7 @@ from vault._exceptions import (
 )
 from vault.home.atomic import atomic_write
 from vault.home.paths import VaultPaths
-from vault.store.audit import AuditLog, Clock, wall_clock_ms
+from vault.store.audit import AuditLog
 from vault.store.backup import Snapshot, read_backup, write_backup
 from vault.store.crypto import (
     CryptoFailure,
@@ -126,7 +127,7 @@ class Vault:
         home: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         kdf_params: KdfParams | None = None,
     ) -> Vault:
@@ -165,7 +166,7 @@ class Vault:
         home: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         audit_unlock: bool = True,
     ) -> Vault:
@@ -202,7 +203,7 @@ class Vault:
         backup: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
     ) -> Vault:
         """Rebuild a vault from a backup into an empty ``home``; same identity, data and chain.

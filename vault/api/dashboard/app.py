@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -45,6 +45,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from protocol import KluisError
+from protocol.clock import ISO, MINUTE_UTC, format_ms
 from vault.api.dashboard.security import (
     COOKIE,
     SESSION_TTL_MS,
@@ -179,9 +180,7 @@ def action(path: str) -> Callable[[ActionHandler], ActionHandler]:
 
 
 def when(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return format_ms(ms, MINUTE_UTC, missing="—")
 
 
 def short_peer(peer: str) -> str:
@@ -192,17 +191,11 @@ def money(cents: int) -> str:
     return f"€{cents // 100},{cents % 100:02d}" if cents else ""
 
 
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
-
-
 FILTERS: dict[str, Callable[..., str]] = {
     "when": when,
     "short": short_peer,
     "money": money,
-    "iso": _iso,
+    "iso": functools.partial(format_ms, fmt=ISO),
 }
 
 
