@@ -50,6 +50,7 @@ from .ids import (
     is_compatible,
     parse_protocol_id,
 )
+from .listen import DEFAULT_LISTEN, LOOPBACK
 from .messages import (
     AccessRequest,
     Ack,
@@ -102,7 +103,9 @@ from .wire import new_id, new_nonce
 __all__ = [
     "ACCESS",
     "CONTACT",
+    "DEFAULT_LISTEN",
     "DELIVERY",
+    "LOOPBACK",
     "NEED_DATA",
     "NEGOTIATE",
     "PEER_CLOSED",

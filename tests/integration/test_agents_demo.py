@@ -11,6 +11,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from agents.tournament import default_domains_dir
+from protocol.listen import LOOPBACK
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, run_agents_story
 from vault.store.vault import Vault
@@ -70,6 +71,7 @@ def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) 
     """No business listens: the agent finds nobody on the topic and says so."""
     intent = tmp_path / "intent.json"
     intent.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 0.2}), encoding="utf-8")
+    (home / "config.toml").write_text(f'[network]\nlisten = ["{LOOPBACK[0]}"]\n')  # not 0.0.0.0
     result = _run(["intent", "send", str(intent), "--peer-timeout", "0.3"], home)
     assert result.exit_code == 2, result.output
     assert "no business listens" in result.output

@@ -25,8 +25,8 @@ EXPECTED = {
     "Message", "Offer", "Read", "ReadResult", "RevokeNotice", "Signed", "Subscribe", "Update",
     "dump_message", "error_from_exception", "parse_message", "sign", "verify", "new_id",
     "new_nonce",
-    # time
-    "Clock", "format_ms", "now_ms",
+    # time, and where a node listens
+    "Clock", "format_ms", "now_ms", "DEFAULT_LISTEN", "LOOPBACK",
     # replay, grants, receipts
     "ReplayGuard", "check_access", "grant_fits_request", "make_grant",
     "verify_grant", "ConsentReceipt", "ReceiptKind", "make_receipt", "to_kantara",

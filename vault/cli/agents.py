@@ -107,13 +107,15 @@ async def _send_offline(
     bootstrap: list[str],
     peer_timeout: float,
 ) -> dict[str, Any]:
+    from vault.home.config import load_config
     from vault.node.boss import VaultNode
     from vault.services.agent_service import AgentService
 
     folder = resolve_home(home)
+    listen = load_config(folder).network.listen  # where `kluis start` would listen
     passphrase = read_passphrase(passphrase_file)
     with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
-        node = await VaultNode.start(folder, passphrase, control_port=None)
+        node = await VaultNode.start(folder, passphrase, listen=listen, control_port=None)
     async with node:
         svc = AgentService(
             node.vault,

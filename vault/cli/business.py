@@ -6,7 +6,7 @@ The business has its own folder and passphrase, separate from any vault::
                                "kluis-business")
     KLUIS_BUSINESS_PASSPHRASE  its passphrase (else --passphrase-file, else a prompt)
     KLUIS_BUSINESS_LISTEN      where its node listens while a command runs
-                               (default /ip4/127.0.0.1/tcp/0)
+                               (default /ip4/0.0.0.0/tcp/0: every interface)
 
 Every network command starts the business's node for the duration of the
 command only; a revoke notice sent while no command runs is picked up on the
@@ -29,6 +29,7 @@ from rich.table import Table
 
 from protocol import Offer
 from protocol.clock import MINUTE_UTC, format_ms
+from protocol.listen import DEFAULT_LISTEN
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import JsonOpt, read_passphrase
@@ -80,7 +81,7 @@ ListenOpt = Annotated[
         envvar=ENV_BUSINESS_LISTEN,
         show_default=False,
         help="Multiaddr to listen on while the command runs (repeatable). "
-        "Default /ip4/127.0.0.1/tcp/0.",
+        "Default: every interface (/ip4/0.0.0.0/tcp/0).",
     ),
 ]
 FieldsOpt = Annotated[
@@ -119,7 +120,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
                 passphrase,
                 create=False,
                 network=network,
-                listen=listen or ["/ip4/127.0.0.1/tcp/0"],
+                listen=listen or DEFAULT_LISTEN,
             )
         async with biz:
             return await work(biz)

@@ -24,11 +24,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protocol.listen import DEFAULT_LISTEN
 from vault._exceptions import VaultError
 
 __all__ = [
     "CONFIG_FILE",
-    "DEFAULT_LISTEN",
     "ConfigError",
     "NetworkConfig",
     "NodeConfig",
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 CONFIG_FILE = "config.toml"
-DEFAULT_LISTEN = ("/ip4/0.0.0.0/tcp/0",)
 #: A configuration file is small; refuse anything that is clearly not one.
 MAX_CONFIG_BYTES = 64 * 1024
 

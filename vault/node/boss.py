@@ -39,6 +39,7 @@ from typing import Any
 from protocol import ACCESS, CONTACT, DELIVERY, Grant, RevokeNotice
 from protocol.clock import Clock, now_ms
 from protocol.framing import MAX_FRAME_SIZE
+from protocol.listen import DEFAULT_LISTEN
 from vault.api.control import ControlServer
 from vault.home.lock import VaultLock
 from vault.services.access import AccessService
@@ -49,11 +50,10 @@ from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
 from vault.store.vault import Vault
 
-__all__ = ["DEFAULT_LISTEN", "VaultNode"]
+__all__ = ["VaultNode"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 
 
 class VaultNode:

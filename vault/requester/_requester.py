@@ -110,6 +110,7 @@ from protocol import (
 )
 from protocol.clock import Clock, now_ms
 from protocol.limits import MAX_WAIT_MS
+from protocol.listen import DEFAULT_LISTEN
 from protocol.scopes import pattern_covers
 from vault.home.lock import VaultLock
 from vault.home.paths import VaultPaths
@@ -127,11 +128,10 @@ from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
 from vault.store.crypto import Rng
 from vault.store.vault import Vault
 
-__all__ = ["DEFAULT_LISTEN", "GrantRef", "Requester", "parse_purpose"]
+__all__ = ["GrantRef", "Requester", "parse_purpose"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 #: Seconds between retention sweeps (and receipt retries) while the requester runs.
 DEFAULT_RETENTION_INTERVAL = 60.0
 #: Seconds a single request/reply exchange with a vault may take.
