@@ -65,6 +65,22 @@ def test_cli_intent_send_refuses_a_bad_file(home: Path, tmp_path: Path) -> None:
     incomplete.write_text(json.dumps({"category": "phone"}), encoding="utf-8")
     result = _run(["intent", "send", str(incomplete)], home)
     assert result.exit_code == 2 and "invalid intent file" in result.output
+    listed = tmp_path / "listed.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    result = _run(["intent", "send", str(listed)], home)
+    assert result.exit_code == 2 and "holds a table (TOML) or an object" in result.output
+
+
+def test_one_reader_for_toml_and_json_intent_files(tmp_path: Path) -> None:
+    from vault.services.agent_service import read_intent_file
+
+    as_toml = tmp_path / "intent.TOML"
+    as_toml.write_text('category = "phone"\nrounds = 3\n', encoding="utf-8")
+    as_json = tmp_path / "intent.json"
+    as_json.write_text('{"category": "phone", "rounds": 3}', encoding="utf-8")
+    assert (
+        read_intent_file(as_toml) == read_intent_file(as_json) == {"category": "phone", "rounds": 3}
+    )
 
 
 def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import sys
 import time
-import tomllib
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,17 +32,6 @@ intent_app = typer.Typer(help="Cast intents: what you want, negotiated by your a
 agents_app = typer.Typer(help="Preference agents: strategies and their tournament.")
 
 POLL_S = 0.5
-
-
-def _read_intent(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
-        raise VaultError(f"cannot read the intent file {path.name}: {type(exc).__name__}") from exc
-    if not isinstance(raw, dict):
-        raise VaultError("an intent file holds a table (TOML) or an object (JSON)")
-    return raw
 
 
 def _print_outcome(entry: dict[str, Any]) -> None:
@@ -74,7 +62,9 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Publish an intent and let the agent negotiate it (until the intent's window closes)."""
-    raw = _read_intent(file)
+    from vault.services.agent_service import read_intent_file
+
+    raw = read_intent_file(file)
     client = node_client(home)
     if client is not None:
         entry = client.post("agents/intents", raw)

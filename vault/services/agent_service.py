@@ -58,6 +58,7 @@ __all__ = [
     "PendingDeal",
     "load_intent_file",
     "parse_intent_config",
+    "read_intent_file",
     "stored_agreements",
 ]
 
@@ -119,15 +120,26 @@ def load_intent_file(
     See ``examples/intent_phone.toml`` and docs/agents.md ("Network") for the format.
     ``owner`` is the vault :class:`~protocol.Identity`; without it no mandate is built.
     """
+    return parse_intent_config(read_intent_file(path), owner)
+
+
+def read_intent_file(path: Path | str) -> dict[str, Any]:
+    """An intent file's table, not yet checked: TOML if the name ends in ``.toml``, else JSON.
+
+    The one reader of intent files: the CLI sends this table to a running node's
+    control API, which checks it with :func:`parse_intent_config`.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
         raw = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOML and JSON errors are both
         raise IntentFileError(
             f"cannot read the intent file {p.name}: {type(exc).__name__}"
         ) from exc
-    return parse_intent_config(raw, owner)
+    if not isinstance(raw, dict):
+        raise IntentFileError("an intent file holds a table (TOML) or an object (JSON)")
+    return raw
 
 
 def parse_intent_config(raw: Any, owner: Any | None = None) -> tuple[IntentSpec, Mandate | None]:
