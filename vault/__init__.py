@@ -22,7 +22,7 @@ from vault._exceptions import (
 )
 from vault.home.paths import VaultPaths, default_home, resolve_home
 from vault.store.audit import AuditEntry, AuditLog, VerifyReport
-from vault.store.profile import ChangeListener, FieldRecord, Profile
+from vault.store.profile import ChangeListener, Profile, ProfileField
 from vault.store.records import Store
 from vault.store.vault import Vault
 
@@ -35,9 +35,9 @@ __all__ = [
     "Clock",
     "CorruptRecord",
     "FieldNotSet",
-    "FieldRecord",
     "InvalidValue",
     "Profile",
+    "ProfileField",
     "StorageError",
     "Store",
     "UnknownField",

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
-from vault.store.profile import FieldRecord, decode_field, encode_field
+from vault.store.profile import ProfileField, decode_field, encode_field
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 
 SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
@@ -39,7 +39,7 @@ FIELD_VALUES = st.one_of(
     at=st.integers(0, 2**50),
 )
 def test_field_codec_round_trips(path: str, value: object, version: int, at: int) -> None:
-    rec = FieldRecord(path, value, version, at)  # type: ignore[arg-type]
+    rec = ProfileField(path, value, version, at)  # type: ignore[arg-type]
     assert decode_field(path, encode_field(rec)) == rec
 
 

@@ -28,7 +28,7 @@ from vault.cli.options import (
 )
 from vault.home.paths import resolve_home
 from vault.store.audit import AuditEntry, VerifyReport
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 from vault.store.vault import Vault, check_new_passphrase
 
@@ -145,7 +145,7 @@ def show(
         query = f"?prefix={prefix}" if prefix else ""
         data = client.get(f"profile{query}")
         fields = [
-            FieldRecord(f["path"], f["value"], f["version"], f["updated_at"])
+            ProfileField(f["path"], f["value"], f["version"], f["updated_at"])
             for f in data["fields"]
         ]
         errors = [CorruptRecord(name) for name in data["corrupt"]]

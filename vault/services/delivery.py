@@ -56,7 +56,7 @@ from protocol.clock import Clock
 from vault.services.erasure import ErasureBook, ErasureRecord
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 from vault.services.outbox import Outbox, OutboxItem
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.vault import Vault
 
 __all__ = ["DeliveryService"]
@@ -148,7 +148,7 @@ class DeliveryService:
             if await asyncio.shield(task):
                 self.outbox.cancel(peer, key)
 
-    def _on_change(self, rec: FieldRecord) -> None:
+    def _on_change(self, rec: ProfileField) -> None:
         for state in self.grants.live_grants():
             grant = state.grant
             if Action.SUBSCRIBE not in grant.scope.actions:
