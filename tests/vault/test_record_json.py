@@ -1,8 +1,9 @@
 """The JSON form of every stored record keeps its bytes, and stored bytes still load.
 
 Each expected dict below is the form the hand-written ``to_json`` methods wrote
-before the records moved to pydantic ``TypeAdapter``\\s. Sealed records already
-on disk hold exactly these bytes, so a change here breaks existing vaults.
+before the records moved to pydantic ``TypeAdapter``\\s (:mod:`vault.store.jsonform`).
+Sealed records already on disk hold exactly these bytes, so a change here breaks
+existing vaults.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from vault.services.agent_service import PendingDeal
 from vault.services.contact import ContactHistory
 from vault.services.erasure import ErasureRecord
 from vault.services.grantbook import GrantState, RequestState
-from vault.services.inbox import InboxMessage
+from vault.services.inbox import InboxMessage, MailingStats
 from vault.services.outbox import OutboxItem
 from vault.store.audit import AuditEntry, VerifyReport
 from vault.store.crypto import KdfParams
@@ -222,6 +223,10 @@ ONE_WAY: list[tuple[Any, dict[str, Any]]] = [
     (
         VerifyReport(checked=5, head_seq=5, first_bad=3, reason="bad hash"),
         {"ok": False, "checked": 5, "head_seq": 5, "first_bad": 3, "reason": "bad hash"},
+    ),
+    (
+        MailingStats("ml", delivered=3, read=2),
+        {"mailing_id": "ml", "delivered": 3, "read": 2, "yield_pct": 67},
     ),
     (
         PendingDeal("d1", "i1", "phone", BIZ.peer_id, {"price": 1500}, 1500, created_at=START_MS),

@@ -49,6 +49,7 @@ from agents.utility import LinearAdditiveUtility
 from protocol import AccessRequest, Grant, KluisError, PurposeCode, canonical_loads, new_id
 from vault._exceptions import VaultError
 from vault.services.grantbook import GrantBook, NotFound
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = [
@@ -78,7 +79,7 @@ class IntentFileError(VaultError):
 
 
 @dataclass
-class PendingDeal:
+class PendingDeal(JsonRecord):
     deal_id: str
     intent_id: str
     category: str
@@ -87,13 +88,6 @@ class PendingDeal:
     value_cents: int
     status: str = "awaiting confirmation"  # confirmed, rejected, expired
     created_at: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "deal_id": self.deal_id, "intent_id": self.intent_id, "category": self.category,
-            "business": self.business, "bid": self.bid, "value_cents": self.value_cents,
-            "status": self.status, "created_at": self.created_at,
-        }  # fmt: skip
 
 
 # -- intent files -------------------------------------------------------------------------

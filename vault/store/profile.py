@@ -24,6 +24,7 @@ from protocol import CanonicalError, canonical_dumps, canonical_loads
 from protocol.clock import Clock, now_ms
 from vault._exceptions import CorruptRecord, FieldNotSet
 from vault.store.audit import AuditLog
+from vault.store.jsonform import JsonRecord
 from vault.store.records import Store
 from vault.store.schema import FieldValue, parse_text, resolve, validate_value
 
@@ -35,7 +36,7 @@ KIND = "profile"
 
 
 @dataclass(frozen=True, slots=True)
-class ProfileField:
+class ProfileField(JsonRecord):
     """One profile field as the vault stores it. ``value is None`` means unset (a tombstone).
 
     Not :class:`protocol.FieldRecord`, which is a field's value as sent to a
@@ -50,14 +51,6 @@ class ProfileField:
     @property
     def is_set(self) -> bool:
         return self.value is not None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "value": self.value,
-            "version": self.version,
-            "updated_at": self.updated_at,
-        }
 
     def __repr__(self) -> str:
         # Values are personal: keep them out of reprs that end up in logs and tracebacks.
