@@ -13,12 +13,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
-__all__ = ["DAY", "ISO", "MINUTE", "MINUTE_UTC", "SECOND", "Clock", "format_ms", "now_ms"]
+__all__ = [
+    "DAY_MONTH",
+    "DAY_MS",
+    "ISO",
+    "MINUTE",
+    "MINUTE_UTC",
+    "SECOND",
+    "Clock",
+    "format_ms",
+    "now_ms",
+]
 
 #: A clock returns the current time in integer milliseconds since the epoch.
 Clock: TypeAlias = Callable[[], int]
+#: A day in milliseconds. Durations (grants, caps, deadlines) count 24-hour days,
+#: not calendar days: no time zone or DST changes their length.
+DAY_MS: Final = 86_400_000
 
 #: ``2025-01-01 09:30``: a table cell.
 MINUTE = "%Y-%m-%d %H:%M"
@@ -29,7 +42,7 @@ SECOND = "%Y-%m-%d %H:%M:%S"
 #: ``2025-01-01T09:30:15Z``: RFC 3339, for receipts and machine-readable markup.
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 #: ``01 Jan``: a day on a chart's axis.
-DAY = "%d %b"
+DAY_MONTH = "%d %b"
 
 
 def now_ms() -> int:

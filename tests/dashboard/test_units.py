@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from vault.api.dashboard.charts import DAY_MS, Bar, expiry_chart, reads_chart
+from protocol.clock import DAY_MS
+from vault.api.dashboard.charts import Bar, expiry_chart, reads_chart
 from vault.api.dashboard.security import (
     LINK_TTL_MS,
     MAX_SESSIONS,

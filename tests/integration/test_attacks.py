@@ -25,7 +25,7 @@ from protocol import (
     now_ms,
     parse_message,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
 from tests.vault.access_helpers import access_request, read
 from vault.node.boss import VaultNode
 from vault.services.ratelimit import RateLimiter

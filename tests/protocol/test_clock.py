@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from protocol.clock import DAY, ISO, MINUTE, MINUTE_UTC, SECOND, format_ms, now_ms
+from protocol.clock import DAY_MONTH, ISO, MINUTE, MINUTE_UTC, SECOND, format_ms, now_ms
 
 #: 2025-03-04 05:06:07.890 UTC
 T = 1_741_064_767_890
@@ -27,7 +27,7 @@ def test_now_ms_is_integer_wall_time() -> None:
         (MINUTE_UTC, "2025-03-04 05:06 UTC"),
         (SECOND, "2025-03-04 05:06:07"),
         (ISO, "2025-03-04T05:06:07Z"),
-        (DAY, "04 Mar"),
+        (DAY_MONTH, "04 Mar"),
     ],
 )
 def test_formats(fmt: str, text: str) -> None:

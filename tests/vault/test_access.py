@@ -26,7 +26,7 @@ from protocol import (
     parse_message,
     verify,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
 from protocol.messages import AwaitDecision
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook

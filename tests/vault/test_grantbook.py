@@ -16,7 +16,7 @@ from protocol import (
     verify,
     verify_grant,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
 from vault.services.grantbook import GrantBook, NotFound
 from vault.store.vault import Vault
 

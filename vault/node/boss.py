@@ -55,7 +55,6 @@ __all__ = ["VaultNode"]
 log = logging.getLogger(__name__)
 
 
-
 class VaultNode:
     """A running vault node: build with :meth:`start`, close with :meth:`close`/``async with``."""
 

@@ -33,6 +33,7 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import DAY_MS
 from vault._exceptions import CorruptRecord
 from vault.requester._errors import UnknownGrant, UnknownRequest
 from vault.store.jsonform import JsonRecord
@@ -50,7 +51,6 @@ __all__ = [
 
 REQUEST_KIND = "req.request"
 GRANT_KIND = "req.grant"
-DAY_MS = 86_400_000
 
 
 class GrantStatus(StrEnum):

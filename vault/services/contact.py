@@ -34,6 +34,7 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import DAY_MS
 from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
@@ -44,7 +45,6 @@ __all__ = [
     "check_contact",
 ]
 
-DAY_MS = 86_400_000
 #: Terms for a contact grant that states none: inbox only, service messages, 4 per 30 days.
 DEFAULT_POLICY = ContactPolicy.of([("service", 4, 30)])
 PREF_KIND = "contact.pref"

@@ -52,7 +52,7 @@ from protocol import (
     parse_contact_frame,
     path_in_scope,
 )
-from protocol.clock import Clock
+from protocol.clock import DAY_MS, Clock
 from vault.services.erasure import ErasureBook, ErasureRecord
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 from vault.services.outbox import Outbox, OutboxItem
@@ -64,7 +64,7 @@ __all__ = ["DeliveryService"]
 log = logging.getLogger(__name__)
 
 #: Queued updates expire after a week: a business offline longer re-reads instead.
-UPDATE_TTL_MS = 7 * 86_400_000
+UPDATE_TTL_MS = 7 * DAY_MS
 SEND_TIMEOUT_S = 5.0
 #: Bytes of sealed payload per pulled batch at most (a batch must fit in a 64 KiB frame).
 BATCH_BYTES = 48 * 1024

@@ -33,6 +33,7 @@ from protocol import (
     verify,
     verify_erasure_receipt,
 )
+from protocol.clock import DAY_MS
 from vault.services.grantbook import NotFound
 from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
@@ -40,7 +41,6 @@ from vault.store.vault import Vault
 __all__ = ["DEFAULT_DEADLINE_DAYS", "ErasureBook", "ErasureRecord"]
 
 KIND = "erasure"
-DAY_MS = 86_400_000
 DEFAULT_DEADLINE_DAYS = 30
 
 
