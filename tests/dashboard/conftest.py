@@ -11,12 +11,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.api.dashboard import Dashboard
 from vault.node.boss import VaultNode
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 @dataclass

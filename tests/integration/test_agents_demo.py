@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from agents.tournament import default_domains_dir
 from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, run_agents_story
 from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
-PASSPHRASE = "correct horse battery"
 
 
 async def test_the_agents_story_behaves() -> None:

@@ -26,13 +26,12 @@ from protocol import (
     parse_message,
 )
 from protocol.clock import DAY_MS
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from tests.vault.access_helpers import access_request, read
 from vault.node.boss import VaultNode
 from vault.services.ratelimit import RateLimiter
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 class OffsetClock:

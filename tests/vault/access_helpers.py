@@ -1,4 +1,4 @@
-"""Builders for signed access-protocol messages and a controllable clock (tests only)."""
+"""Builders for signed access-protocol messages (tests only)."""
 
 from __future__ import annotations
 
@@ -21,21 +21,6 @@ from protocol import (
     now_ms,
     sign,
 )
-
-START_MS = 1_735_689_600_000  # 2025-01-01
-
-
-class ManualClock:
-    """Milliseconds that move only when told to."""
-
-    def __init__(self, start: int = START_MS) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 def access_request(

@@ -28,14 +28,14 @@ from protocol import (
 )
 from protocol.clock import DAY_MS
 from protocol.messages import AwaitDecision
+from tests.conftest import PASSPHRASE, ManualClock
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request, deletion_receipt, read, subscribe
-from .conftest import PASSPHRASE
+from .access_helpers import access_request, deletion_receipt, read, subscribe
 
 ALICE = Identity.generate()
 MALLORY = Identity.generate()

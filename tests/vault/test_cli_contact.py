@@ -10,14 +10,13 @@ from typer.testing import Result
 
 from protocol import ContactMessage, ContactPolicy, Identity, dump_message, new_id, new_nonce, sign
 from protocol.clock import now_ms
+from tests.conftest import PASSPHRASE
 from vault.services.contact_service import ContactService
 from vault.services.grantbook import GrantBook
 from vault.store.hpke import HpkeKeyPair
 from vault.store.vault import Vault
 
 from .access_helpers import access_request
-
-PASSPHRASE = "correct horse battery"
 
 
 def _setup(home: Path) -> tuple[str, str]:

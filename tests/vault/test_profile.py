@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PASSPHRASE
 from vault._exceptions import FieldNotSet, InvalidValue, UnknownField
 from vault.store.profile import ProfileField
 from vault.store.vault import Vault
-
-from .conftest import PASSPHRASE
 
 
 def test_versions_and_timestamps(vault: Vault) -> None:

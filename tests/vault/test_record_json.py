@@ -24,7 +24,8 @@ from protocol import (
     make_grant,
     sign,
 )
-from tests.vault.access_helpers import START_MS, access_request, deletion_receipt
+from tests.conftest import START_MS
+from tests.vault.access_helpers import access_request, deletion_receipt
 from vault._exceptions import AuditError, VaultError
 from vault.requester._book import GrantRecord, RequestRecord
 from vault.services.agent_service import PendingDeal

@@ -19,10 +19,12 @@ from protocol import (
     StreamClosed,
     TransportError,
 )
+from protocol.listen import LOOPBACK
 from protocol.runtime import EndOfStream, FramedStream, Node, PeerContext, TrioGuest
 from protocol.signing import Identity
+from tests.conftest import eventually
 
-from .conftest import LOOPBACK, NodeFactory, eventually
+from .conftest import NodeFactory
 
 pytestmark = pytest.mark.timeout(30)
 
