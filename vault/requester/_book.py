@@ -54,6 +54,8 @@ GRANT_KIND = "req.grant"
 
 
 class GrantStatus(StrEnum):
+    """Where a grant stands, as this business sees it (:meth:`GrantRecord.status`)."""
+
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
