@@ -48,7 +48,6 @@ from ._exceptions import (
     KluisError,
     LocalProtocolError,
     MalformedFrame,
-    RemoteError,
     SignatureError,
     UnknownMessage,
 )
@@ -392,10 +391,6 @@ class Error(Message):
         if isinstance(value, str) and value not in _CODES and _CODE_SHAPE.fullmatch(value):
             return ErrorCode.PROTOCOL.value
         return value
-
-    def to_exception(self) -> RemoteError:
-        """The :class:`~protocol.RemoteError` this reply stands for."""
-        return RemoteError(self.message or self.code.value, code=self.code)
 
 
 AnyMessage = Annotated[

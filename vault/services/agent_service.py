@@ -3,7 +3,7 @@
 ::
 
     svc = AgentService(vn.vault, vn.grants, vault_addrs=lambda: vn.addrs, bootstrap=[...])
-    spec, mandate = svc.load_intent(Path("phone.toml"))  # TOML or JSON; mandate vault-signed
+    spec, mandate = svc.parse_intent(read_intent_file("phone.toml"))  # mandate vault-signed
     outcome = await svc.send_intent(spec, mandate)        # negotiates until the intent's deadline
     svc.deals()               # deals awaiting the owner's confirmation (above the threshold)
     svc.confirm("deal id")    # or svc.reject(...)
@@ -272,11 +272,6 @@ class AgentService:
         self.outcomes: list[CustomerOutcome] = []
 
     # -- intents ------------------------------------------------------------------
-
-    def load_intent(self, path: Path | str) -> tuple[IntentSpec, Mandate]:
-        spec, mandate = load_intent_file(path, self.vault.identity)
-        assert mandate is not None
-        return spec, mandate
 
     def parse_intent(self, raw: dict[str, Any]) -> tuple[IntentSpec, Mandate]:
         spec, mandate = parse_intent_config(raw, self.vault.identity)

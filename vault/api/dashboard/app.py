@@ -42,7 +42,6 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from protocol import KluisError
 from protocol.clock import ISO, MINUTE_UTC, format_ms
@@ -522,7 +521,3 @@ async def _form(request: web.Request) -> dict[str, list[str]]:
         if isinstance(value, str):
             out.setdefault(key, []).append(value)
     return out
-
-
-def svg(markup: str) -> Markup:
-    return Markup(markup)  # noqa: S704 (built from escaped parts in charts.py)
