@@ -44,7 +44,7 @@ from agents import (
 )
 from agents.agreements import Agreement
 from agents.intents import DomainSpec, Intent, IssueSpec, domain_from_spec, intent_topic
-from agents.network import Candidate, CustomerAgent, CustomerOutcome, IntentSpec, wall_ms
+from agents.network import Candidate, CustomerAgent, CustomerOutcome, IntentSpec
 from agents.utility import LinearAdditiveUtility
 from protocol import AccessRequest, Grant, KluisError, PurposeCode, canonical_loads, new_id
 from vault._exceptions import VaultError
@@ -337,7 +337,7 @@ class AgentService:
             business=candidate.business,
             bid=intent.to_domain().bid_to_wire(candidate.bid),
             value_cents=price,
-            created_at=wall_ms(),
+            created_at=self.vault.clock(),
         )
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._deals[deal.deal_id] = deal
