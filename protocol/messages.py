@@ -69,6 +69,7 @@ from .wire import (
     TimestampMs,
     ValueText,
     Version,
+    WireInt,
     WireModel,
 )
 
@@ -101,13 +102,11 @@ __all__ = [
     "verify",
 ]
 
-#: A JSON integer that every peer (JavaScript included) reads exactly.
-_WireInt = Annotated[int, Field(ge=-limits.MAX_INT, le=limits.MAX_INT)]
 _StringList = Annotated[tuple[ValueText, ...], Field(max_length=limits.MAX_LIST_ITEMS)]
 
 #: A profile field's value: null, a bool, an integer, a string or a list of strings.
 #: Never a float: amounts are integer cents, times integer milliseconds.
-FieldValue = None | StrictBool | _WireInt | ValueText | _StringList
+FieldValue = None | StrictBool | WireInt | ValueText | _StringList
 
 _DurationDays = Annotated[int, Field(ge=1, le=limits.MAX_DAYS)]
 _WaitMs = Annotated[int, Field(ge=0, le=limits.MAX_WAIT_MS)]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol.limits import MAX_INT
 from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
 from vault.store.profile import ProfileField, decode_field, encode_field
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
@@ -26,7 +27,7 @@ ITEM = (
 FIELD_VALUES = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-(2**62), 2**62),
+    st.integers(-MAX_INT, MAX_INT),
     st.text(max_size=50),
     st.lists(st.text(max_size=20), max_size=5),
 )
@@ -153,3 +154,11 @@ def test_every_schema_path_resolves() -> None:
     for pattern in schema_paths():
         path = pattern.replace("<label>", "home").replace("<key...>", "a.b").replace("<key>", "k")
         assert resolve(path).path == path
+
+
+def test_integers_stay_within_what_every_peer_reads_exactly() -> None:
+    assert validate_value("custom.big", MAX_INT) == MAX_INT
+    assert validate_value("custom.big", -MAX_INT) == -MAX_INT
+    for big in (MAX_INT + 1, -MAX_INT - 1, int(parse_text("custom.big", "9" * 18))):
+        with pytest.raises(InvalidValue):
+            validate_value("custom.big", big)

@@ -38,6 +38,7 @@ from pydantic import (
     field_validator,
 )
 
+from protocol.wire import WireInt
 from vault._exceptions import InvalidValue, UnknownField
 
 __all__ = [
@@ -90,7 +91,7 @@ Phone = Annotated[str, AfterValidator(_phone)]
 Country = Annotated[str, AfterValidator(_country)]
 PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 Interest = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Scalar = bool | int | Annotated[str, StringConstraints(max_length=1000)]
+Scalar = bool | WireInt | Annotated[str, StringConstraints(max_length=1000)]
 
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
