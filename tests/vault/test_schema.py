@@ -66,7 +66,7 @@ def test_address_text_is_kept_and_idempotent(label: str, field: str, text: str) 
     key=SLUG,
     value=st.one_of(
         st.booleans(),
-        st.integers(-(10**17), 10**17),
+        st.integers(-MAX_INT, MAX_INT),
         st.from_regex(r"[a-z ]{1,20}", fullmatch=True),
     ),
 )
