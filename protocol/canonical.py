@@ -48,8 +48,9 @@ class CanonicalError(MalformedFrame):
 _LEAVES = (str, bool, type(None))  # int is a leaf too, once its size is checked
 
 
-def _big(value: int) -> CanonicalError:
-    return CanonicalError(f"integer {value} is outside ±(2**53 - 1)")
+def _too_big() -> CanonicalError:
+    # Not the number itself: it may be personal, or a peer's 4,000 digits.
+    return CanonicalError("an integer is outside ±(2**53 - 1)")
 
 
 def _check(value: Any, depth: int = 0) -> None:
@@ -63,7 +64,7 @@ def _check(value: Any, depth: int = 0) -> None:
     if kind is int:
         if -MAX_INT <= value <= MAX_INT:
             return
-        raise _big(value)
+        raise _too_big()
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str:
@@ -71,7 +72,7 @@ def _check(value: Any, depth: int = 0) -> None:
             sub = type(item)
             if sub is int:
                 if not -MAX_INT <= item <= MAX_INT:
-                    raise _big(item)
+                    raise _too_big()
             elif sub not in _LEAVES:
                 _check(item, depth + 1)
         return
@@ -80,7 +81,7 @@ def _check(value: Any, depth: int = 0) -> None:
             sub = type(item)
             if sub is int:
                 if not -MAX_INT <= item <= MAX_INT:
-                    raise _big(item)
+                    raise _too_big()
             elif sub not in _LEAVES:
                 _check(item, depth + 1)
         return
@@ -89,7 +90,7 @@ def _check(value: Any, depth: int = 0) -> None:
     if isinstance(value, int):  # an IntEnum, say
         if -MAX_INT <= value <= MAX_INT:
             return
-        raise _big(value)
+        raise _too_big()
     if isinstance(value, float):
         raise CanonicalError("floats have no canonical encoding; use integers")
     if isinstance(value, Mapping):
