@@ -32,6 +32,7 @@ from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
+from protocol import listen
 from protocol.runtime import Node, TrioGuest
 from protocol.signing import Identity
 
@@ -201,8 +202,8 @@ async def bridged_raw(n: int) -> Samples:
 
 
 async def node_request(n: int) -> Samples:
-    async with await Node.start(Identity.generate()) as server:
-        async with await Node.start(Identity.generate()) as client:
+    async with await Node.start(Identity.generate(), listen.LOOPBACK) as server:
+        async with await Node.start(Identity.generate(), listen.LOOPBACK) as client:
             server.set_frame_handler(FRAMES, lambda ctx, payload: payload)
             await client.connect(server.addrs[0])
             out: Samples = {}
@@ -217,8 +218,8 @@ async def node_request(n: int) -> Samples:
 async def node_connect() -> float:
     times = []
     for _ in range(5):
-        async with await Node.start(Identity.generate()) as server:
-            async with await Node.start(Identity.generate()) as client:
+        async with await Node.start(Identity.generate(), listen.LOOPBACK) as server:
+            async with await Node.start(Identity.generate(), listen.LOOPBACK) as client:
                 t0 = time.perf_counter()
                 await client.connect(server.addrs[0])
                 times.append(time.perf_counter() - t0)

@@ -27,6 +27,7 @@ from ._exceptions import (
     UnknownMessage,
 )
 from .canonical import CanonicalError, canonical_dumps, canonical_loads
+from .clock import Clock, format_ms, now_ms
 from .connection import NEED_DATA, PEER_CLOSED, Connection, Role, State, render_state_table
 from .contact import (
     ContactMessage,
@@ -49,6 +50,7 @@ from .ids import (
     is_compatible,
     parse_protocol_id,
 )
+from .listen import DEFAULT_LISTEN, LOOPBACK
 from .messages import (
     AccessRequest,
     Ack,
@@ -78,7 +80,7 @@ from .messages import (
 )
 from .purposes import Purpose, PurposeCode
 from .receipts import ConsentReceipt, ReceiptKind, make_receipt, to_kantara, verify_receipt
-from .replay import ReplayGuard, wall_clock_ms
+from .replay import ReplayGuard
 from .scopes import (
     Action,
     Scope,
@@ -101,7 +103,9 @@ from .wire import new_id, new_nonce
 __all__ = [
     "ACCESS",
     "CONTACT",
+    "DEFAULT_LISTEN",
     "DELIVERY",
+    "LOOPBACK",
     "NEED_DATA",
     "NEGOTIATE",
     "PEER_CLOSED",
@@ -113,6 +117,7 @@ __all__ = [
     "AwaitDecision",
     "CanonicalError",
     "CategoryCap",
+    "Clock",
     "ConnectError",
     "Connection",
     "ConnectionBroken",
@@ -174,6 +179,7 @@ __all__ = [
     "check_access",
     "dump_message",
     "error_from_exception",
+    "format_ms",
     "grant_fits_request",
     "is_compatible",
     "is_subset",
@@ -182,6 +188,7 @@ __all__ = [
     "narrow",
     "new_id",
     "new_nonce",
+    "now_ms",
     "parse_contact_frame",
     "parse_message",
     "parse_protocol_id",
@@ -198,5 +205,4 @@ __all__ = [
     "verify_grant",
     "verify_object",
     "verify_receipt",
-    "wall_clock_ms",
 ]

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from . import limits
 from ._exceptions import AccessDenied, ErrorCode, LocalProtocolError
+from .clock import DAY_MS
 from .contact_terms import ContactPolicy, policy_within
 from .messages import AccessRequest, Grant, sign, verify
 from .purposes import PurposeCode
@@ -30,14 +31,11 @@ from .signing import Identity
 from .wire import new_id
 
 __all__ = [
-    "DAY_MS",
     "check_access",
     "grant_fits_request",
     "make_grant",
     "verify_grant",
 ]
-
-DAY_MS = 86_400_000
 
 
 def make_grant(

@@ -4,14 +4,16 @@ A limit here is a *protocol* limit: a peer that exceeds one is sending invalid
 protocol and gets a typed error, never a crash and never an unbounded buffer.
 Per-peer *rates* (requests per minute) are policy and live in the vault.
 
-Two limits are owned by the module that enforces them and only re-exported
+Three limits are owned by the module that enforces them and only re-exported
 here, so that there is exactly one number for each: the frame size
-(:mod:`protocol.framing`) and the JSON nesting depth (:mod:`protocol.canonical`).
+(:mod:`protocol.framing`), and the JSON nesting depth and integer bound
+(:mod:`protocol.canonical`).
 """
 
 from __future__ import annotations
 
 from .canonical import MAX_DEPTH as _CANONICAL_MAX_DEPTH
+from .canonical import MAX_INT as _CANONICAL_MAX_INT
 from .framing import MAX_FRAME_SIZE as _FRAMING_MAX_FRAME_SIZE
 
 __all__ = [
@@ -50,7 +52,7 @@ MAX_JSON_DEPTH: int = _CANONICAL_MAX_DEPTH
 
 #: Largest integer on the wire (2**53 - 1): the largest a JavaScript peer can
 #: hold exactly, so a js-libp2p implementation reads the same number we signed.
-MAX_INT: int = 2**53 - 1
+MAX_INT: int = _CANONICAL_MAX_INT
 
 #: Field patterns in one scope. A profile has tens of fields, not thousands; a
 #: scope naming more is either a mistake or an attempt to hide one field in noise.

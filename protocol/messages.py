@@ -48,7 +48,6 @@ from ._exceptions import (
     KluisError,
     LocalProtocolError,
     MalformedFrame,
-    RemoteError,
     SignatureError,
     UnknownMessage,
 )
@@ -70,6 +69,7 @@ from .wire import (
     TimestampMs,
     ValueText,
     Version,
+    WireInt,
     WireModel,
 )
 
@@ -102,13 +102,11 @@ __all__ = [
     "verify",
 ]
 
-#: A JSON integer that every peer (JavaScript included) reads exactly.
-_WireInt = Annotated[int, Field(ge=-limits.MAX_INT, le=limits.MAX_INT)]
 _StringList = Annotated[tuple[ValueText, ...], Field(max_length=limits.MAX_LIST_ITEMS)]
 
 #: A profile field's value: null, a bool, an integer, a string or a list of strings.
 #: Never a float: amounts are integer cents, times integer milliseconds.
-FieldValue = None | StrictBool | _WireInt | ValueText | _StringList
+FieldValue = None | StrictBool | WireInt | ValueText | _StringList
 
 _DurationDays = Annotated[int, Field(ge=1, le=limits.MAX_DAYS)]
 _WaitMs = Annotated[int, Field(ge=0, le=limits.MAX_WAIT_MS)]
@@ -392,10 +390,6 @@ class Error(Message):
         if isinstance(value, str) and value not in _CODES and _CODE_SHAPE.fullmatch(value):
             return ErrorCode.PROTOCOL.value
         return value
-
-    def to_exception(self) -> RemoteError:
-        """The :class:`~protocol.RemoteError` this reply stands for."""
-        return RemoteError(self.message or self.code.value, code=self.code)
 
 
 AnyMessage = Annotated[

@@ -37,13 +37,13 @@ record integrity (signature)           ``sig`` (Ed25519 by the vault's peer key)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ._exceptions import LocalProtocolError, SignatureError
+from .clock import ISO, format_ms
 from .ids import ACCESS
 from .messages import DeletionReceipt, Grant, Offer, RevokeNotice, Signed, sign, verify
 from .purposes import Purpose
@@ -177,15 +177,12 @@ def verify_receipt(receipt: ConsentReceipt, vault_peer_id: str | None = None) ->
             raise SignatureError("signature does not verify")
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _termination(receipt: ConsentReceipt) -> str:
     keep = f"the requester deletes the data within {receipt.retention_days} days after access ends"
-    ended = _iso(receipt.ended_at) if receipt.ended_at is not None else ""
+    ended = format_ms(receipt.ended_at, ISO)
     if receipt.kind is ReceiptKind.GRANT:
-        return f"Access ends at {_iso(receipt.expires_at)} or when the owner revokes it; {keep}."
+        expires = format_ms(receipt.expires_at, ISO)
+        return f"Access ends at {expires} or when the owner revokes it; {keep}."
     if receipt.kind is ReceiptKind.REVOCATION:
         return f"Revoked by the owner at {ended}; {keep}."
     if receipt.kind is ReceiptKind.ERASURE:

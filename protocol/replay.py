@@ -21,18 +21,12 @@ The clock is injected (milliseconds since the epoch), so tests need no sleeping.
 from __future__ import annotations
 
 import heapq
-import time
-from collections.abc import Callable
 
 from . import limits
 from ._exceptions import RateLimited, ReplayError
+from .clock import Clock, now_ms
 
-__all__ = ["ReplayGuard", "wall_clock_ms"]
-
-
-def wall_clock_ms() -> int:
-    """The system clock in integer milliseconds since the Unix epoch."""
-    return time.time_ns() // 1_000_000
+__all__ = ["ReplayGuard"]
 
 
 class ReplayGuard:
@@ -42,7 +36,7 @@ class ReplayGuard:
         self,
         window_ms: int = limits.REPLAY_WINDOW_MS,
         max_nonces: int = limits.MAX_NONCES_TOTAL,
-        clock: Callable[[], int] = wall_clock_ms,
+        clock: Clock = now_ms,
         *,
         max_nonces_per_peer: int = limits.MAX_NONCES_PER_PEER,
     ) -> None:

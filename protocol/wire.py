@@ -37,6 +37,7 @@ __all__ = [
     "TimestampMs",
     "ValueText",
     "Version",
+    "WireInt",
     "WireModel",
     "new_id",
     "new_nonce",
@@ -111,6 +112,8 @@ Nonce = Annotated[
 ]
 #: An Ed25519 signature, lower-case hex; empty means "not signed yet".
 Signature = Annotated[str, StringConstraints(max_length=128, pattern=r"^([0-9a-f]{128})?$")]
+#: A JSON integer that every peer (JavaScript included) reads exactly.
+WireInt = Annotated[int, Field(ge=-limits.MAX_INT, le=limits.MAX_INT)]
 #: Milliseconds since the Unix epoch (UTC).
 TimestampMs = Annotated[int, Field(ge=0, le=limits.MAX_INT)]
 #: A count of days.

@@ -5,6 +5,7 @@ of the encrypted vault are re-exported here; the CLI lives in :mod:`vault.cli.ma
 and is not imported by default (it pulls in typer).
 """
 
+from protocol.clock import Clock
 from vault._exceptions import (
     AuditError,
     BackupError,
@@ -20,8 +21,8 @@ from vault._exceptions import (
     WrongPassphrase,
 )
 from vault.home.paths import VaultPaths, default_home, resolve_home
-from vault.store.audit import AuditEntry, AuditLog, Clock, VerifyReport
-from vault.store.profile import ChangeListener, FieldRecord, Profile
+from vault.store.audit import AuditEntry, AuditLog, VerifyReport
+from vault.store.profile import ChangeListener, Profile, ProfileField
 from vault.store.records import Store
 from vault.store.vault import Vault
 
@@ -34,9 +35,9 @@ __all__ = [
     "Clock",
     "CorruptRecord",
     "FieldNotSet",
-    "FieldRecord",
     "InvalidValue",
     "Profile",
+    "ProfileField",
     "StorageError",
     "Store",
     "UnknownField",

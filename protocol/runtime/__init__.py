@@ -18,7 +18,6 @@ Public API::
 
 from ._bridge import GuestCancelled, GuestError, TrioGuest
 from .node import (
-    DEFAULT_LISTEN,
     DEFAULT_MUXER,
     MAX_INBOUND_STREAMS_PER_PEER,
     EndOfStream,
@@ -30,7 +29,6 @@ from .node import (
 )
 
 __all__ = [
-    "DEFAULT_LISTEN",
     "DEFAULT_MUXER",
     "MAX_INBOUND_STREAMS_PER_PEER",
     "EndOfStream",

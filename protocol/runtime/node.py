@@ -62,6 +62,7 @@ from .._exceptions import (
     TransportError,
 )
 from ..framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from ..listen import DEFAULT_LISTEN
 from ..signing import Identity
 from . import _swarm_fix
 from . import addrs as _addrs
@@ -70,7 +71,6 @@ from .discovery import Discovery, PeerCallback
 from .reach import Reach, ReachConfig
 
 __all__ = [
-    "DEFAULT_LISTEN",
     "DEFAULT_MUXER",
     "MAX_INBOUND_STREAMS_PER_PEER",
     "EndOfStream",
@@ -83,7 +83,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LISTEN: Final = ("/ip4/127.0.0.1/tcp/0",)
 #: Inbound frame streams one peer may hold open at once; the next one is reset.
 MAX_INBOUND_STREAMS_PER_PEER: Final = 32
 #: The stream muxer. yamux, and only yamux, by default: py-libp2p 0.8.1's mplex

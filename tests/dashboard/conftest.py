@@ -10,12 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.api.dashboard import Dashboard
 from vault.node.boss import VaultNode
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 @dataclass

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from protocol import ErrorCode
+from protocol.listen import LOOPBACK
 from vault.requester import AccessDenied, Offer, Requester
 
-from .conftest import LOOPBACK, Running
+from .conftest import Running
 from .test_features import _message
 
 pytestmark = pytest.mark.timeout(90)

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from typer.testing import CliRunner, Result
 
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.cli.main import app
 from vault.store.vault import Vault
-
-from .conftest import PASSPHRASE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,7 +51,7 @@ async def test_start_prints_dashboard_and_login_link(vault_home: Path):
     new_file = vault_home.parent / "new.txt"
     new_file.write_text(NEW_PASSPHRASE + "\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vault", "start", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        [sys.executable, "-m", "vault", "start", "--listen", LOOPBACK[0]],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -28,12 +28,13 @@ from hypothesis import strategies as st  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from protocol import Identity  # noqa: E402
+from tests.conftest import PASSPHRASE  # noqa: E402
 from vault.api.dashboard.app import ACTIONS, PAGES  # noqa: E402
 from vault.api.spec import openapi_document  # noqa: E402
 from vault.node.boss import VaultNode  # noqa: E402
 from vault.store.vault import Vault  # noqa: E402
 
-from .conftest import PASSPHRASE, csrf_of  # noqa: E402
+from .conftest import csrf_of  # noqa: E402
 from .helpers import ask  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)

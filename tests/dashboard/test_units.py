@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from vault.api.dashboard.charts import DAY_MS, Bar, expiry_chart, reads_chart
+from protocol.clock import DAY_MS
+from tests.conftest import ManualClock
+from vault.api.dashboard.charts import Bar, expiry_chart, reads_chart
 from vault.api.dashboard.security import (
     LINK_TTL_MS,
     MAX_SESSIONS,
@@ -14,16 +16,8 @@ from vault.api.dashboard.security import (
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def test_login_codes_work_once_and_expire():
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     store = SessionStore(lambda: "tok", clock=clock)
     code = store.new_link_code()
     assert store.redeem_code(code) and not store.redeem_code(code)
@@ -35,7 +29,7 @@ def test_login_codes_work_once_and_expire():
 
 
 def test_sessions_expire_and_are_bounded():
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     store = SessionStore(lambda: "tok", clock=clock)
     sid, session = store.create()
     assert store.get(sid) is session and store.get("other") is None and store.get(None) is None

@@ -18,6 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agents import Boulware, Conceder, DefaultStrategy
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, _business_preferences
 from vault.node.boss import VaultNode
@@ -25,8 +27,6 @@ from vault.requester import OfferAgent, Requester
 from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(90)
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 class World:

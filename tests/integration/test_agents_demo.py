@@ -11,12 +11,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from agents.tournament import default_domains_dir
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, run_agents_story
 from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
-PASSPHRASE = "correct horse battery"
 
 
 async def test_the_agents_story_behaves() -> None:
@@ -64,12 +65,29 @@ def test_cli_intent_send_refuses_a_bad_file(home: Path, tmp_path: Path) -> None:
     incomplete.write_text(json.dumps({"category": "phone"}), encoding="utf-8")
     result = _run(["intent", "send", str(incomplete)], home)
     assert result.exit_code == 2 and "invalid intent file" in result.output
+    listed = tmp_path / "listed.json"
+    listed.write_text("[1, 2]", encoding="utf-8")
+    result = _run(["intent", "send", str(listed)], home)
+    assert result.exit_code == 2 and "holds a table (TOML) or an object" in result.output
+
+
+def test_one_reader_for_toml_and_json_intent_files(tmp_path: Path) -> None:
+    from vault.services.agent_service import read_intent_file
+
+    as_toml = tmp_path / "intent.TOML"
+    as_toml.write_text('category = "phone"\nrounds = 3\n', encoding="utf-8")
+    as_json = tmp_path / "intent.json"
+    as_json.write_text('{"category": "phone", "rounds": 3}', encoding="utf-8")
+    assert (
+        read_intent_file(as_toml) == read_intent_file(as_json) == {"category": "phone", "rounds": 3}
+    )
 
 
 def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) -> None:
     """No business listens: the agent finds nobody on the topic and says so."""
     intent = tmp_path / "intent.json"
     intent.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 0.2}), encoding="utf-8")
+    (home / "config.toml").write_text(f'[network]\nlisten = ["{LOOPBACK[0]}"]\n')  # not 0.0.0.0
     result = _run(["intent", "send", str(intent), "--peer-timeout", "0.3"], home)
     assert result.exit_code == 2, result.output
     assert "no business listens" in result.output

@@ -30,12 +30,12 @@ from protocol import (
     new_nonce,
     sign,
 )
+from protocol.listen import LOOPBACK
 from protocol.runtime import Node
 from protocol.runtime.pubsub import PubSub
 from tests.agents.conftest import business_prefs, customer_prefs, phone_domain
 
 pytestmark = pytest.mark.timeout(60)
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 @dataclass

@@ -21,6 +21,8 @@ from agents import (
     Preferences,
 )
 from protocol import AccessDenied
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault._exceptions import VaultError
 from vault.node.boss import VaultNode
 from vault.requester import OfferAgent, Requester
@@ -28,8 +30,6 @@ from vault.services.agent_service import AgentService
 from vault.store.vault import Vault
 
 pytestmark = pytest.mark.timeout(60)
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 FIELDS = ("contact.email", "contact.phone", "address.home.city", "name.given")
 
 

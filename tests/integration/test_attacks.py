@@ -22,17 +22,16 @@ from protocol import (
     Identity,
     ReadResult,
     dump_message,
+    now_ms,
     parse_message,
-    wall_clock_ms,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from tests.vault.access_helpers import access_request, read
 from vault.node.boss import VaultNode
 from vault.services.ratelimit import RateLimiter
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 
 class OffsetClock:
@@ -42,7 +41,7 @@ class OffsetClock:
         self.offset = 0
 
     def __call__(self) -> int:
-        return wall_clock_ms() + self.offset
+        return now_ms() + self.offset
 
 
 @dataclass
@@ -180,7 +179,7 @@ async def test_replayed_request(world: World) -> None:
     msg = read(w.alice, w.grant.grant_id, ["contact.email"])
     assert isinstance(await w.send(w.alice_node, msg), ReadResult)
     await w.refused(w.alice_node, msg, ErrorCode.REPLAY)
-    stale = read(w.alice, w.grant.grant_id, ["contact.email"], ts=wall_clock_ms() - 600_000)
+    stale = read(w.alice, w.grant.grant_id, ["contact.email"], ts=now_ms() - 600_000)
     await w.refused(w.alice_node, stale, ErrorCode.REPLAY)
 
 

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from protocol import ContactPolicy
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from vault.node.boss import VaultNode
 from vault.requester import Requester
 from vault.store.vault import Vault
 
-PASSPHRASE = "correct horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 SCHWAB = ContactPolicy.of([("survey", 1, 365), ("service", 5, 30)])
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
-    home = tmp_path / "vault"
-    Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
-        yield n
-
-
-@pytest.fixture
-async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
-        tmp_path / "biz", listen=LOOPBACK, retention_interval=None
-    ) as r:
-        yield r
 
 
 async def _read_then_erase(vn: VaultNode, biz: Requester) -> tuple[Any, Any]:

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from protocol import verify_erasure_receipt
+from protocol.listen import LOOPBACK
+from tests.conftest import BIZ_PASSPHRASE, PASSPHRASE, eventually
 from vault.node.boss import VaultNode
 from vault.requester import GrantHandle, GrantStatus, Offer, Requester
 from vault.services.erasure import verify_export
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
-BIZ_PASSPHRASE = "business horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
 def vault_home(tmp_path: Path) -> Path:
+    """No street: a read of ``address.home.*`` here is the city alone."""
     home = tmp_path / "vault"
     with Vault.create(home, PASSPHRASE) as v:
         v.profile.set("contact.email", "alice@example.org")
@@ -31,21 +29,9 @@ def vault_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def vn(vault_home: Path) -> AsyncIterator[VaultNode]:
-    async with await VaultNode.start(
-        vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None
-    ) as node:
-        node.delivery.outbox.base_backoff_s = 0.05
-        yield node
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
+def vn(vn: VaultNode) -> VaultNode:
+    vn.delivery.outbox.base_backoff_s = 0.05  # retries within the test's patience
+    return vn
 
 
 async def granted(biz: Requester, vn: VaultNode, fields: list[str]) -> GrantHandle:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,53 +21,15 @@ from protocol import (
     sign,
     verify,
 )
+from protocol.listen import LOOPBACK
+from tests.conftest import BIZ_PASSPHRASE, eventually
 from vault.cli.main import app
 from vault.node.boss import VaultNode
 from vault.requester import AccessDenied, GrantHandle, Offer, Requester, Update
-from vault.store.vault import Vault
 
-PASSPHRASE = "correct horse battery"
-BIZ_PASSPHRASE = "business horse battery"
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 FIELDS = ["contact.email", "address.home.*"]
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def vault_home(tmp_path: Path) -> Path:
-    home = tmp_path / "vault"
-    with Vault.create(home, PASSPHRASE) as v:
-        v.profile.set("contact.email", "alice@example.org")
-        v.profile.set("address.home.city", "Zwolle")
-        v.profile.set("address.home.street", "Melkmarkt 1")
-        v.profile.set("name.given", "Alice")
-    return home
-
-
-@pytest.fixture
-async def vn(vault_home: Path) -> AsyncIterator[VaultNode]:
-    async with await VaultNode.start(
-        vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None
-    ) as node:
-        yield node
-
-
-@pytest.fixture
-async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
-        tmp_path / "biz", listen=LOOPBACK, retention_interval=None
-    ) as requester:
-        yield requester
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def granted(

@@ -32,13 +32,13 @@ from protocol import (
     parse_message,
     verify,
 )
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE
 from tests.vault.access_helpers import access_request, read, subscribe
 from vault.cli.main import app
 from vault.home.lock import AlreadyRunning
 from vault.node.boss import VaultNode
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
 
 
 @pytest.fixture
@@ -193,13 +193,11 @@ async def test_end_to_end_over_libp2p(home: Path) -> None:
         notices.append(payload)
         return dump_message(Ack(ref=parse_message(payload).grant_id))  # type: ignore[attr-defined]
 
-    async with await VaultNode.start(home, PASSPHRASE, listen=["/ip4/127.0.0.1/tcp/0"]) as vn:
+    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK) as vn:
         vn.vault.profile.set("contact.email", "alice@example.org")
         vn.vault.profile.set("name.given", "Alice")
         assert vn.addrs and all(a.endswith(f"/p2p/{vn.peer_id}") for a in vn.addrs)
-        async with await Node.start(
-            alice, listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=[], mdns=False
-        ) as client:
+        async with await Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as client:
             client.set_frame_handler(ACCESS, on_notice)
             assert await client.connect(vn.addrs[0]) == vn.peer_id
             req = access_request(alice, vn.peer_id, ["contact.email", "name.given"])
@@ -311,7 +309,7 @@ async def test_cli_start_and_owner_commands(home: Path) -> None:
     env.pop("KLUIS_DEBUG", None)
     kluis = [sys.executable, "-m", "vault"]
     proc = subprocess.Popen(
-        [*kluis, "start", "--listen", "/ip4/127.0.0.1/tcp/0"],
+        [*kluis, "start", "--listen", LOOPBACK[0]],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -338,9 +336,7 @@ async def test_cli_start_and_owner_commands(home: Path) -> None:
 
         alice = Identity.generate()
         vault_peer = addr.rsplit("/p2p/", 1)[1]
-        async with await Node.start(
-            alice, listen=["/ip4/127.0.0.1/tcp/0"], bootstrap=[], mdns=False
-        ) as client:
+        async with await Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as client:
             await client.connect(addr)
             req = access_request(alice, vault_peer, ["contact.email"])
             assert (await call(client, vault_peer, req)).status is DecisionStatus.PENDING
@@ -398,9 +394,9 @@ async def test_cli_start_dials_bootstrap_peers_from_config(home: Path) -> None:
     """config.toml's [network] bootstrap peers are dialled when `kluis start` runs."""
     from protocol.runtime import Node
 
-    async with await Node.start(Identity.generate(), listen=["/ip4/127.0.0.1/tcp/0"]) as peer:
+    async with await Node.start(Identity.generate(), listen=LOOPBACK) as peer:
         (home / "config.toml").write_text(
-            f'[network]\nlisten = ["/ip4/127.0.0.1/tcp/0"]\nbootstrap = ["{peer.addrs[0]}"]\n'
+            f'[network]\nlisten = ["{LOOPBACK[0]}"]\nbootstrap = ["{peer.addrs[0]}"]\n'
         )
         env = {**os.environ, "KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": PASSPHRASE}
         env.pop("KLUIS_DEBUG", None)

@@ -35,9 +35,11 @@ from protocol import (
     verify,
     verify_erasure_receipt,
 )
+from protocol.clock import DAY_MS
 from protocol.contact_terms import policy_within
+from tests.conftest import START_MS
 
-NOW = 1_735_689_600_000
+NOW = START_MS
 BIZ = Identity.generate()
 VAULT = Identity.generate()
 SURVEY_ONCE_A_YEAR = ContactPolicy.of([("survey", 1, 365), ("service", 10, 30)])
@@ -75,7 +77,7 @@ def test_policy_normalises_and_refuses_unsorted():
 
 def test_quiet_hours_wrap_midnight_and_offset():
     q = QuietHours.parse("22:00-07:00")
-    day = NOW - NOW % 86_400_000
+    day = NOW - NOW % DAY_MS
     assert q.contains(day + 23 * 3_600_000)
     assert q.contains(day + 3 * 3_600_000)
     assert not q.contains(day + 12 * 3_600_000)

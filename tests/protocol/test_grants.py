@@ -26,7 +26,7 @@ from protocol import (
     sign,
     verify_grant,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
 
 from .strategies import IDENTITIES
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from protocol import RateLimited, ReplayError, ReplayGuard
-from protocol.replay import wall_clock_ms
-
-
-class Clock:
-    def __init__(self, now: int = 1_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
+from protocol.clock import now_ms
+from tests.conftest import ManualClock
 
 
 def test_nonce_is_good_once() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, clock=clock)
     guard.check("peer", "n1", clock.now)
     with pytest.raises(ReplayError):
@@ -28,7 +21,7 @@ def test_nonce_is_good_once() -> None:
 
 @pytest.mark.parametrize("offset", [-1001, 1001, -(10**9), 10**9])
 def test_timestamp_outside_window(offset: int) -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, clock=clock)
     with pytest.raises(ReplayError):
         guard.check("peer", "n", clock.now + offset)
@@ -37,12 +30,12 @@ def test_timestamp_outside_window(offset: int) -> None:
 
 @pytest.mark.parametrize("offset", [-1000, 0, 1000])
 def test_timestamp_at_the_edges(offset: int) -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     ReplayGuard(window_ms=1000, clock=clock).check("peer", "n", clock.now + offset)
 
 
 def test_replay_after_eviction_is_still_refused_by_the_window() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, clock=clock)
     ts = clock.now
     guard.check("peer", "n", ts)
@@ -54,7 +47,7 @@ def test_replay_after_eviction_is_still_refused_by_the_window() -> None:
 
 
 def test_memory_is_bounded_per_peer() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, max_nonces_per_peer=3, clock=clock)
     for i in range(3):
         guard.check("greedy", f"n{i}", clock.now)
@@ -66,7 +59,7 @@ def test_memory_is_bounded_per_peer() -> None:
 
 
 def test_memory_is_bounded_in_total() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, max_nonces=5, clock=clock)
     for i in range(5):
         guard.check(f"peer{i}", "n", clock.now)
@@ -79,7 +72,7 @@ def test_memory_is_bounded_in_total() -> None:
 
 
 def test_future_timestamps_are_remembered_long_enough() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000)
     guard = ReplayGuard(window_ms=1000, clock=clock)
     ts = clock.now + 1000  # as far ahead as allowed
     guard.check("peer", "n", ts)
@@ -91,7 +84,7 @@ def test_future_timestamps_are_remembered_long_enough() -> None:
 
 def test_defaults_and_validation() -> None:
     guard = ReplayGuard()
-    guard.check("peer", "n", wall_clock_ms())
+    guard.check("peer", "n", now_ms())
     assert guard.window_ms == 120_000
     with pytest.raises(ValueError):
         ReplayGuard(window_ms=0)

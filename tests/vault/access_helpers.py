@@ -1,4 +1,4 @@
-"""Builders for signed access-protocol messages and a controllable clock (tests only)."""
+"""Builders for signed access-protocol messages (tests only)."""
 
 from __future__ import annotations
 
@@ -18,24 +18,9 @@ from protocol import (
     Subscribe,
     new_id,
     new_nonce,
+    now_ms,
     sign,
-    wall_clock_ms,
 )
-
-START_MS = 1_735_689_600_000  # 2025-01-01
-
-
-class ManualClock:
-    """Milliseconds that move only when told to."""
-
-    def __init__(self, start: int = START_MS) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 def access_request(
@@ -60,7 +45,7 @@ def access_request(
         retention_days=retention,
         offer=Offer(description="free shipping", value_cents=495),
         nonce=new_nonce(),
-        ts=wall_clock_ms() if ts is None else ts,
+        ts=now_ms() if ts is None else ts,
         **extra,
     )
     return sign(msg, requester)
@@ -72,7 +57,7 @@ def read(requester: Identity, grant_id: str, fields: Iterable[str], ts: int | No
         requester=requester.peer_id,
         fields=tuple(fields),
         nonce=new_nonce(),
-        ts=wall_clock_ms() if ts is None else ts,
+        ts=now_ms() if ts is None else ts,
     )
     return sign(msg, requester)
 
@@ -83,7 +68,7 @@ def subscribe(requester: Identity, grant_id: str, fields: Iterable[str]) -> Subs
         requester=requester.peer_id,
         fields=tuple(fields),
         nonce=new_nonce(),
-        ts=wall_clock_ms(),
+        ts=now_ms(),
     )
     return sign(msg, requester)
 
@@ -98,7 +83,7 @@ def deletion_receipt(
         vault=vault_peer,
         reason=DeletionReason.REVOKED,
         deleted_fields=tuple(fields),
-        deleted_at=wall_clock_ms(),
+        deleted_at=now_ms(),
         key_destroyed=True,
     )
     return sign(msg, requester)

@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.conftest import PASSPHRASE, START_MS
 from vault.cli.main import app
 from vault.store.vault import Vault
-
-PASSPHRASE = "correct horse battery"
 
 
 class FakeClock:
     """Deterministic milliseconds: starts at 2025-01-01, +1 s per call."""
 
-    def __init__(self, start: int = 1_735_689_600_000) -> None:
+    def __init__(self, start: int = START_MS) -> None:
         self._ticks = itertools.count(start, 1000)
 
     def __call__(self) -> int:

@@ -22,20 +22,20 @@ from protocol import (
     RevokeNotice,
     Update,
     dump_message,
+    now_ms,
     parse_message,
     verify,
-    wall_clock_ms,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
 from protocol.messages import AwaitDecision
+from tests.conftest import PASSPHRASE, ManualClock
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request, deletion_receipt, read, subscribe
-from .conftest import PASSPHRASE
+from .access_helpers import access_request, deletion_receipt, read, subscribe
 
 ALICE = Identity.generate()
 MALLORY = Identity.generate()
@@ -56,7 +56,7 @@ class FakeLink:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(wall_clock_ms())
+    return ManualClock(now_ms())
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ async def test_refusals(service: AccessService, clock: ManualClock) -> None:
     refused(
         service,
         ALICE,
-        read(ALICE, grant.grant_id, ["contact.email"], ts=wall_clock_ms() - 10 * 60_000),
+        read(ALICE, grant.grant_id, ["contact.email"], ts=now_ms() - 10 * 60_000),
         ErrorCode.REPLAY,
     )
     # unknown grant, request to another vault

@@ -6,17 +6,18 @@ import time
 from pathlib import Path
 
 from protocol import canonical_dumps, canonical_loads
+from tests.conftest import PASSPHRASE, START_MS
 from vault.store.audit import AuditEntry, genesis_hash
 from vault.store.vault import Vault
 
-from .conftest import PASSPHRASE, FakeClock, db_exec, db_rows
+from .conftest import FakeClock, db_exec, db_rows
 
 
 def test_entries_are_chained_signed_and_timestamped(vault: Vault) -> None:
     vault.audit.append("test.event", {"n": 1})
     entries = list(vault.audit.entries())
     assert [e.seq for e in entries] == [1, 2]
-    assert entries[0].kind == "vault.create" and entries[0].timestamp == 1_735_689_600_000
+    assert entries[0].kind == "vault.create" and entries[0].timestamp == START_MS
     assert entries[0].prev_hash == genesis_hash(vault.peer_id)
     assert entries[1].prev_hash == entries[0].hash
     for e in entries:

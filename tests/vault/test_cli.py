@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from tests.conftest import PASSPHRASE
 from vault.store.records import record_ad
 from vault.store.vault import Vault
 
-from .conftest import PASSPHRASE, db_exec, db_rows, file_hashes
+from .conftest import db_exec, db_rows, file_hashes
 
 Cli = Callable[..., Result]
 

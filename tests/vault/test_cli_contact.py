@@ -9,15 +9,14 @@ from pathlib import Path
 from typer.testing import Result
 
 from protocol import ContactMessage, ContactPolicy, Identity, dump_message, new_id, new_nonce, sign
-from protocol.replay import wall_clock_ms
+from protocol.clock import now_ms
+from tests.conftest import PASSPHRASE
 from vault.services.contact_service import ContactService
 from vault.services.grantbook import GrantBook
 from vault.store.hpke import HpkeKeyPair
 from vault.store.vault import Vault
 
 from .access_helpers import access_request
-
-PASSPHRASE = "correct horse battery"
 
 
 def _setup(home: Path) -> tuple[str, str]:
@@ -47,7 +46,7 @@ def _setup(home: Path) -> tuple[str, str]:
                 subject="Your order shipped",
                 body="It arrives Tuesday.",
                 nonce=new_nonce(),
-                ts=wall_clock_ms(),
+                ts=now_ms(),
             ),
             biz,
         )

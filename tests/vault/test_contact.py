@@ -21,24 +21,24 @@ from protocol import (
     parse_contact_frame,
     sign,
 )
+from protocol.clock import DAY_MS
+from tests.conftest import PASSPHRASE, START_MS, ManualClock
 from vault.services.contact import DEFAULT_POLICY, check_contact
 from vault.services.contact_service import ContactService
 from vault.services.grantbook import GrantBook
 from vault.store.vault import Vault
 
-from .access_helpers import START_MS, ManualClock, access_request
+from .access_helpers import access_request
 
-PASSPHRASE = "correct horse battery"
-DAY = 86_400_000
 SCHWAB = ContactPolicy.of([("survey", 1, 365), ("service", 3, 30)])
 
 
 def test_check_contact_order_and_schwab_rule():
     check_contact(SCHWAB, "survey", [], START_MS)
     with pytest.raises(AccessDenied) as exc:
-        check_contact(SCHWAB, "survey", [START_MS], START_MS + 364 * DAY)
+        check_contact(SCHWAB, "survey", [START_MS], START_MS + 364 * DAY_MS)
     assert exc.value.code is ErrorCode.CAP_EXCEEDED
-    check_contact(SCHWAB, "survey", [START_MS], START_MS + 366 * DAY)
+    check_contact(SCHWAB, "survey", [START_MS], START_MS + 366 * DAY_MS)
     with pytest.raises(AccessDenied) as exc:
         check_contact(SCHWAB, "offer", [], START_MS)
     assert exc.value.code is ErrorCode.CATEGORY_REFUSED
@@ -137,14 +137,14 @@ def test_accepted_message_lands_in_inbox_and_is_audited(world: World):
 def test_schwab_survey_once_a_year(world: World):
     gid = world.grant(days=800)
     assert world.send(world.message(gid)).type == "ack"
-    world.clock.advance(200 * DAY)
+    world.clock.advance(200 * DAY_MS)
     assert world.code(world.message(gid)) == "cap_exceeded"
 
 
 def test_schwab_next_year_allowed(world: World):
     gid = world.grant(days=800)
     assert world.send(world.message(gid)).type == "ack"
-    world.clock.advance(365 * DAY + 1)
+    world.clock.advance(365 * DAY_MS + 1)
     assert world.send(world.message(gid)).type == "ack"
 
 
@@ -190,7 +190,7 @@ def test_every_refusal_path_is_typed_and_audited(world: World):
 
 def test_expired_grant(world: World):
     gid = world.grant(days=1)
-    world.clock.advance(2 * DAY)
+    world.clock.advance(2 * DAY_MS)
     assert world.code(world.message(gid, category="service")) == "expired"
 
 

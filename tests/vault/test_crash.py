@@ -10,9 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests.conftest import PASSPHRASE
 from vault.store.vault import Vault
-
-from .conftest import PASSPHRASE
 
 WRITER = textwrap.dedent("""
     import sys

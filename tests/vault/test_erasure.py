@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 
 from protocol import ErasureReceipt, Identity, SignatureError, sign
+from protocol.clock import DAY_MS
+from tests.conftest import PASSPHRASE, ManualClock
 from vault.services.erasure import ErasureBook, verify_export
 from vault.services.grantbook import NotFound
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock
-
-PASSPHRASE = "correct horse battery"
-DAY = 86_400_000
 BIZ = Identity.generate()
 
 
@@ -50,13 +48,13 @@ def test_pending_confirmed_overdue(vault: Vault, clock: ManualClock):
     rec = book.create(BIZ.peer_id, ["g2", "g1"], "forget me")
     assert rec.request.grant_ids == ("g1", "g2")
     assert rec.status(clock()) == "pending"
-    assert book.records()[0].status(clock() + 31 * DAY) == "overdue"
+    assert book.records()[0].status(clock() + 31 * DAY_MS) == "overdue"
     with pytest.raises(SignatureError):
         book.record_receipt(receipt(rec.request, grants=("g1",)))  # not all grants
     with pytest.raises(SignatureError):
         book.record_receipt(receipt(rec.request, signer=Identity.generate()))
     done = book.record_receipt(receipt(rec.request))
-    assert done.status(clock() + 99 * DAY) == "confirmed"
+    assert done.status(clock() + 99 * DAY_MS) == "confirmed"
     assert book.record_receipt(receipt(rec.request)).receipt == done.receipt  # idempotent
     [entry] = book.export()
     assert entry["status"] == "confirmed" and verify_export(entry)

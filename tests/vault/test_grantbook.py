@@ -16,12 +16,12 @@ from protocol import (
     verify,
     verify_grant,
 )
-from protocol.grants import DAY_MS
+from protocol.clock import DAY_MS
+from tests.conftest import PASSPHRASE, ManualClock
 from vault.services.grantbook import GrantBook, NotFound
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request, deletion_receipt
-from .conftest import PASSPHRASE
+from .access_helpers import access_request, deletion_receipt
 
 
 @pytest.fixture

@@ -25,13 +25,11 @@ from protocol import (
     sign,
 )
 from protocol.contact import parse_delivery_payload
+from tests.conftest import PASSPHRASE, START_MS, ManualClock
 from vault.services.outbox import Outbox, delivery_info
 from vault.store.hpke import HpkeError, HpkeKeyPair, seal_to
 from vault.store.vault import Vault
 
-from .access_helpers import START_MS, ManualClock
-
-PASSPHRASE = "correct horse battery"
 BIZ = Identity.generate()
 KEY = HpkeKeyPair.generate()
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import PASSPHRASE
 from vault.store.vault import Vault
-
-from .conftest import PASSPHRASE
 
 PROFILE = {
     "name.given": "Wilhelmina",

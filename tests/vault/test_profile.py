@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PASSPHRASE
 from vault._exceptions import FieldNotSet, InvalidValue, UnknownField
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.vault import Vault
-
-from .conftest import PASSPHRASE
 
 
 def test_versions_and_timestamps(vault: Vault) -> None:
@@ -62,7 +61,7 @@ def test_fields_prefix_and_document(vault: Vault) -> None:
 
 
 def test_listeners_see_committed_changes_only(vault: Vault) -> None:
-    seen: list[FieldRecord] = []
+    seen: list[ProfileField] = []
     remove = vault.profile.on_change(seen.append)
     with pytest.raises(RuntimeError), vault.transaction():
         vault.profile.set("name.given", "Anna")
@@ -84,7 +83,7 @@ def test_listeners_see_committed_changes_only(vault: Vault) -> None:
 
 
 def test_a_failing_listener_does_not_undo_the_change(vault: Vault) -> None:
-    def broken(rec: FieldRecord) -> None:
+    def broken(rec: ProfileField) -> None:
         raise ValueError("listener bug")
 
     vault.profile.on_change(broken)

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from protocol import Identity, PurposeCode
+from tests.conftest import PASSPHRASE, ManualClock
 from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request
-from .conftest import PASSPHRASE
+from .access_helpers import access_request
 
 ALICE = Identity.generate()
 BOB = Identity.generate()

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol.limits import MAX_INT
 from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
-from vault.store.profile import FieldRecord, decode_field, encode_field
+from vault.store.profile import ProfileField, decode_field, encode_field
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 
 SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
@@ -30,7 +31,7 @@ ITEM = (
 FIELD_VALUES = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-(2**62), 2**62),
+    st.integers(-MAX_INT, MAX_INT),
     st.text(max_size=50),
     st.lists(st.text(max_size=20), max_size=5),
 )
@@ -43,7 +44,7 @@ FIELD_VALUES = st.one_of(
     at=st.integers(0, 2**50),
 )
 def test_field_codec_round_trips(path: str, value: object, version: int, at: int) -> None:
-    rec = FieldRecord(path, value, version, at)  # type: ignore[arg-type]
+    rec = ProfileField(path, value, version, at)  # type: ignore[arg-type]
     assert decode_field(path, encode_field(rec)) == rec
 
 
@@ -69,7 +70,7 @@ def test_address_text_is_kept_and_idempotent(label: str, field: str, text: str) 
     key=SLUG,
     value=st.one_of(
         st.booleans(),
-        st.integers(-(2**53 - 1), 2**53 - 1),  # the wire's range (protocol.limits.MAX_INT)
+        st.integers(-MAX_INT, MAX_INT),
         st.from_regex(r"[a-z ]{1,20}", fullmatch=True),
     ),
 )
@@ -157,3 +158,11 @@ def test_every_schema_path_resolves() -> None:
     for pattern in schema_paths():
         path = pattern.replace("<label>", "home").replace("<key...>", "a.b").replace("<key>", "k")
         assert resolve(path).path == path
+
+
+def test_integers_stay_within_what_every_peer_reads_exactly() -> None:
+    assert validate_value("custom.big", MAX_INT) == MAX_INT
+    assert validate_value("custom.big", -MAX_INT) == -MAX_INT
+    for big in (MAX_INT + 1, -MAX_INT - 1, int(parse_text("custom.big", "9" * 18))):
+        with pytest.raises(InvalidValue):
+            validate_value("custom.big", big)

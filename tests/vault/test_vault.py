@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PASSPHRASE
 from vault import _exceptions as errors
 from vault.store.vault import Vault
 
-from .conftest import PASSPHRASE, FakeClock, db_exec, file_hashes
+from .conftest import FakeClock, db_exec, file_hashes
 
 
 def test_errors_are_local_errors() -> None:

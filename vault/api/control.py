@@ -89,7 +89,7 @@ from vault.services.consent import receipt_for, receipts
 from vault.services.owner import Owner
 from vault.services.rules import Rule
 from vault.store.backup import write_backup
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.schema import parse_text
 from vault.store.vault import Vault
 
@@ -400,7 +400,7 @@ def _receipt(receipt: ConsentReceipt, kantara: bool) -> ReceiptView:
     )
 
 
-def _field(rec: FieldRecord) -> FieldView:
+def _field(rec: ProfileField) -> FieldView:
     return FieldView(path=rec.path, value=rec.value, version=rec.version, updated_at=rec.updated_at)
 
 

@@ -13,7 +13,6 @@ import asyncio
 import json
 import sys
 import time
-import tomllib
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,17 +32,6 @@ intent_app = typer.Typer(help="Cast intents: what you want, negotiated by your a
 agents_app = typer.Typer(help="Preference agents: strategies and their tournament.")
 
 POLL_S = 0.5
-
-
-def _read_intent(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
-        raise VaultError(f"cannot read the intent file {path.name}: {type(exc).__name__}") from exc
-    if not isinstance(raw, dict):
-        raise VaultError("an intent file holds a table (TOML) or an object (JSON)")
-    return raw
 
 
 def _print_outcome(entry: dict[str, Any]) -> None:
@@ -74,7 +62,9 @@ def send(
     as_json: JsonOpt = False,
 ) -> None:
     """Publish an intent and let the agent negotiate it (until the intent's window closes)."""
-    raw = _read_intent(file)
+    from vault.services.agent_service import read_intent_file
+
+    raw = read_intent_file(file)
     client = node_client(home)
     if client is not None:
         entry = client.post("agents/intents", raw)
@@ -107,13 +97,15 @@ async def _send_offline(
     bootstrap: list[str],
     peer_timeout: float,
 ) -> dict[str, Any]:
+    from vault.home.config import load_config
     from vault.node.boss import VaultNode
     from vault.services.agent_service import AgentService
 
     folder = resolve_home(home)
+    listen = load_config(folder).network.listen  # where `kluis start` would listen
     passphrase = read_passphrase(passphrase_file)
     with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
-        node = await VaultNode.start(folder, passphrase, control_port=None)
+        node = await VaultNode.start(folder, passphrase, listen=listen, control_port=None)
     async with node:
         svc = AgentService(
             node.vault,

@@ -6,7 +6,7 @@ The business has its own folder and passphrase, separate from any vault::
                                "kluis-business")
     KLUIS_BUSINESS_PASSPHRASE  its passphrase (else --passphrase-file, else a prompt)
     KLUIS_BUSINESS_LISTEN      where its node listens while a command runs
-                               (default /ip4/127.0.0.1/tcp/0)
+                               (default /ip4/0.0.0.0/tcp/0: every interface)
 
 Every network command starts the business's node for the duration of the
 command only; a revoke notice sent while no command runs is picked up on the
@@ -17,7 +17,6 @@ Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,8 @@ import typer
 from rich.table import Table
 
 from protocol import Offer
+from protocol.clock import MINUTE_UTC, format_ms
+from protocol.listen import DEFAULT_LISTEN
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
@@ -80,7 +81,7 @@ ListenOpt = Annotated[
         envvar=ENV_BUSINESS_LISTEN,
         show_default=False,
         help="Multiaddr to listen on while the command runs (repeatable). "
-        "Default /ip4/127.0.0.1/tcp/0.",
+        "Default: every interface (/ip4/0.0.0.0/tcp/0).",
     ),
 ]
 FieldsOpt = Annotated[
@@ -104,17 +105,14 @@ def _split(text: str | None) -> list[str] | None:
     return items
 
 
-def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | None,
          work: Callable[[Requester], Awaitable[T]], *, network: bool = True,
          bootstrap: list[str] | None = None) -> T:  # fmt: skip
     """Open the business store (and node), run ``work``, close.
 
     The business's ``config.toml`` ``[network]`` is read like the vault's; its
-    listen default stays a random loopback port (commands are short-lived).
+    listen default is :data:`~protocol.listen.DEFAULT_LISTEN` (a port the OS
+    picks: the commands are short-lived, and vaults find a business by peer id).
     """
     from vault.home.config import load_config, network_settings, reach_config
 
@@ -123,7 +121,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
         raise RequesterError(f"no business store in {folder} (run `kluis business init`)")
     config = load_config(folder)
     if not listen and "listen" not in config.network.model_fields_set:
-        listen = ["/ip4/127.0.0.1/tcp/0"]
+        listen = list(DEFAULT_LISTEN)
     net = network_settings(config, listen=listen, bootstrap=bootstrap)
     passphrase = read_passphrase(passphrase_file, env=ENV_BUSINESS_PASSPHRASE)
 
@@ -154,7 +152,8 @@ def _show(value: Any) -> str:
 def _print_grant(grant: GrantHandle) -> None:
     stdout().print(
         f"approved: grant {grant.grant_id} (fields: {', '.join(grant.fields)}; "
-        f"expires {_when(grant.expires_at)} UTC; retention {grant.retention_days} days)",
+        f"expires {format_ms(grant.expires_at, MINUTE_UTC)}; "
+        f"retention {grant.retention_days} days)",
         markup=False,
     )
 
@@ -365,7 +364,7 @@ def grants(
             g.vault_peer[:12] + "…",
             ", ".join(g.fields),
             g.status,
-            _when(g.expires_at),
+            format_ms(g.expires_at),
             receipt,
         )
     if not infos:

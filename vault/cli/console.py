@@ -1,4 +1,4 @@
-"""How the CLI prints: one console each for stdout and stderr, JSON, times and peer ids.
+"""How the CLI prints: one console each for stdout and stderr, JSON and peer ids.
 
 Peer-supplied text is printed with ``markup=False`` (or escaped) wherever it appears."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["emit_json", "short_peer", "stderr", "stdout", "when"]
+__all__ = ["emit_json", "short_peer", "stderr", "stdout"]
 
 
 def stdout() -> Console:
@@ -23,16 +23,6 @@ def stderr() -> Console:
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def when(ms: int | None, *, seconds: bool = False) -> str:
-    """A millisecond timestamp as UTC text for a table ("" for none)."""
-    if ms is None:
-        return ""
-    import datetime as dt
-
-    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime(fmt)
 
 
 def short_peer(peer: str) -> str:

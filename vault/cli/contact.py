@@ -20,12 +20,13 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
+from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.api import contact_routes as ops
 from vault.api.models import EraseBody, PrefsBody
 from vault.api.spec import OPERATIONS, Operation
 from vault.cli.client import node_client
-from vault.cli.console import short_peer, stdout, when
+from vault.cli.console import short_peer, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
 from vault.services.contact import ContactBook
 from vault.services.delivery import DeliveryService
@@ -151,7 +152,7 @@ def inbox(
             short_peer(m["requester"]),
             m["category"],
             m["subject"],
-            when(m["received_at"]),
+            format_ms(m["received_at"]),
             flag,
         )
     if not data["messages"]:
@@ -173,7 +174,10 @@ def inbox_read(
         return
     out = stdout()
     out.print(f"from:     {m['requester']}", markup=False)
-    out.print(f"category: {m['category']}   received {when(m['received_at'])} UTC", markup=False)
+    out.print(
+        f"category: {m['category']}   received {format_ms(m['received_at'], MINUTE_UTC)}",
+        markup=False,
+    )
     out.print(f"subject:  {m['subject']}", markup=False)
     out.print("", markup=False)
     out.print(m["body"], markup=False)
@@ -263,7 +267,7 @@ def erase(
     for e in data["erasures"]:
         stdout().print(
             f"erasure {e['erasure_id']} → {e['requester']}: {e['status']} "
-            f"(receipt due by {when(e['deadline'])} UTC)",
+            f"(receipt due by {format_ms(e['deadline'], MINUTE_UTC)})",
             markup=False,
         )
     if not data["erasures"]:
@@ -297,7 +301,7 @@ def erasures(
             e["erasure_id"],
             short_peer(e["requester"]),
             e["status"],
-            when(e["request"]["requested_at"]),
+            format_ms(e["request"]["requested_at"]),
             ", ".join(rc["deleted_fields"]) if rc else "",
         )
     if not data["erasures"]:

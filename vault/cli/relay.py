@@ -27,9 +27,9 @@ from typing import Annotated
 import platformdirs
 import typer
 
+from protocol.listen import RELAY_PORT
 from vault._exceptions import VaultError
 from vault.cli.console import stdout
-from vault.home.config import RELAY_PORT
 
 __all__ = ["register", "relay"]
 

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
-from vault.cli.console import short_peer, stdout, when
+from vault.cli.console import short_peer, stdout
 from vault.cli.options import HomeOpt, JsonOpt, split_csv
 from vault.cli.start import start
 
@@ -72,7 +73,7 @@ def approve(
     g = data["grant"]
     stdout().print(
         f"approved: grant {g['grant_id']} for {', '.join(g['fields'])} until "
-        f"{when(g['expires_at'])} UTC",
+        f"{format_ms(g['expires_at'], MINUTE_UTC)}",
         markup=False,
     )
 
@@ -109,7 +110,7 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             ", ".join(g["fields"]),
             ", ".join(g["actions"]),
             g["purpose"],
-            when(g["expires_at"]),
+            format_ms(g["expires_at"]),
             status,
         )
     if not data["grants"]:
@@ -287,7 +288,7 @@ def receipts(
             r["kind"],
             r["grant_id"],
             short_peer(r["requester"]),
-            when(r["issued_at"]),
+            format_ms(r["issued_at"]),
         )
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")

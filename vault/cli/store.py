@@ -14,9 +14,10 @@ import typer
 from rich.table import Table
 
 from protocol import ErrorCode, KluisError
+from protocol.clock import SECOND, format_ms
 from vault._exceptions import CorruptRecord, VaultError, VaultExists
 from vault.cli.client import node_client
-from vault.cli.console import emit_json, stderr, stdout, when
+from vault.cli.console import emit_json, stderr, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import (
     ENV_NEW_PASSPHRASE,
@@ -32,7 +33,7 @@ from vault.home.paths import VaultPaths, resolve_home
 from vault.services.grantbook import GrantBook
 from vault.services.trail import RolledBackRecord
 from vault.store.audit import AuditEntry, VerifyReport
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 from vault.store.vault import Vault, check_new_passphrase
 
@@ -198,7 +199,7 @@ def show(
         query = f"?prefix={prefix}" if prefix else ""
         data = client.get(f"profile{query}")
         fields = [
-            FieldRecord(f["path"], f["value"], f["version"], f["updated_at"])
+            ProfileField(f["path"], f["value"], f["version"], f["updated_at"])
             for f in data["fields"]
         ]
         errors = [CorruptRecord(name) for name in data["corrupt"]]
@@ -215,7 +216,7 @@ def show(
         for f in fields:
             assert f.value is not None
             table.add_row(
-                f.path, format_value(f.value), str(f.version), when(f.updated_at, seconds=True)
+                f.path, format_value(f.value), str(f.version), format_ms(f.updated_at, SECOND)
             )
         if not fields:
             table.add_row("(empty)", "", "", "")
@@ -282,7 +283,7 @@ def audit(
         for column in ("seq", "time (UTC)", "kind", "details"):
             table.add_column(column)
         for e in entries:
-            table.add_row(str(e.seq), when(e.timestamp, seconds=True), e.kind, _details(e))
+            table.add_row(str(e.seq), format_ms(e.timestamp, SECOND), e.kind, _details(e))
         out = stdout()
         out.print(table)
         if report is not None:

@@ -33,12 +33,12 @@ from agents import (
 )
 from agents.intents import intent_topic
 from protocol import KluisError
+from protocol.listen import LOOPBACK
 from vault.demo.steps import Steps
 
 __all__ = ["DEMO_INTENT", "run_agents_story"]
 
 _PASSPHRASE = "correct horse battery staple"  # noqa: S105 (a throwaway demo vault)
-_LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 _FIELDS = ["contact.email", "contact.phone", "address.home.city", "name.given"]
 
 #: The customer's intent, as ``kluis intent send`` reads it from TOML/JSON.
@@ -122,10 +122,10 @@ async def _story(console: Console, steps: Steps, tmp: Path) -> bool:
     names: dict[str, str] = {}
     bizs: list[tuple[Requester, OfferAgent]] = []
     async with contextlib.AsyncExitStack() as stack:
-        vn = await VaultNode.start(home, _PASSPHRASE, listen=_LOOPBACK, control_port=None)
+        vn = await VaultNode.start(home, _PASSPHRASE, listen=LOOPBACK, control_port=None)
         stack.push_async_callback(vn.close)
         for i, (name, strategy) in enumerate(_BUSINESSES):
-            biz = await Requester.ephemeral(tmp / f"biz{i}", listen=_LOOPBACK,
+            biz = await Requester.ephemeral(tmp / f"biz{i}", listen=LOOPBACK,
                                             retention_interval=None)  # fmt: skip
             stack.push_async_callback(biz.close)
             boot = [bizs[0][0].addrs[0]] if bizs else []

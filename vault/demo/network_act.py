@@ -41,15 +41,15 @@ from protocol import (
     verify,
 )
 from protocol.ids import ACCESS
+from protocol.listen import LOOPBACK
 from vault.demo.contact_act import run_contact_erasure_story
 from vault.demo.steps import Steps
 from vault.node.boss import VaultNode
 from vault.requester import Offer, Requester, Update
 from vault.store.vault import Vault
 
-__all__ = ["LOOPBACK", "audit_summary", "run_network_act"]
+__all__ = ["audit_summary", "run_network_act"]
 
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 NETWORK_PROFILE: dict[str, object] = {
     "name.given": "Anna",

@@ -23,7 +23,7 @@ from vault._exceptions import InvalidValue, UnknownField, WrongPassphrase
 from vault.demo.agents_act import run_agents_story
 from vault.demo.network_act import run_network_act
 from vault.demo.steps import Steps
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.schema import format_value
 from vault.store.vault import Vault
 
@@ -48,7 +48,7 @@ DEMO_PROFILE: dict[str, object] = {
 }
 
 
-def _profile_table(records: list[FieldRecord]) -> Table:
+def _profile_table(records: list[ProfileField]) -> Table:
     table = Table(title="profile", title_justify="left")
     for column in ("field", "value", "version"):
         table.add_column(column)
@@ -90,7 +90,7 @@ def _run(home: Path, tmp: Path, con: Console, steps: Steps) -> None:
     with vault:
         steps.check("created a vault with a fresh Ed25519 identity", True, vault.peer_id)
         peer_id = vault.peer_id
-        seen: list[FieldRecord] = []
+        seen: list[ProfileField] = []
         vault.profile.on_change(seen.append)
         for path, value in DEMO_PROFILE.items():
             vault.profile.set(path, value)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from protocol.listen import VAULT_LISTEN
 from vault._exceptions import VaultError
 from vault.home.paths import CONFIG_FILE
 
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_FILE",
-    "DEFAULT_LISTEN",
-    "DEFAULT_PORT",
-    "RELAY_PORT",
     "ConfigError",
     "NetworkConfig",
     "NodeConfig",
@@ -49,12 +47,6 @@ __all__ = [
     "reach_config",
 ]
 
-#: kluis's port: a vault listens here unless ``--listen``/``[network] listen`` say
-#: otherwise, so its address survives a restart (docs/deployment.md).
-DEFAULT_PORT = 4747
-#: ``kluis relay``'s default port.
-RELAY_PORT = 4749
-DEFAULT_LISTEN = (f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}",)
 #: A configuration file is small; refuse anything that is clearly not one.
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -68,7 +60,7 @@ class ConfigError(VaultError):
 class NetworkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    listen: Annotated[tuple[_Addr, ...], Field(max_length=16)] = DEFAULT_LISTEN
+    listen: Annotated[tuple[_Addr, ...], Field(max_length=16)] = VAULT_LISTEN
     bootstrap: Annotated[tuple[_Addr, ...], Field(max_length=64)] = ()
     mdns: bool = False
     relays: Annotated[tuple[_Addr, ...], Field(max_length=16)] = ()

@@ -73,10 +73,6 @@ class VaultLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def __enter__(self) -> VaultLock:
         self.acquire()
         return self

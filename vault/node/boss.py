@@ -37,7 +37,9 @@ from types import TracebackType
 from typing import Any
 
 from protocol import ACCESS, CONTACT, DELIVERY, Grant, RevokeNotice
+from protocol.clock import Clock, now_ms
 from protocol.framing import MAX_FRAME_SIZE
+from protocol.listen import DEFAULT_LISTEN
 from vault.api.control import ControlServer
 from vault.home.lock import VaultLock
 from vault.services.access import AccessService
@@ -47,14 +49,11 @@ from vault.services.delivery import DeliveryService
 from vault.services.grantbook import GrantBook, RequestState
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
-from vault.store.audit import Clock, wall_clock_ms
 from vault.store.vault import Vault
 
-__all__ = ["DEFAULT_LISTEN", "VaultNode"]
+__all__ = ["VaultNode"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 
 
 class VaultNode:
@@ -96,7 +95,7 @@ class VaultNode:
         bootstrap: Sequence[str] = (),
         mdns: bool = False,
         control_port: int | None = 0,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         limiter: RateLimiter | None = None,
         max_frame_size: int = MAX_FRAME_SIZE,
         network: bool = True,

@@ -16,6 +16,7 @@ by negotiation and receive the grant an agreement creates.
 """
 
 from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
+from protocol.listen import DEFAULT_LISTEN
 from vault.requester._book import GrantStatus, RequestRecord
 from vault.requester._errors import (
     DecisionPending,
@@ -27,7 +28,6 @@ from vault.requester._errors import (
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
 from vault.requester._requester import (
-    DEFAULT_LISTEN,
     GrantRef,
     Requester,
     parse_purpose,

@@ -33,8 +33,10 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import DAY_MS
 from vault._exceptions import CorruptRecord
 from vault.requester._errors import UnknownGrant, UnknownRequest
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = [
@@ -49,10 +51,11 @@ __all__ = [
 
 REQUEST_KIND = "req.request"
 GRANT_KIND = "req.grant"
-DAY_MS = 86_400_000
 
 
 class GrantStatus(StrEnum):
+    """Where a grant stands, as this business sees it (:meth:`GrantRecord.status`)."""
+
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
@@ -60,7 +63,7 @@ class GrantStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class RequestRecord:
+class RequestRecord(JsonRecord):
     """One access request this business sent, and its outcome."""
 
     request: AccessRequest
@@ -74,30 +77,9 @@ class RequestRecord:
     def request_id(self) -> str:
         return self.request.request_id
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "request": self.request.model_dump(mode="json"),
-            "vault_addr": self.vault_addr,
-            "created_at": self.created_at,
-            "status": self.status,
-            "grant_id": self.grant_id,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RequestRecord:
-        return cls(
-            request=AccessRequest.model_validate(data["request"]),
-            vault_addr=str(data["vault_addr"]),
-            created_at=int(data["created_at"]),
-            status=str(data["status"]),
-            grant_id=data["grant_id"],
-            reason=str(data["reason"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class GrantRecord:
+class GrantRecord(JsonRecord):
     """One grant this business holds (or held), and the fate of its data."""
 
     grant: Grant
@@ -141,37 +123,6 @@ class GrantRecord:
         if now_ms >= self.access_ended_at():
             return GrantStatus.EXPIRED
         return GrantStatus.ACTIVE
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "grant": self.grant.model_dump(mode="json"),
-            "request": self.request.model_dump(mode="json"),
-            "vault_addr": self.vault_addr,
-            "received_at": self.received_at,
-            "ended_at": self.ended_at,
-            "revoked_at": self.revoked_at,
-            "deleted_at": self.deleted_at,
-            "deletion_reason": None if self.deletion_reason is None else self.deletion_reason.value,
-            "receipt": None if self.receipt is None else self.receipt.model_dump(mode="json"),
-            "receipt_acked": self.receipt_acked,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GrantRecord:
-        reason = data.get("deletion_reason")
-        receipt = data.get("receipt")
-        return cls(
-            grant=Grant.model_validate(data["grant"]),
-            request=AccessRequest.model_validate(data["request"]),
-            vault_addr=str(data["vault_addr"]),
-            received_at=int(data["received_at"]),
-            ended_at=data.get("ended_at"),
-            revoked_at=data.get("revoked_at"),
-            deleted_at=data.get("deleted_at"),
-            deletion_reason=None if reason is None else DeletionReason(reason),
-            receipt=None if receipt is None else DeletionReceipt.model_validate(receipt),
-            receipt_acked=bool(data.get("receipt_acked", False)),
-        )
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)

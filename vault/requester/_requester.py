@@ -108,7 +108,9 @@ from protocol import (
     sign,
     verify,
 )
+from protocol.clock import Clock, now_ms
 from protocol.limits import MAX_WAIT_MS
+from protocol.listen import DEFAULT_LISTEN
 from protocol.scopes import pattern_covers
 from vault.home.lock import VaultLock
 from vault.home.paths import VaultPaths
@@ -123,15 +125,13 @@ from vault.requester._errors import (
     error_to_exception,
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
-from vault.store.audit import Clock, wall_clock_ms
 from vault.store.crypto import Rng
 from vault.store.vault import Vault
 
-__all__ = ["DEFAULT_LISTEN", "GrantRef", "Requester", "parse_purpose"]
+__all__ = ["GrantRef", "Requester", "parse_purpose"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = ("/ip4/127.0.0.1/tcp/0",)
 #: Seconds between retention sweeps (and receipt retries) while the requester runs.
 DEFAULT_RETENTION_INTERVAL = 60.0
 #: Seconds a single request/reply exchange with a vault may take.
@@ -230,7 +230,7 @@ class Requester:
         mdns: bool = False,
         network: bool = True,
         create: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
         reach: Any = None,
@@ -258,7 +258,7 @@ class Requester:
         bootstrap: Sequence[str] = (),
         mdns: bool = False,
         network: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
     ) -> Requester:
@@ -275,7 +275,7 @@ class Requester:
         *,
         listen: Sequence[str] = DEFAULT_LISTEN,
         network: bool = True,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
     ) -> Requester:
         """A throwaway requester in ``tmpdir`` with a random passphrase (scripts and tests)."""

@@ -39,8 +39,9 @@ from typing import Any
 from agents import Preferences, Strategy
 from agents.agreements import Agreement
 from agents.intents import Intent, intent_topic, intent_validator, parse_intent
-from agents.network import BusinessOutcome, negotiate_intent, wall_ms
+from agents.network import BusinessOutcome, negotiate_intent
 from protocol import AccessRequest, Decision, DecisionStatus, KluisError, Offer
+from protocol.clock import now_ms
 from vault.requester._requester import Requester
 
 __all__ = ["AGREEMENT_KIND", "OfferAgent"]
@@ -116,7 +117,7 @@ class OfferAgent:
 
     async def subscribe(self, category: str) -> None:
         sub = await self.pubsub.subscribe(
-            intent_topic(category), validator=intent_validator(wall_ms)
+            intent_topic(category), validator=intent_validator(now_ms)
         )
         self._subs.append(sub)
         self._spawn(self._listen(sub))
@@ -130,7 +131,7 @@ class OfferAgent:
     async def _listen(self, sub: Any) -> None:
         async for msg in sub:
             try:
-                intent = parse_intent(msg.data, now_ms=wall_ms(), publisher=msg.from_peer)
+                intent = parse_intent(msg.data, now_ms=now_ms(), publisher=msg.from_peer)
             except KluisError:
                 continue  # the validator already dropped these; belt and braces
             if intent.intent_id in self._seen:

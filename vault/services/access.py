@@ -60,6 +60,7 @@ from protocol import (
     DecisionStatus,
     DeletionReceipt,
     ErrorCode,
+    FieldRecord,
     FrameTooLarge,
     KluisError,
     Message,
@@ -77,7 +78,6 @@ from protocol import (
     parse_message,
     verify,
 )
-from protocol import FieldRecord as WireField
 from protocol.connection import REQUEST_REF
 from protocol.framing import MAX_FRAME_SIZE
 from protocol.limits import MAX_VALUES_PER_MESSAGE
@@ -86,7 +86,7 @@ from vault._exceptions import CorruptRecord, UnknownField
 from vault.services.grantbook import GrantBook, GrantState, NotFound, RequestState
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleAction, RuleBook
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.vault import Vault
 
 __all__ = ["AccessService", "Outbound", "PeerLink", "Reply"]
@@ -179,7 +179,7 @@ class AccessService:
         self._deliveries: dict[str, asyncio.Task[bool]] = {}
         # (path, version) -> its wire form. A field's versions never repeat (unset
         # leaves a tombstone with the next one), so an entry never goes stale.
-        self._wire: dict[tuple[str, int], WireField] = {}
+        self._wire: dict[tuple[str, int], FieldRecord] = {}
         self._unhooks = [
             grants.on_decision(self._on_decision),
             grants.on_revoke(self._on_revoke),
@@ -323,10 +323,10 @@ class AccessService:
         )
         return data
 
-    def _collect(self, patterns: Iterable[str]) -> dict[str, WireField]:
+    def _collect(self, patterns: Iterable[str]) -> dict[str, FieldRecord]:
         profile = self.vault.profile
         snapshot = profile.snapshot()  # one freshness check for the whole read
-        records: dict[str, FieldRecord] = {}
+        records: dict[str, ProfileField] = {}
         for pattern in patterns:
             try:
                 if pattern.endswith(SUBTREE):
@@ -345,7 +345,7 @@ class AccessService:
                 log.warning("read skipped a corrupt record: %s", exc.name)
         if len(records) > MAX_VALUES_PER_MESSAGE:
             raise FrameTooLarge("too many values for one read; read fewer fields")
-        out: dict[str, WireField] = {}
+        out: dict[str, FieldRecord] = {}
         for path, rec in sorted(records.items()):
             try:
                 out[path] = self._wire_field(rec)
@@ -353,13 +353,13 @@ class AccessService:
                 log.warning("read skipped %s: its value is not representable on the wire", path)
         return out
 
-    def _wire_field(self, rec: FieldRecord) -> WireField:
+    def _wire_field(self, rec: ProfileField) -> FieldRecord:
         key = (rec.path, rec.version)
         wire = self._wire.get(key)
         if wire is None:
             if len(self._wire) >= WIRE_CACHE_SIZE:
                 self._wire.clear()
-            wire = WireField(
+            wire = FieldRecord(
                 value=_wire_value(rec.value), version=rec.version, updated_at=rec.updated_at
             )
             self._wire[key] = wire
@@ -491,7 +491,7 @@ class AccessService:
             with contextlib.suppress(Exception):
                 await _maybe_await(sub.link.close())
 
-    def _on_profile_change(self, rec: FieldRecord) -> None:
+    def _on_profile_change(self, rec: ProfileField) -> None:
         for grant_id, subs in list(self._subs.items()):
             for sub in list(subs):
                 if getattr(sub.link, "closed", False):  # the requester went away

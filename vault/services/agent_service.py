@@ -3,7 +3,7 @@
 ::
 
     svc = AgentService(vn.vault, vn.grants, vault_addrs=lambda: vn.addrs, bootstrap=[...])
-    spec, mandate = svc.load_intent(Path("phone.toml"))  # TOML or JSON; mandate vault-signed
+    spec, mandate = svc.parse_intent(read_intent_file("phone.toml"))  # mandate vault-signed
     outcome = await svc.send_intent(spec, mandate)        # negotiates until the intent's deadline
     svc.deals()               # deals awaiting the owner's confirmation (above the threshold)
     svc.confirm("deal id")    # or svc.reject(...)
@@ -44,11 +44,12 @@ from agents import (
 )
 from agents.agreements import Agreement
 from agents.intents import DomainSpec, Intent, IssueSpec, domain_from_spec, intent_topic
-from agents.network import Candidate, CustomerAgent, CustomerOutcome, IntentSpec, wall_ms
+from agents.network import Candidate, CustomerAgent, CustomerOutcome, IntentSpec
 from agents.utility import LinearAdditiveUtility
 from protocol import AccessRequest, Grant, KluisError, PurposeCode, canonical_loads, new_id
 from vault._exceptions import VaultError
 from vault.services.grantbook import GrantBook, NotFound
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "PendingDeal",
     "load_intent_file",
     "parse_intent_config",
+    "read_intent_file",
     "stored_agreements",
 ]
 
@@ -77,7 +79,7 @@ class IntentFileError(VaultError):
 
 
 @dataclass
-class PendingDeal:
+class PendingDeal(JsonRecord):
     deal_id: str
     intent_id: str
     category: str
@@ -86,13 +88,6 @@ class PendingDeal:
     value_cents: int
     status: str = "awaiting confirmation"  # confirmed, rejected, expired
     created_at: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "deal_id": self.deal_id, "intent_id": self.intent_id, "category": self.category,
-            "business": self.business, "bid": self.bid, "value_cents": self.value_cents,
-            "status": self.status, "created_at": self.created_at,
-        }  # fmt: skip
 
 
 # -- intent files -------------------------------------------------------------------------
@@ -119,15 +114,26 @@ def load_intent_file(
     See ``examples/intent_phone.toml`` and docs/agents.md ("Network") for the format.
     ``owner`` is the vault :class:`~protocol.Identity`; without it no mandate is built.
     """
+    return parse_intent_config(read_intent_file(path), owner)
+
+
+def read_intent_file(path: Path | str) -> dict[str, Any]:
+    """An intent file's table, not yet checked: TOML if the name ends in ``.toml``, else JSON.
+
+    The one reader of intent files: the CLI sends this table to a running node's
+    control API, which checks it with :func:`parse_intent_config`.
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
         raw = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOML and JSON errors are both
         raise IntentFileError(
             f"cannot read the intent file {p.name}: {type(exc).__name__}"
         ) from exc
-    return parse_intent_config(raw, owner)
+    if not isinstance(raw, dict):
+        raise IntentFileError("an intent file holds a table (TOML) or an object (JSON)")
+    return raw
 
 
 def parse_intent_config(raw: Any, owner: Any | None = None) -> tuple[IntentSpec, Mandate | None]:
@@ -267,11 +273,6 @@ class AgentService:
 
     # -- intents ------------------------------------------------------------------
 
-    def load_intent(self, path: Path | str) -> tuple[IntentSpec, Mandate]:
-        spec, mandate = load_intent_file(path, self.vault.identity)
-        assert mandate is not None
-        return spec, mandate
-
     def parse_intent(self, raw: dict[str, Any]) -> tuple[IntentSpec, Mandate]:
         spec, mandate = parse_intent_config(raw, self.vault.identity)
         assert mandate is not None
@@ -336,7 +337,7 @@ class AgentService:
             business=candidate.business,
             bid=intent.to_domain().bid_to_wire(candidate.bid),
             value_cents=price,
-            created_at=wall_ms(),
+            created_at=self.vault.clock(),
         )
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._deals[deal.deal_id] = deal

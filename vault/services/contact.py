@@ -34,6 +34,8 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import DAY_MS
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = [
@@ -43,7 +45,6 @@ __all__ = [
     "check_contact",
 ]
 
-DAY_MS = 86_400_000
 #: Terms for a contact grant that states none: inbox only, service messages, 4 per 30 days.
 DEFAULT_POLICY = ContactPolicy.of([("service", 4, 30)])
 PREF_KIND = "contact.pref"
@@ -84,27 +85,12 @@ def check_contact(
 
 
 @dataclass
-class ContactHistory:
+class ContactHistory(JsonRecord):
     """One business's contact history, as kept (sealed) by the vault."""
 
     accepted: dict[str, list[int]] = field(default_factory=dict)  # category -> times
     refused: dict[str, int] = field(default_factory=dict)  # code -> count
     recent_refusals: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "refused": self.refused,
-            "recent_refusals": self.recent_refusals[-MAX_REFUSALS_KEPT:],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ContactHistory:
-        return cls(
-            accepted={k: [int(t) for t in v] for k, v in data.get("accepted", {}).items()},
-            refused={k: int(v) for k, v in data.get("refused", {}).items()},
-            recent_refusals=list(data.get("recent_refusals", [])),
-        )
 
 
 class ContactBook:

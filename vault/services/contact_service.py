@@ -40,8 +40,9 @@ from protocol import (
     parse_contact_frame,
     verify,
 )
+from protocol.clock import DAY_MS
 from protocol.contact_terms import CHANNEL_FIELDS, ContactChannel
-from vault.services.contact import DAY_MS, DEFAULT_POLICY, ContactBook, check_contact
+from vault.services.contact import DEFAULT_POLICY, ContactBook, check_contact
 from vault.services.grantbook import GrantBook, NotFound
 from vault.services.inbox import Inbox, InboxMessage
 from vault.services.ratelimit import RateLimiter

@@ -52,11 +52,11 @@ from protocol import (
     parse_contact_frame,
     path_in_scope,
 )
+from protocol.clock import DAY_MS, Clock
 from vault.services.erasure import ErasureBook, ErasureRecord
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 from vault.services.outbox import Outbox, OutboxItem
-from vault.store.audit import Clock
-from vault.store.profile import FieldRecord
+from vault.store.profile import ProfileField
 from vault.store.vault import Vault
 
 __all__ = ["DeliveryService"]
@@ -64,7 +64,7 @@ __all__ = ["DeliveryService"]
 log = logging.getLogger(__name__)
 
 #: Queued updates expire after a week: a business offline longer re-reads instead.
-UPDATE_TTL_MS = 7 * 86_400_000
+UPDATE_TTL_MS = 7 * DAY_MS
 SEND_TIMEOUT_S = 5.0
 #: Bytes of sealed payload per pulled batch at most (a batch must fit in a 64 KiB frame).
 BATCH_BYTES = 48 * 1024
@@ -148,7 +148,7 @@ class DeliveryService:
             if await asyncio.shield(task):
                 self.outbox.cancel(peer, key)
 
-    def _on_change(self, rec: FieldRecord) -> None:
+    def _on_change(self, rec: ProfileField) -> None:
         for state in self.grants.live_grants():
             grant = state.grant
             if Action.SUBSCRIBE not in grant.scope.actions:

@@ -33,18 +33,19 @@ from protocol import (
     verify,
     verify_erasure_receipt,
 )
+from protocol.clock import DAY_MS
 from vault.services.grantbook import NotFound
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = ["DEFAULT_DEADLINE_DAYS", "ErasureBook", "ErasureRecord"]
 
 KIND = "erasure"
-DAY_MS = 86_400_000
 DEFAULT_DEADLINE_DAYS = 30
 
 
 @dataclass(frozen=True)
-class ErasureRecord:
+class ErasureRecord(JsonRecord):
     request: EraseRequest
     deadline: int
     receipt: ErasureReceipt | None = None
@@ -62,24 +63,6 @@ class ErasureRecord:
         if self.receipt is not None:
             return "confirmed"
         return "overdue" if now_ms > self.deadline else "pending"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "request": self.request.model_dump(mode="json"),
-            "deadline": self.deadline,
-            "receipt": None if self.receipt is None else self.receipt.model_dump(mode="json"),
-            "confirmed_at": self.confirmed_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ErasureRecord:
-        receipt = data.get("receipt")
-        return cls(
-            request=EraseRequest.model_validate(data["request"]),
-            deadline=int(data["deadline"]),
-            receipt=None if receipt is None else ErasureReceipt.model_validate(receipt),
-            confirmed_at=data.get("confirmed_at"),
-        )
 
 
 class ErasureBook:

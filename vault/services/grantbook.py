@@ -50,9 +50,10 @@ from protocol import (
     make_grant,
     sign,
 )
+from protocol.clock import Clock
 from vault._exceptions import CorruptRecord, VaultError
 from vault.services.trail import RolledBackRecord, Trail
-from vault.store.audit import Clock
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = [
@@ -87,7 +88,7 @@ class NotFound(VaultError):
 
 
 @dataclass(slots=True)
-class RequestState:
+class RequestState(JsonRecord):
     """One access request and what became of it."""
 
     request: AccessRequest
@@ -103,34 +104,9 @@ class RequestState:
     def request_id(self) -> str:
         return self.request.request_id
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "request": self.request.model_dump(mode="json"),
-            "status": self.status.value,
-            "received_at": self.received_at,
-            "decided_at": self.decided_at,
-            "decided_by": self.decided_by,
-            "reason": self.reason,
-            "grant_id": self.grant_id,
-            "audit_seq": self.audit_seq,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RequestState:
-        return cls(
-            request=AccessRequest.model_validate(data["request"]),
-            status=DecisionStatus(data["status"]),
-            received_at=int(data["received_at"]),
-            decided_at=data["decided_at"],
-            decided_by=str(data["decided_by"]),
-            reason=str(data["reason"]),
-            grant_id=data["grant_id"],
-            audit_seq=_optional_int(data.get("audit_seq")),
-        )
-
 
 @dataclass(slots=True)
-class GrantState:
+class GrantState(JsonRecord):
     """One grant, its revocation and the requester's deletion receipts."""
 
     grant: Grant
@@ -153,35 +129,6 @@ class GrantState:
             return "revoked"
         return "expired" if now_ms >= self.grant.expires_at else "active"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "grant": self.grant.model_dump(mode="json"),
-            "revoked_at": self.revoked_at,
-            "notice": None if self.notice is None else self.notice.model_dump(mode="json"),
-            "notice_delivered": self.notice_delivered,
-            "receipts": list(self.receipts),
-            "audit_seq": self.audit_seq,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GrantState:
-        notice = data.get("notice")
-        return cls(
-            grant=Grant.model_validate(data["grant"]),
-            revoked_at=data["revoked_at"],
-            notice=None if notice is None else RevokeNotice.model_validate(notice),
-            notice_delivered=data.get("notice_delivered"),
-            receipts=list(data.get("receipts", [])),
-            audit_seq=_optional_int(data.get("audit_seq")),
-        )
-
-
-def _optional_int(value: Any) -> int | None:
-    if value is None:
-        return None
-    if type(value) is not int:
-        raise TypeError("audit_seq")
-    return value
 
 
 #: Called after a decision commits, with the decided request (and its grant, if approved).

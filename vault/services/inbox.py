@@ -9,12 +9,15 @@ of the mailing's delivered messages the owner read.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pydantic import computed_field
 
 from protocol import ContactMessage, canonical_dumps, canonical_loads
 from vault.services.contact import ContactBook
 from vault.services.grantbook import NotFound
+from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
 __all__ = ["Inbox", "InboxMessage", "MailingStats"]
@@ -23,7 +26,7 @@ KIND = "inbox"
 
 
 @dataclass(frozen=True)
-class InboxMessage:
+class InboxMessage(JsonRecord):
     """A message as the owner sees it."""
 
     message_id: str
@@ -37,15 +40,6 @@ class InboxMessage:
     channels: tuple[str, ...] = ("inbox",)
     muted: bool = False
     read_at: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["channels"] = list(self.channels)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InboxMessage:
-        return cls(**{**data, "channels": tuple(data.get("channels", ("inbox",)))})
 
     @classmethod
     def of(
@@ -66,13 +60,14 @@ class InboxMessage:
 
 
 @dataclass(frozen=True)
-class MailingStats:
+class MailingStats(JsonRecord):
     """One mailing's yield: delivered, read, and read / delivered."""
 
     mailing_id: str
     delivered: int
     read: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def yield_pct(self) -> int:
         return 0 if self.delivered == 0 else round(100 * self.read / self.delivered)
@@ -148,7 +143,7 @@ class Inbox:
         for peer, row in by_peer.items():
             row.update(prefs.get(peer, {"muted": False, "blocked": False}))
             row["mailings"] = [
-                asdict(MailingStats(mid, d, r)) | {"yield_pct": MailingStats(mid, d, r).yield_pct}
+                MailingStats(mid, d, r).to_json()
                 for mid, (d, r) in sorted(row.pop("_mailings").items())
             ]
         return [by_peer[p] for p in sorted(by_peer)]

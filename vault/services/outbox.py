@@ -30,11 +30,11 @@ import bisect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from protocol import Message, SealedDelivery, canonical_dumps, canonical_loads, dump_message, new_id
-from vault.store.audit import Clock, wall_clock_ms
+from protocol.clock import Clock, now_ms
 from vault.store.hpke import seal_to
+from vault.store.jsonform import HexBytes, JsonRecord
 from vault.store.vault import Vault
 
 __all__ = ["Outbox", "OutboxItem", "SendResult"]
@@ -50,7 +50,7 @@ MAX_QUEUED_PER_PEER = 100_000
 
 
 @dataclass(frozen=True)
-class OutboxItem:
+class OutboxItem(JsonRecord):
     """One queued, sealed message."""
 
     peer: str
@@ -60,7 +60,7 @@ class OutboxItem:
     kind: str  # the inner message's type (update, revoke_notice, erase_request)
     created_at: int
     expires_at: int | None
-    sealed: bytes
+    sealed: HexBytes
     attempts: int = 0
 
     @property
@@ -76,33 +76,6 @@ class OutboxItem:
             created_at=self.created_at,
             expires_at=self.expires_at,
             sealed=self.sealed.hex(),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "peer": self.peer,
-            "seq": self.seq,
-            "delivery_id": self.delivery_id,
-            "key": self.key,
-            "kind": self.kind,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "sealed": self.sealed.hex(),
-            "attempts": self.attempts,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OutboxItem:
-        return cls(
-            peer=data["peer"],
-            seq=int(data["seq"]),
-            delivery_id=data["delivery_id"],
-            key=data["key"],
-            kind=data["kind"],
-            created_at=int(data["created_at"]),
-            expires_at=None if data["expires_at"] is None else int(data["expires_at"]),
-            sealed=bytes.fromhex(data["sealed"]),
-            attempts=int(data.get("attempts", 0)),
         )
 
 
@@ -141,7 +114,7 @@ class Outbox:
         self,
         vault: Vault,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         monotonic: Callable[[], float] | None = None,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 300.0,

@@ -30,13 +30,13 @@ are audited by the grant book with ``decided_by = "rule:<id>"``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from protocol import AccessRequest, Action, ErrorCode, canonical_dumps, canonical_loads, new_id
+from protocol.clock import Clock
 from protocol.purposes import PurposeCode
 from protocol.scopes import FieldPattern, pattern_covers
 from protocol.wire import Id, PeerId
@@ -141,7 +141,7 @@ class RuleMatch(BaseModel):
 class RuleBook:
     """The owner's ordered rules, persisted sealed in the vault store."""
 
-    def __init__(self, vault: Vault, *, clock: Callable[[], int] | None = None) -> None:
+    def __init__(self, vault: Vault, *, clock: Clock | None = None) -> None:
         self._vault = vault
         self._clock = clock or vault.clock
         self._rules: list[tuple[int, Rule]] = []  # (position, rule), kept sorted

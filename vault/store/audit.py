@@ -35,10 +35,11 @@ import hashlib
 import hmac
 import re
 import sqlite3
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic import computed_field
 
 from protocol import (
     CanonicalError,
@@ -48,25 +49,19 @@ from protocol import (
     canonical_dumps,
     canonical_loads,
 )
+from protocol.clock import Clock, now_ms
 from vault._exceptions import AuditError, CorruptRecord, StorageError
 from vault.store.crypto import CryptoFailure, Sealer
 from vault.store.db import Database
 from vault.store.highwater import HighWaterMark, RollbackDetected
+from vault.store.jsonform import HexBytes, JsonRecord, parse_record
 from vault.store.records import Store
 
-__all__ = ["AuditEntry", "AuditLog", "Clock", "VerifyReport", "genesis_hash", "wall_clock_ms"]
-
-#: A clock returns the current time in integer milliseconds since the epoch.
-Clock = Callable[[], int]
+__all__ = ["AuditEntry", "AuditLog", "VerifyReport", "genesis_hash"]
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 HEAD_KIND = "meta"
 HEAD_NAME = "audit.head"
-
-
-def wall_clock_ms() -> int:
-    """The default clock: wall time in integer milliseconds."""
-    return time.time_ns() // 1_000_000
 
 
 def genesis_hash(peer_id: str) -> bytes:
@@ -79,16 +74,16 @@ def _row_ad(seq: int) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
+class AuditEntry(JsonRecord):
     """One link of the chain."""
 
     seq: int
     timestamp: int
     kind: str
     details: dict[str, Any]
-    prev_hash: bytes
-    hash: bytes
-    signature: bytes
+    prev_hash: HexBytes
+    hash: HexBytes
+    signature: HexBytes
 
     @staticmethod
     def compute_hash(
@@ -103,38 +98,17 @@ class AuditEntry:
         }
         return hashlib.sha256(b"kluis-audit-v1\x00" + canonical_dumps(body)).digest()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "timestamp": self.timestamp,
-            "kind": self.kind,
-            "details": self.details,
-            "prev_hash": self.prev_hash.hex(),
-            "hash": self.hash.hex(),
-            "signature": self.signature.hex(),
-        }
-
     @classmethod
     def from_json(cls, data: Any) -> AuditEntry:
+        """An entry as :meth:`to_json` wrote it; anything else is an :class:`AuditError`."""
         try:
-            details = data["details"]
-            if not isinstance(details, dict):
-                raise TypeError("details")
-            return cls(
-                seq=int(data["seq"]),
-                timestamp=int(data["timestamp"]),
-                kind=str(data["kind"]),
-                details=details,
-                prev_hash=bytes.fromhex(data["prev_hash"]),
-                hash=bytes.fromhex(data["hash"]),
-                signature=bytes.fromhex(data["signature"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            return parse_record(cls, data)
+        except ValueError as exc:
             raise AuditError("malformed audit entry") from exc
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyReport:
+class VerifyReport(JsonRecord):
     """The outcome of :meth:`AuditLog.verify`. ``first_bad`` is a seq, or None if intact."""
 
     checked: int
@@ -142,18 +116,10 @@ class VerifyReport:
     first_bad: int | None = None
     reason: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return self.first_bad is None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "head_seq": self.head_seq,
-            "first_bad": self.first_bad,
-            "reason": self.reason,
-        }
 
 
 class AuditLog:
@@ -165,7 +131,7 @@ class AuditLog:
         store: Store,
         sealer: Sealer,
         identity: Identity,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         *,
         mark: HighWaterMark | None = None,
     ) -> None:

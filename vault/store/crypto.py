@@ -32,7 +32,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault._exceptions import VaultError
+from vault.store.jsonform import HexBytes, JsonRecord, parse_record
 
 __all__ = [
     "ENV_TEST_FAST_KDF",
@@ -135,13 +136,14 @@ class SecretKey:
 
 
 @dataclass(frozen=True, slots=True)
-class KdfParams:
+class KdfParams(JsonRecord):
     """Argon2id parameters, stored beside the salt so they can be raised later."""
 
-    salt: bytes
+    salt: HexBytes
     memory_cost: int = RFC9106_MEMORY_KIB
     iterations: int = RFC9106_ITERATIONS
     lanes: int = RFC9106_LANES
+    alg: Literal["argon2id"] = "argon2id"
 
     @classmethod
     def fresh(cls, rng: Rng = os.urandom) -> KdfParams:
@@ -169,27 +171,12 @@ class KdfParams:
         ):
             raise VaultError("Argon2id parameters below the OWASP minimum")
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "alg": "argon2id",
-            "salt": self.salt.hex(),
-            "memory_cost": self.memory_cost,
-            "iterations": self.iterations,
-            "lanes": self.lanes,
-        }
-
     @classmethod
     def from_json(cls, data: Any) -> KdfParams:
+        """Stored parameters, refused if unreadable or below :meth:`check_strength`."""
         try:
-            if data["alg"] != "argon2id":
-                raise ValueError("unknown kdf")
-            params = cls(
-                salt=bytes.fromhex(data["salt"]),
-                memory_cost=int(data["memory_cost"]),
-                iterations=int(data["iterations"]),
-                lanes=int(data["lanes"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            params = parse_record(cls, data)
+        except ValueError as exc:
             raise VaultError("unreadable key-derivation parameters") from exc
         params.check_strength()
         return params

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocol import CanonicalError, canonical_dumps, canonical_loads
+from protocol.clock import Clock, now_ms
 from vault._exceptions import CorruptRecord, FieldNotSet
-from vault.store.audit import AuditLog, Clock, wall_clock_ms
+from vault.store.audit import AuditLog
+from vault.store.jsonform import JsonRecord
 from vault.store.records import Store
 from vault.store.schema import FieldValue, parse_text, resolve, validate_value
 
-__all__ = ["ChangeListener", "FieldRecord", "Profile", "decode_field", "encode_field"]
+__all__ = ["ChangeListener", "Profile", "ProfileField", "decode_field", "encode_field"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,12 @@ KIND = "profile"
 
 
 @dataclass(frozen=True, slots=True)
-class FieldRecord:
-    """One field's state. ``value is None`` means unset (a tombstone)."""
+class ProfileField(JsonRecord):
+    """One profile field as the vault stores it. ``value is None`` means unset (a tombstone).
+
+    Not :class:`protocol.FieldRecord`, which is a field's value as sent to a
+    requester (no path: the path is its key in a ``read_result``).
+    """
 
     path: str
     value: FieldValue | None
@@ -46,29 +52,21 @@ class FieldRecord:
     def is_set(self) -> bool:
         return self.value is not None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "value": self.value,
-            "version": self.version,
-            "updated_at": self.updated_at,
-        }
-
     def __repr__(self) -> str:
         # Values are personal: keep them out of reprs that end up in logs and tracebacks.
-        return f"FieldRecord({self.path!r}, version={self.version}, updated_at={self.updated_at})"
+        return f"ProfileField({self.path!r}, version={self.version}, updated_at={self.updated_at})"
 
 
 #: Called after a change commits, with the new record (``value is None`` for an unset).
-ChangeListener = Callable[[FieldRecord], None]
+ChangeListener = Callable[[ProfileField], None]
 
 
-def encode_field(record: FieldRecord) -> bytes:
+def encode_field(record: ProfileField) -> bytes:
     """The bytes sealed in the store for one field (the path is the record's name)."""
     return canonical_dumps({"v": record.value, "ver": record.version, "at": record.updated_at})
 
 
-def decode_field(path: str, raw: bytes) -> FieldRecord:
+def decode_field(path: str, raw: bytes) -> ProfileField:
     """Inverse of :func:`encode_field`; malformed bytes are a :class:`CorruptRecord`."""
     try:
         data = canonical_loads(raw)
@@ -82,23 +80,23 @@ def decode_field(path: str, raw: bytes) -> FieldRecord:
             raise TypeError("field record shape")
     except (CanonicalError, KeyError, TypeError) as exc:
         raise CorruptRecord(path, kind=KIND) from exc
-    return FieldRecord(path, value, version, at)
+    return ProfileField(path, value, version, at)
 
 
 class Profile:
     """Typed, validated, versioned profile fields on top of the sealed store."""
 
-    def __init__(self, store: Store, audit: AuditLog, clock: Clock = wall_clock_ms) -> None:
+    def __init__(self, store: Store, audit: AuditLog, clock: Clock = now_ms) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self._listeners: list[ChangeListener] = []
-        self._snapshot: dict[str, FieldRecord] | None = None
+        self._snapshot: dict[str, ProfileField] | None = None
         self._snapshot_version = -1
 
     # -- reading -------------------------------------------------------------
 
-    def snapshot(self) -> Mapping[str, FieldRecord] | None:
+    def snapshot(self) -> Mapping[str, ProfileField] | None:
         """Every committed field record by path (tombstones too); None if it cannot be had now.
 
         Decrypted once and kept until the next change. A caller that looks up
@@ -118,7 +116,7 @@ class Profile:
             self._snapshot = None
         if self._snapshot is None and not self._store.in_transaction:
             errors: list[CorruptRecord] = []
-            records: dict[str, FieldRecord] = {}
+            records: dict[str, ProfileField] = {}
             for name, raw in self._store.items(KIND, errors=errors):
                 try:
                     records[name] = decode_field(name, raw)
@@ -128,7 +126,7 @@ class Profile:
                 self._snapshot, self._snapshot_version = records, version
         return self._snapshot
 
-    def record(self, path: str) -> FieldRecord | None:
+    def record(self, path: str) -> ProfileField | None:
         """The field's record (a tombstone if it was unset), or None if never set."""
         resolve(path)
         snapshot = self.snapshot()
@@ -146,7 +144,7 @@ class Profile:
 
     def fields(
         self, prefix: str | None = None, *, errors: list[CorruptRecord] | None = None
-    ) -> list[FieldRecord]:
+    ) -> list[ProfileField]:
         """Set fields as ``(path, value, version, updated_at)``, sorted by path.
 
         ``prefix`` selects a subtree (``address`` or ``address.home``). With
@@ -159,7 +157,7 @@ class Profile:
                 for name, rec in snapshot.items()
                 if rec.is_set and (not prefix or name == prefix or name.startswith(prefix + "."))
             ]
-        out: list[FieldRecord] = []
+        out: list[ProfileField] = []
         for name, raw in self._store.items(KIND, errors=errors):
             if prefix and not (name == prefix or name.startswith(prefix + ".")):
                 continue
@@ -187,16 +185,16 @@ class Profile:
 
     # -- writing -------------------------------------------------------------
 
-    def set(self, path: str, value: Any) -> FieldRecord:
+    def set(self, path: str, value: Any) -> ProfileField:
         """Validate and store ``value``; returns the new record (or the unchanged one)."""
         clean = validate_value(path, value)
         return self._write(path, clean)
 
-    def set_text(self, path: str, text: str) -> FieldRecord:
+    def set_text(self, path: str, text: str) -> ProfileField:
         """Like :meth:`set`, parsing command-line text first (lists are comma-separated)."""
         return self.set(path, parse_text(path, text))
 
-    def unset(self, path: str) -> FieldRecord:
+    def unset(self, path: str) -> ProfileField:
         """Remove the value, keeping a tombstone with the next version."""
         resolve(path)
         with self._store.transaction():
@@ -204,10 +202,10 @@ class Profile:
             if prev is None or prev.value is None:
                 raise FieldNotSet(path)
             return self._commit(
-                FieldRecord(path, None, prev.version + 1, self._clock()), "profile.unset", {}
+                ProfileField(path, None, prev.version + 1, self._clock()), "profile.unset", {}
             )
 
-    def _write(self, path: str, value: FieldValue) -> FieldRecord:
+    def _write(self, path: str, value: FieldValue) -> ProfileField:
         with self._store.transaction():
             extra: dict[str, Any] = {}
             try:
@@ -219,10 +217,10 @@ class Profile:
                 return prev
             version = 1 if prev is None else prev.version + 1
             return self._commit(
-                FieldRecord(path, value, version, self._clock()), "profile.set", extra
+                ProfileField(path, value, version, self._clock()), "profile.set", extra
             )
 
-    def _commit(self, rec: FieldRecord, kind: str, extra: dict[str, Any]) -> FieldRecord:
+    def _commit(self, rec: ProfileField, kind: str, extra: dict[str, Any]) -> ProfileField:
         self._snapshot = None  # rebuilt from the database once this commits (or rolls back)
         self._store.put(KIND, rec.path, encode_field(rec))
         self._audit.append(kind, {"path": rec.path, "version": rec.version, **extra})
@@ -241,7 +239,7 @@ class Profile:
 
         return remove
 
-    def _notify(self, rec: FieldRecord) -> None:
+    def _notify(self, rec: ProfileField) -> None:
         for listener in list(self._listeners):
             try:
                 listener(rec)

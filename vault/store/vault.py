@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from protocol import Identity
+from protocol.clock import Clock, now_ms
 from vault._exceptions import (
     CorruptRecord,
     StorageError,
@@ -39,7 +40,7 @@ from vault._exceptions import (
     WrongPassphrase,
 )
 from vault.home.paths import VaultPaths
-from vault.store.audit import AuditLog, Clock, wall_clock_ms
+from vault.store.audit import AuditLog
 from vault.store.backup import Snapshot, read_backup, write_backup
 from vault.store.crypto import (
     KEY_BYTES,
@@ -115,7 +116,7 @@ class Vault:
         home: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         kdf_params: KdfParams | None = None,
     ) -> Vault:
@@ -155,7 +156,7 @@ class Vault:
         home: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
         audit_unlock: bool = True,
         check_rollback: bool = True,
@@ -298,7 +299,7 @@ class Vault:
         backup: Path,
         passphrase: str,
         *,
-        clock: Clock = wall_clock_ms,
+        clock: Clock = now_ms,
         rng: Rng = os.urandom,
     ) -> Vault:
         """Rebuild a vault from a backup into an empty ``home``; same identity, data and chain.

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from protocol.listen import LOOPBACK
 from protocol.runtime import Node
 from protocol.signing import Identity
-
-LOOPBACK = ["/ip4/127.0.0.1/tcp/0"]
 
 NodeFactory = Callable[..., Awaitable[Node]]
 
@@ -39,10 +37,3 @@ async def pair(make_node: NodeFactory) -> tuple[Node, Node]:
     client = await make_node()
     await client.connect(server.addrs[0])
     return server, client
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll ``check`` (bounded) until it holds."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)

@@ -22,21 +22,6 @@ from protocol import (
 )
 from vault.requester import GrantHandle, Requester
 
-PASSPHRASE = "business passphrase"
-START_MS = 1_735_689_600_000  # 2025-01-01
-DAY_MS = 86_400_000
-
-
-class ManualClock:
-    def __init__(self, start: int = START_MS) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
 
 @dataclass
 class Ctx:

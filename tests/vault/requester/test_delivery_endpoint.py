@@ -17,9 +17,9 @@ from protocol import (
     SignatureError,
     dump_message,
     new_id,
+    now_ms,
     parse_contact_frame,
     sign,
-    wall_clock_ms,
 )
 from vault.requester import Requester
 from vault.services.outbox import delivery_info
@@ -39,7 +39,7 @@ def sealed(biz: Requester, inner: bytes, seq: int, expires_at: int | None = None
     ct = seal_to(
         biz.delivery.public_hex, inner, delivery_info(VAULT.peer_id, biz.peer_id, did, seq)
     )
-    now = wall_clock_ms()
+    now = now_ms()
     return SealedDelivery(
         delivery_id=did,
         vault=VAULT.peer_id,
@@ -58,7 +58,7 @@ def erase_request(biz: Requester) -> EraseRequest:
             vault=VAULT.peer_id,
             requester=biz.peer_id,
             grant_ids=("g1",),
-            requested_at=wall_clock_ms(),
+            requested_at=now_ms(),
         ),
         VAULT,
     )
@@ -93,7 +93,7 @@ async def test_refuses_wrong_sender_and_tampering(biz: Requester):
 
 
 async def test_expired_delivery_is_skipped_not_applied(biz: Requester):
-    d = sealed(biz, dump_message(erase_request(biz)), 3, expires_at=wall_clock_ms() - 1)
+    d = sealed(biz, dump_message(erase_request(biz)), 3, expires_at=now_ms() - 1)
     reply = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
     assert reply.type == "ack"
     assert biz.delivery.applied == [] and biz.delivery.last_seq(VAULT.peer_id) == 3

@@ -31,6 +31,8 @@ from protocol import (
     sign_object,
     verify,
 )
+from protocol.clock import DAY_MS
+from tests.conftest import BIZ_PASSPHRASE, ManualClock
 from vault.requester import (
     DecisionPending,
     GrantHandle,
@@ -45,7 +47,7 @@ from vault.requester._copies import DATA_KIND, KEY_KIND
 from vault.store.crypto import CryptoFailure, SecretKey, open_sealed
 from vault.store.records import record_ad
 
-from .helpers import DAY_MS, PASSPHRASE, Ctx, FakeVault, ManualClock, deliver
+from .helpers import Ctx, FakeVault, deliver
 
 SECRET = "alice.secret@example.org"
 CITY = "Zwolle-Hanzestad"
@@ -64,7 +66,7 @@ def biz_home(tmp_path: Path) -> Path:
 @pytest.fixture
 async def biz(biz_home: Path, clock: ManualClock) -> AsyncIterator[Requester]:
     requester = await Requester.create(
-        biz_home, PASSPHRASE, network=False, clock=clock, retention_interval=None
+        biz_home, BIZ_PASSPHRASE, network=False, clock=clock, retention_interval=None
     )
     try:
         yield requester
@@ -108,7 +110,7 @@ async def test_received_data_is_sealed_on_disk(
     assert SECRET.encode() not in blob and CITY.encode() not in blob
     # and it all comes back after a restart
     again = await Requester.open(
-        biz_home, PASSPHRASE, network=False, clock=clock, retention_interval=None
+        biz_home, BIZ_PASSPHRASE, network=False, clock=clock, retention_interval=None
     )
     async with again:
         assert again.local_copy(grant.grant_id)["contact.email"] == SECRET
@@ -303,7 +305,7 @@ async def test_retention_with_a_fake_clock(biz: Requester, fv: FakeVault, clock:
 async def test_periodic_retention_sweep(tmp_path: Path, fv: FakeVault):
     clock = ManualClock()
     async with await Requester.create(
-        tmp_path / "b", PASSPHRASE, network=False, clock=clock, retention_interval=0.01
+        tmp_path / "b", BIZ_PASSPHRASE, network=False, clock=clock, retention_interval=0.01
     ) as biz:
         grant = fv.grant(biz, days=1)
         fv.push(biz, grant, "contact.email", SECRET)
@@ -444,4 +446,4 @@ async def test_second_open_is_refused_while_running(biz: Requester, biz_home: Pa
     from vault.home.lock import AlreadyRunning
 
     with pytest.raises(AlreadyRunning):
-        await Requester.open(biz_home, PASSPHRASE, network=False)
+        await Requester.open(biz_home, BIZ_PASSPHRASE, network=False)

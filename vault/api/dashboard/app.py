@@ -29,7 +29,7 @@ How it fits together:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -41,9 +41,9 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
 from protocol import ErrorCode, KluisError
+from protocol.clock import ISO, MINUTE_UTC, format_ms
 from vault.api.answers import BadRequest, status_of
 from vault.api.dashboard.security import (
     COOKIE,
@@ -179,9 +179,7 @@ def action(path: str) -> Callable[[ActionHandler], ActionHandler]:
 
 
 def when(ms: int | None) -> str:
-    if ms is None:
-        return "—"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return format_ms(ms, MINUTE_UTC, missing="—")
 
 
 def short_peer(peer: str) -> str:
@@ -192,17 +190,11 @@ def money(cents: int) -> str:
     return f"€{cents // 100},{cents % 100:02d}" if cents else ""
 
 
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds")
-
-
 FILTERS: dict[str, Callable[..., str]] = {
     "when": when,
     "short": short_peer,
     "money": money,
-    "iso": _iso,
+    "iso": functools.partial(format_ms, fmt=ISO),
 }
 
 
@@ -535,7 +527,3 @@ async def _form(request: web.Request) -> dict[str, list[str]]:
         if isinstance(value, str):
             out.setdefault(key, []).append(value)
     return out
-
-
-def svg(markup: str) -> Markup:
-    return Markup(markup)  # noqa: S704 (built from escaped parts in charts.py)

@@ -8,21 +8,17 @@ pages also show the same numbers as a table.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
 
+from protocol.clock import DAY_MONTH, DAY_MS, format_ms
+
 __all__ = ["Bar", "expiry_chart", "reads_chart"]
 
 PALETTE = ("#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626")
-DAY_MS = 86_400_000
-
-
-def _day_label(day: int) -> str:
-    return dt.datetime.fromtimestamp(day * 86400, dt.UTC).strftime("%d %b")
 
 
 def reads_chart(
@@ -64,12 +60,12 @@ def reads_chart(
             parts.append(
                 f'<rect x="{left + i * bar_w + 2:.1f}" y="{y:.1f}" width="{bar_w - 4:.1f}" '
                 f'height="{h:.1f}" fill="{colour}"><title>{escape(label.get(who, who))}: '
-                f"{count} on {_day_label(day)}</title></rect>"
+                f"{count} on {format_ms(day * DAY_MS, DAY_MONTH)}</title></rect>"
             )
         if i % 2 == 0 or days <= 7:
             parts.append(
                 f'<text class="axis" x="{left + (i + 0.5) * bar_w:.1f}" y="{height - 8}" '
-                f'text-anchor="middle">{_day_label(day)}</text>'
+                f'text-anchor="middle">{format_ms(day * DAY_MS, DAY_MONTH)}</text>'
             )
     parts.append("</svg>")
     legend = "".join(

@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from protocol.clock import Clock, now_ms
 
 __all__ = [
     "COOKIE",
@@ -40,10 +41,6 @@ MAX_SESSIONS = 64
 MAX_LINKS = 64
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
@@ -58,7 +55,7 @@ class Session:
 class SessionStore:
     """In-memory sessions and one-time login codes (only hashes are kept)."""
 
-    def __init__(self, token: Callable[[], str], *, clock: Callable[[], int] = _now_ms) -> None:
+    def __init__(self, token: Callable[[], str], *, clock: Clock = now_ms) -> None:
         self._token = token
         self._clock = clock
         self._sessions: dict[str, Session] = {}

@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from protocol.clock import DAY_MS
 from vault._exceptions import CorruptRecord
 from vault.store.audit import AuditLog
 
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 #: Audit kinds that count as an access by a business under a grant.
 ACCESS_KINDS = ("access.read", "access.subscribe", "access.push")
-DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from protocol import Action, DecisionStatus, KluisError
+from protocol.clock import DAY_MS
 from protocol.purposes import PurposeCode
 from protocol.receipts import to_kantara
 from vault.api.dashboard.app import (
@@ -22,7 +23,7 @@ from vault.api.dashboard.app import (
     short_peer,
     when,
 )
-from vault.api.dashboard.charts import DAY_MS, Bar, expiry_chart, reads_chart
+from vault.api.dashboard.charts import Bar, expiry_chart, reads_chart
 from vault.api.dashboard.stats import GrantUse
 from vault.services.consent import receipt_for, receipts
 from vault.services.grantbook import GrantState
