@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from vault.store.profile import FieldRecord, Profile
+from vault.store.profile import Profile, ProfileField
 
 #: Values shorter than this are not searched for: "39" or "nl" occur in any log.
 MIN_NEEDLE = 4
@@ -62,7 +62,7 @@ def stored(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     values: list[Any] = []
     original = Profile._commit
 
-    def commit(self: Profile, rec: FieldRecord, kind: str, extra: dict[str, Any]) -> FieldRecord:
+    def commit(self: Profile, rec: ProfileField, kind: str, extra: dict[str, Any]) -> ProfileField:
         values.append(rec.value)
         return original(self, rec, kind, extra)
 

@@ -90,10 +90,13 @@ def wire(msg: Any) -> Any:
 
 CASES: list[tuple[Any, dict[str, Any]]] = [
     (
-        RequestState(REQUEST, DecisionStatus.APPROVED, START_MS, START_MS + 1, "owner", "", "g1"),
+        RequestState(
+            REQUEST, DecisionStatus.APPROVED, START_MS, START_MS + 1, "owner", "", "g1", 7
+        ),
         {
             "request": wire(REQUEST), "status": "approved", "received_at": START_MS,
             "decided_at": START_MS + 1, "decided_by": "owner", "reason": "", "grant_id": "g1",
+            "audit_seq": 7,
         },
     ),
     (
@@ -101,20 +104,21 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
         {
             "request": wire(REQUEST), "status": "pending", "received_at": START_MS,
             "decided_at": None, "decided_by": "", "reason": "", "grant_id": None,
+            "audit_seq": None,
         },
     ),
     (
         GrantState(GRANT),
         {
             "grant": wire(GRANT), "revoked_at": None, "notice": None, "notice_delivered": None,
-            "receipts": [],
+            "receipts": [], "audit_seq": None,
         },
     ),
     (
         GrantState(GRANT, START_MS + 2, NOTICE, True, ["r1", "r2"]),
         {
             "grant": wire(GRANT), "revoked_at": START_MS + 2, "notice": wire(NOTICE),
-            "notice_delivered": True, "receipts": ["r1", "r2"],
+            "notice_delivered": True, "receipts": ["r1", "r2"], "audit_seq": None,
         },
     ),
     (
@@ -164,7 +168,7 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
         },
     ),
     (
-        KdfParams(salt=bytes(range(16))),
+        KdfParams(salt=bytes(range(16)), memory_cost=19456, iterations=2, lanes=1),
         {
             "alg": "argon2id", "salt": bytes(range(16)).hex(), "memory_cost": 19456,
             "iterations": 2, "lanes": 1,
@@ -257,3 +261,11 @@ def test_a_malformed_audit_entry_is_an_audit_error() -> None:
     for bad in ({**entry, "details": [1]}, {**entry, "hash": "not hex"}, {"seq": 1}):
         with pytest.raises(AuditError):
             AuditEntry.from_json(bad)
+
+
+def test_records_written_before_the_audit_trail_still_load() -> None:
+    """Grant and request rows from before ``audit_seq`` existed (D20) load with none."""
+    old_request = {k: v for k, v in CASES[1][1].items() if k != "audit_seq"}
+    old_grant = {k: v for k, v in CASES[2][1].items() if k != "audit_seq"}
+    assert RequestState.from_json(old_request).audit_seq is None
+    assert GrantState.from_json(old_grant).audit_seq is None

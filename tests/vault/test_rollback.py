@@ -17,6 +17,7 @@ import pytest
 from typer.testing import Result
 
 from protocol import Error, ErrorCode, Identity, ReadResult, dump_message, parse_message
+from tests.conftest import ManualClock
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
@@ -28,7 +29,7 @@ from vault.store.highwater import RollbackDetected
 from vault.store.keyfile import Keyfile, read_keyfile
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request, read
+from .access_helpers import access_request, read
 from .conftest import PASSPHRASE, db_rows, file_hashes
 
 ALICE = Identity.generate()

@@ -14,16 +14,17 @@ from pydantic import ValidationError
 from typer.testing import Result
 
 from protocol import Identity, ReadResult, Update, dump_message, limits, parse_message
+from tests.conftest import ManualClock
 from vault._exceptions import InvalidValue
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
-from vault.store.profile import FieldRecord, encode_field
+from vault.store.profile import ProfileField, encode_field
 from vault.store.schema import validate_value
 from vault.store.vault import Vault
 
-from .access_helpers import ManualClock, access_request, read
+from .access_helpers import access_request, read
 from .conftest import PASSPHRASE
 
 ALICE = Identity.generate()
@@ -114,7 +115,7 @@ async def test_a_value_stored_before_the_limits_is_skipped_not_logged(
     clock = ManualClock(wall_clock_ms())
     with Vault.create(home, PASSPHRASE, clock=clock) as vault:
         vault.profile.set("address.home.city", "Utrecht")
-        legacy = FieldRecord("address.home.street", STREET, 1, clock())
+        legacy = ProfileField("address.home.street", STREET, 1, clock())
         vault.store.put("profile", legacy.path, encode_field(legacy))
         svc = AccessService(
             vault, GrantBook(vault), RuleBook(vault), limiter=RateLimiter(rate=50, burst=100)
