@@ -54,7 +54,6 @@ the owner a deal that the same negotiation can still reach within limits.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -70,6 +69,7 @@ from protocol import (
     sign_object,
     verify_object,
 )
+from protocol.clock import now_ms
 
 from ._errors import MandateViolation
 from .domain import MAX_INT, Bid, Domain, price_cents
@@ -261,10 +261,6 @@ class _Masked:
         return self.utility(bid) if self.mandate.permits(bid) else 0.0
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class MandatedAgent:
     """Wraps any strategy so that it cannot commit beyond ``mandate``. A Strategy itself.
 
@@ -283,7 +279,7 @@ class MandatedAgent:
         owner: str | None = None,
         audit: Callable[[MandateEvent], None] | None = None,
         confirm: Callable[[Bid], bool] | None = None,
-        clock: Callable[[], int] = wall_clock_ms,
+        clock: Callable[[], int] = now_ms,
         max_violations: int = 3,
     ) -> None:
         mandate.verify(owner)

@@ -92,9 +92,9 @@ def _approved(vault: Vault) -> str:
 
 @pytest.fixture
 def clock() -> ManualClock:
-    from protocol import wall_clock_ms
+    from protocol.clock import now_ms
 
-    return ManualClock(wall_clock_ms())
+    return ManualClock(now_ms())
 
 
 # -- attack 1: an old grant row makes a revoked grant active again -------------------

@@ -110,9 +110,9 @@ async def test_a_value_stored_before_the_limits_is_skipped_not_logged(
     home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A vault from before this check may hold such a value: reads go on, the log stays clean."""
-    from protocol import wall_clock_ms
+    from protocol.clock import now_ms
 
-    clock = ManualClock(wall_clock_ms())
+    clock = ManualClock(now_ms())
     with Vault.create(home, PASSPHRASE, clock=clock) as vault:
         vault.profile.set("address.home.city", "Utrecht")
         legacy = ProfileField("address.home.street", STREET, 1, clock())
