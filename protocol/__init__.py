@@ -27,8 +27,19 @@ from ._exceptions import (
     UnknownMessage,
 )
 from .canonical import CanonicalError, canonical_dumps, canonical_loads
-from .connection import NEED_DATA, PEER_CLOSED, Connection, Role, State, render_state_table
+from .connection import (
+    ACCESS_GRAMMAR,
+    NEED_DATA,
+    PEER_CLOSED,
+    Connection,
+    Grammar,
+    Role,
+    State,
+    render_state_table,
+)
 from .contact import (
+    CONTACT_GRAMMAR,
+    DELIVERY_GRAMMAR,
     ContactMessage,
     DeliveryBatch,
     DeliveryPoll,
@@ -100,8 +111,11 @@ from .wire import new_id, new_nonce
 
 __all__ = [
     "ACCESS",
+    "ACCESS_GRAMMAR",
     "CONTACT",
+    "CONTACT_GRAMMAR",
     "DELIVERY",
+    "DELIVERY_GRAMMAR",
     "NEED_DATA",
     "NEGOTIATE",
     "PEER_CLOSED",
@@ -134,6 +148,7 @@ __all__ = [
     "FieldRecord",
     "FieldValue",
     "FrameTooLarge",
+    "Grammar",
     "Grant",
     "Identity",
     "KluisError",

@@ -220,6 +220,11 @@ class Connection:
         return self._frames.max_frame_size
 
     @property
+    def last_frame_size(self) -> int:
+        """Payload bytes of the frame behind the last message received."""
+        return self._frames.last_frame_size
+
+    @property
     def their_role(self) -> Role:
         return Role.SERVER if self.our_role is Role.CLIENT else Role.CLIENT
 

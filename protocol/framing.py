@@ -156,13 +156,15 @@ class Frames:
     a payload we may not send is a :class:`~protocol.LocalProtocolError`.
     """
 
-    __slots__ = ("_decoder", "_eof", "_error", "max_frame_size")
+    __slots__ = ("_decoder", "_eof", "_error", "last_frame_size", "max_frame_size")
 
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
         self._decoder = FrameDecoder(max_frame_size)
         self._eof = False
         self._error: RemoteProtocolError | None = None
+        #: Payload bytes of the last frame returned by :meth:`next_event`.
+        self.last_frame_size = 0
 
     @property
     def idle(self) -> bool:
@@ -184,6 +186,7 @@ class Frames:
             raise self._error
         payload = self._decoder.next_frame()  # its errors are sticky already
         if payload is not None:
+            self.last_frame_size = len(payload)
             return payload
         if not self._eof:
             return NEED_DATA

@@ -37,10 +37,10 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Protocol, Self, TypeVar
+from typing import Any, ParamSpec, Protocol, Self, TypeVar
 
 __all__ = ["Background", "Closable", "Opening", "Service", "Steps", "opener"]
 
@@ -111,22 +111,33 @@ class Service:
         await self.close()
 
 
-class Opening(Generic[C]):
-    """What an opener returns: await it for the object, or ``async with`` it to close on exit."""
+class Opening(Coroutine[Any, Any, C]):
+    """What an opener returns: await it for the object, or ``async with`` it to close on exit.
 
-    __slots__ = ("_open", "_value")
+    It is the opener's coroutine itself (the shape of aiohttp's ``session.get``),
+    so ``asyncio.run``, ``create_task`` and ``run_coroutine_threadsafe`` take it too.
+    """
 
-    def __init__(self, open_: Callable[[], Awaitable[C]]) -> None:
-        self._open = open_
+    __slots__ = ("_coro", "_value")
+
+    def __init__(self, coro: Coroutine[Any, Any, C]) -> None:
+        self._coro = coro
         self._value: C | None = None
 
+    def send(self, value: Any) -> Any:
+        return self._coro.send(value)
+
+    def throw(self, *args: Any, **kwargs: Any) -> Any:
+        return self._coro.throw(*args, **kwargs)
+
+    def close(self) -> None:
+        self._coro.close()
+
     def __await__(self) -> Generator[Any, None, C]:
-        return self._open().__await__()
+        return self._coro.__await__()
 
     async def __aenter__(self) -> C:
-        if self._value is not None:
-            raise RuntimeError("this opening is already in use")
-        self._value = await self._open()
+        self._value = await self._coro
         return self._value
 
     async def __aexit__(
@@ -145,7 +156,7 @@ def opener(fn: Callable[P, Coroutine[Any, Any, C]]) -> Callable[P, Opening[C]]:
 
     @functools.wraps(fn)
     def open_(*args: P.args, **kwargs: P.kwargs) -> Opening[C]:
-        return Opening(lambda: fn(*args, **kwargs))
+        return Opening(fn(*args, **kwargs))
 
     return open_
 
@@ -202,6 +213,7 @@ class Background:
         task = self._group.create_task(self._guard(coro), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: coro.close())  # cancelled before it ran: no warning
         return task
 
     async def _guard(self, coro: Coroutine[Any, Any, T]) -> T | None:

@@ -136,6 +136,9 @@ class _Codec(Protocol):
     @property
     def idle(self) -> bool: ...
 
+    @property
+    def last_frame_size(self) -> int: ...
+
     def receive_data(self, data: bytes) -> None: ...
 
     def next_event(self) -> Any: ...
@@ -409,6 +412,11 @@ class PeerContext:
     @property
     def closed(self) -> bool:
         return not self._chan.usable
+
+    @property
+    def frame_size(self) -> int:
+        """Payload bytes of the frame being handled (for per-peer budgets)."""
+        return self._chan.codec.last_frame_size
 
     async def send(self, event: bytes | Message) -> None:
         """Push one frame. StreamClosed if we closed it, ConnectionBroken if it broke,

@@ -13,7 +13,8 @@ prints one line for any of them::
     └── RequesterError        this business's own store or arguments
         ├── UnknownGrant      no local grant with that id
         └── UnknownRequest    no local access request with that id
-    DecisionPending           no decision before the timeout (the request stays pending)
+    DecisionPending           no decision before the timeout (the request stays pending);
+                              also a TimeoutError
 
 Transport failures stay the runtime's :class:`protocol.TransportError` subclasses.
 """
@@ -88,8 +89,11 @@ class UnknownRequest(RequesterError):
         self.request_id = request_id
 
 
-class DecisionPending(KluisError):
-    """The owner did not decide before the timeout; the request is still pending."""
+class DecisionPending(KluisError, TimeoutError):
+    """The owner did not decide before the timeout; the request is still pending.
+
+    Also a :class:`TimeoutError`, so ``except TimeoutError`` around a wait catches it.
+    """
 
     code = ErrorCode.TIMEOUT
 

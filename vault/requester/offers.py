@@ -165,7 +165,7 @@ class OfferAgent:
         biz = self.requester
         if not draft.vault_addrs:
             raise KluisError("the award names no vault address")
-        request = biz._record_request(
+        request = biz.asking.record(
             draft.vault_addrs[0],
             draft.fields,
             draft.purpose,
@@ -183,7 +183,7 @@ class OfferAgent:
         request_id = self._pending_requests.pop(agreement.agreement_id, None)
         if request_id is None or grant.request_id != request_id:
             raise KluisError("the grant answers another request")
-        biz._apply_decision(
+        biz.asking.apply_decision(
             request_id, Decision(request_id=request_id, status=DecisionStatus.APPROVED, grant=grant)
         )
         with biz.vault.transaction():

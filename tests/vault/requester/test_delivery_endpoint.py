@@ -17,7 +17,6 @@ from protocol import (
     SignatureError,
     dump_message,
     new_id,
-    parse_contact_frame,
     sign,
     wall_clock_ms,
 )
@@ -67,9 +66,9 @@ def erase_request(biz: Requester) -> EraseRequest:
 async def test_erase_answered_once_and_again_on_resend(biz: Requester):
     req = erase_request(biz)
     d = sealed(biz, dump_message(req), 1)
-    first = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    first = biz.delivery.receive(VAULT.peer_id, d)
     assert isinstance(first, ErasureReceipt) and first.erasure_id == req.erasure_id
-    again = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    again = biz.delivery.receive(VAULT.peer_id, d)
     assert again == first
     assert biz.delivery.applied == [(VAULT.peer_id, 1, "erase_request")]
     assert biz.delivery.last_seq(VAULT.peer_id) == 1
@@ -94,7 +93,7 @@ async def test_refuses_wrong_sender_and_tampering(biz: Requester):
 
 async def test_expired_delivery_is_skipped_not_applied(biz: Requester):
     d = sealed(biz, dump_message(erase_request(biz)), 3, expires_at=wall_clock_ms() - 1)
-    reply = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    reply = biz.delivery.receive(VAULT.peer_id, d)
     assert reply.type == "ack"
     assert biz.delivery.applied == [] and biz.delivery.last_seq(VAULT.peer_id) == 3
     assert biz.erasure_receipts() == []
