@@ -24,15 +24,13 @@ pytestmark = pytest.mark.timeout(60)
 async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
         yield n
 
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
-        tmp_path / "biz", listen=LOOPBACK, retention_interval=None
-    ) as r:
+    async with Requester.ephemeral(tmp_path / "biz", listen=LOOPBACK, retention_interval=None) as r:
         yield r
 
 
@@ -99,7 +97,7 @@ async def test_message_queued_while_vault_is_offline_arrives_once(tmp_path: Path
     mid = await biz.contact(grant, "service", "Your order shipped", queue=True)
     assert [e["message_id"] for _n, e in biz.contacts_out.pending()] == [mid]
     listen = [f"/ip4/127.0.0.1/tcp/{port}"]
-    async with await VaultNode.start(home, PASSPHRASE, listen=listen, control_port=None) as vn2:
+    async with VaultNode.start(home, PASSPHRASE, listen=listen, control_port=None) as vn2:
         sent = 0
         for _ in range(50):  # a connection left from before the restart may fail first
             sent = await biz.flush_contacts()
@@ -117,7 +115,7 @@ async def test_control_api_inbox_prefs_and_erasures(tmp_path: Path, biz: Request
 
     home = tmp_path / "vault3"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
         pending = await biz.request(
             vn.addrs[0], fields=["contact.email"], purpose="CustomerCare",
             actions=["contact"], contact=SCHWAB,

@@ -25,15 +25,13 @@ pytestmark = pytest.mark.timeout(60)
 async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as n:
         yield n
 
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
-        tmp_path / "biz", listen=LOOPBACK, retention_interval=None
-    ) as r:
+    async with Requester.ephemeral(tmp_path / "biz", listen=LOOPBACK, retention_interval=None) as r:
         yield r
 
 
@@ -71,7 +69,7 @@ async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path
 
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
         await _read_then_erase(vn, biz)
         out = tmp_path / "receipts.json"
 

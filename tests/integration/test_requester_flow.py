@@ -48,15 +48,13 @@ def vault_home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def vn(vault_home: Path) -> AsyncIterator[VaultNode]:
-    async with await VaultNode.start(
-        vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None
-    ) as node:
+    async with VaultNode.start(vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None) as node:
         yield node
 
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
+    async with Requester.ephemeral(
         tmp_path / "biz", listen=LOOPBACK, retention_interval=None
     ) as requester:
         yield requester
@@ -181,7 +179,7 @@ async def test_revocation_delivered_by_request(vn: VaultNode, biz: Requester):
 
 async def test_revocation_while_offline_is_applied_on_the_next_read(vn: VaultNode, tmp_path: Path):
     home = tmp_path / "biz"
-    async with await Requester.create(
+    async with Requester.create(
         home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None
     ) as biz:
         grant = await granted(biz, vn)
@@ -189,7 +187,7 @@ async def test_revocation_while_offline_is_applied_on_the_next_read(vn: VaultNod
     await vn.revoke(grant.grant_id, wait_delivery=True)  # nobody there to tell
     assert vn.grants.grant(grant.grant_id).notice_delivered is False
 
-    async with await Requester.open(
+    async with Requester.open(
         home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None
     ) as biz:
         assert biz.grant_info(grant.grant_id).status == "active"  # it cannot know yet

@@ -85,9 +85,9 @@ async def run_network_act(
     steps.act("Act 2: businesses ask, Anna decides")
     started = time.perf_counter()
     async with (
-        await VaultNode.start(home, passphrase, listen=LOOPBACK, control_port=None) as vn,
-        await Requester.ephemeral(tmp / "bikeshop", listen=LOOPBACK) as shop,
-        await Requester.ephemeral(tmp / "insurer", listen=LOOPBACK) as insurer,
+        VaultNode.start(home, passphrase, listen=LOOPBACK, control_port=None) as vn,
+        Requester.ephemeral(tmp / "bikeshop", listen=LOOPBACK) as shop,
+        Requester.ephemeral(tmp / "insurer", listen=LOOPBACK) as insurer,
     ):
         nodes = Table(title="three libp2p nodes on loopback", title_justify="left")
         nodes.add_column("who")

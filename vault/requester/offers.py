@@ -41,6 +41,7 @@ from agents.agreements import Agreement
 from agents.intents import Intent, intent_topic, intent_validator, parse_intent
 from agents.network import BusinessOutcome, negotiate_intent, wall_ms
 from protocol import AccessRequest, Decision, DecisionStatus, KluisError, Offer
+from protocol.lifecycle import Background
 from vault.requester._requester import Requester
 
 __all__ = ["AGREEMENT_KIND", "OfferAgent"]
@@ -74,7 +75,8 @@ class OfferAgent:
         self.intents: list[Intent] = []
         self.outcomes: list[BusinessOutcome] = []
         self._wins: asyncio.Queue[BusinessOutcome] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        #: One listener per category and one task per negotiation, in one task group.
+        self._tasks = Background("offer agent")
         self._subs: list[Any] = []
         self._seen: set[str] = set()
         self._pending_requests: dict[str, str] = {}  # agreement id -> access request id
@@ -104,6 +106,7 @@ class OfferAgent:
             else (lambda intent: prefs)
         )
         self = cls(requester, strategy, decide, **kw)
+        await self._tasks.start()
         self.pubsub = await PubSub.attach(node)
         for category in categories:
             await self.subscribe(category)
@@ -119,13 +122,7 @@ class OfferAgent:
             intent_topic(category), validator=intent_validator(wall_ms)
         )
         self._subs.append(sub)
-        self._spawn(self._listen(sub))
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        self._tasks.spawn(self._listen(sub), name=f"intents: {category}")
 
     async def _listen(self, sub: Any) -> None:
         async for msg in sub:
@@ -144,7 +141,7 @@ class OfferAgent:
                 continue
             if prefs is None:
                 continue
-            self._spawn(self._negotiate(intent, prefs))
+            self._tasks.spawn(self._negotiate(intent, prefs), name=f"negotiate {intent.intent_id}")
 
     async def _negotiate(self, intent: Intent, prefs: Preferences) -> None:
         async with self._slots:
@@ -215,10 +212,7 @@ class OfferAgent:
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
         if self.pubsub is not None:
             with contextlib.suppress(Exception):
                 await self.pubsub.close()

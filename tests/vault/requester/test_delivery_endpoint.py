@@ -29,7 +29,7 @@ VAULT = Identity.generate()
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(tmp_path, network=False, retention_interval=None) as r:
+    async with Requester.ephemeral(tmp_path, network=False, retention_interval=None) as r:
         yield r
 
 
@@ -101,7 +101,7 @@ async def test_expired_delivery_is_skipped_not_applied(biz: Requester):
 
 async def test_hpke_key_is_stable_across_reopen(tmp_path: Path):
     home = tmp_path / "b"
-    async with await Requester.open(home, "pass phrase one", network=False) as r:
+    async with Requester.open(home, "pass phrase one", network=False) as r:
         key = r.delivery.public_hex
-    async with await Requester.open(home, "pass phrase one", network=False) as r:
+    async with Requester.open(home, "pass phrase one", network=False) as r:
         assert r.delivery.public_hex == key

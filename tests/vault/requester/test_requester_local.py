@@ -303,7 +303,7 @@ async def test_retention_with_a_fake_clock(biz: Requester, fv: FakeVault, clock:
 
 async def test_periodic_retention_sweep(tmp_path: Path, fv: FakeVault):
     clock = ManualClock()
-    async with await Requester.create(
+    async with Requester.create(
         tmp_path / "b", PASSPHRASE, network=False, clock=clock, retention_interval=0.01
     ) as biz:
         grant = fv.grant(biz, days=1)
