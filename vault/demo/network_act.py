@@ -30,17 +30,15 @@ from rich.console import Console
 from rich.table import Table
 
 from protocol import (
+    ACCESS_GRAMMAR,
     AccessDenied,
     Error,
     ErrorCode,
     Read,
-    dump_message,
     new_nonce,
-    parse_message,
     sign,
     verify,
 )
-from protocol.ids import ACCESS
 from vault.demo.contact_act import run_contact_erasure_story
 from vault.demo.steps import Steps
 from vault.node.boss import VaultNode
@@ -186,7 +184,7 @@ async def run_network_act(
             ),
             shop.identity,
         )
-        reply = parse_message(await shop.node.request(vn.peer_id, ACCESS, dump_message(raw)))
+        reply = await shop.node.request(vn.peer_id, ACCESS_GRAMMAR, raw)
         steps.check(
             "the shop tries a field outside its grant; the vault refuses",
             isinstance(reply, Error) and reply.code is ErrorCode.OUT_OF_SCOPE,
@@ -271,5 +269,5 @@ async def _vault_refuses_revoked(shop: Requester, vn: VaultNode, grant_id: str) 
         ),
         shop.identity,
     )
-    reply = parse_message(await shop.node.request(vn.peer_id, ACCESS, dump_message(raw)))
+    reply = await shop.node.request(vn.peer_id, ACCESS_GRAMMAR, raw)
     return isinstance(reply, Error) and reply.code is ErrorCode.REVOKED
