@@ -9,7 +9,7 @@ them puts that one stream in ``ERROR``: :meth:`AccessService.on_protocol_error`
 audits it and gives the typed ``error`` the peer gets before the stream is
 closed. :meth:`AccessService.handle` is then a function of *(the stream's
 context, one message) → reply message*, tested without sockets through the
-same Connection (``tests/vault/access_helpers.py``). Each message goes through,
+same Connection (``tests/vault/serving.py``). Each message goes through,
 in this order:
 
 1. **Per-peer budget** (:class:`~vault.services.ratelimit.RateLimiter`, keyed by the Noise
