@@ -206,10 +206,10 @@ async def main(n: int, tmp: Path) -> None:
     # A generous limiter: we measure throughput, not the flood defence.
     limiter = RateLimiter(rate=1_000_000, burst=1_000_000)
     async with (
-        await VaultNode.start(
+        VaultNode.start(
             tmp / "vault", PASSPHRASE, listen=LOOPBACK, control_port=None, limiter=limiter
         ) as vn,
-        await Requester.ephemeral(tmp / "biz", listen=LOOPBACK, retention_interval=None) as biz,
+        Requester.ephemeral(tmp / "biz", listen=LOOPBACK, retention_interval=None) as biz,
     ):
         grant = await granted(vn, biz, sorted(FIELDS))
         req_bytes = signed_read(biz, grant)
@@ -223,7 +223,7 @@ async def main(n: int, tmp: Path) -> None:
         base = line("(a) pure-trio py-libp2p request/response", raw)
 
         canned = bytes(reply_bytes)
-        async with await Node.start(Identity.generate(), listen=LOOPBACK) as echo:
+        async with Node.start(Identity.generate(), listen=LOOPBACK) as echo:
             echo.set_frame_handler("/bench/canned/1.0.0", lambda ctx, payload: canned)
             await biz.node.connect(echo.addrs[0])
             line("(b) kluis runtime, canned reply (bridge + framing)", await timed(
@@ -275,9 +275,9 @@ async def main(n: int, tmp: Path) -> None:
         for i in range(10):
             home = tmp / f"cold{i}"
             pw = f"cold passphrase {i}"
-            async with await Requester.create(home, pw, listen=LOOPBACK) as b:
+            async with Requester.create(home, pw, listen=LOOPBACK) as b:
                 g = await granted(vn, b, ["contact.email"])
-            async with await Requester.open(home, pw, listen=LOOPBACK) as b:
+            async with Requester.open(home, pw, listen=LOOPBACK) as b:
                 t = time.perf_counter()
                 await b.read(g.grant_id)
                 cold.append(time.perf_counter() - t)

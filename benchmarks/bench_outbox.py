@@ -77,7 +77,7 @@ async def bench_drain(n: int, folder: Path) -> None:
         v.profile.set("address.home.city", "Zwolle")
     biz_home = folder / "biz"
     biz_pass = secrets.token_urlsafe(16)
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as vn:
         biz = await Requester.open(biz_home, biz_pass, listen=LOOPBACK, retention_interval=None)
         pending = await biz.request(
             vn.addrs[0], fields=["address.home.*"], purpose="ServiceProvision"

@@ -202,8 +202,8 @@ async def bridged_raw(n: int) -> Samples:
 
 
 async def node_request(n: int) -> Samples:
-    async with await Node.start(Identity.generate(), listen.LOOPBACK) as server:
-        async with await Node.start(Identity.generate(), listen.LOOPBACK) as client:
+    async with Node.start(Identity.generate(), listen.LOOPBACK) as server:
+        async with Node.start(Identity.generate(), listen.LOOPBACK) as client:
             server.set_frame_handler(FRAMES, lambda ctx, payload: payload)
             await client.connect(server.addrs[0])
             out: Samples = {}
@@ -218,8 +218,8 @@ async def node_request(n: int) -> Samples:
 async def node_connect() -> float:
     times = []
     for _ in range(5):
-        async with await Node.start(Identity.generate(), listen.LOOPBACK) as server:
-            async with await Node.start(Identity.generate(), listen.LOOPBACK) as client:
+        async with Node.start(Identity.generate(), listen.LOOPBACK) as server:
+            async with Node.start(Identity.generate(), listen.LOOPBACK) as client:
                 t0 = time.perf_counter()
                 await client.connect(server.addrs[0])
                 times.append(time.perf_counter() - t0)

@@ -59,8 +59,8 @@ async def main(tmp: Path) -> None:
         v.profile.set("address.home.street", "Melkmarkt 1")
         v.profile.set("name.given", "Alice")
     async with (
-        await VaultNode.start(tmp / "vault", PASSPHRASE, listen=LOOPBACK, control_port=None) as vn,
-        await Requester.ephemeral(tmp / "business", listen=LOOPBACK) as biz,
+        VaultNode.start(tmp / "vault", PASSPHRASE, listen=LOOPBACK, control_port=None) as vn,
+        Requester.ephemeral(tmp / "business", listen=LOOPBACK) as biz,
     ):
         vault_addr = vn.addrs[0]
         print(f"   vault:    {vault_addr}")

@@ -52,9 +52,9 @@ async def main(tmp: Path) -> None:
         v.profile.set("contact.phone", "+31612345678")
 
     async with (
-        await VaultNode.start(tmp / "anna", PASSPHRASE, listen=LOOPBACK, control_port=None) as vn,
-        await Requester.ephemeral(tmp / "shop", listen=LOOPBACK) as shop,
-        await Requester.ephemeral(tmp / "ads", listen=LOOPBACK) as ads,
+        VaultNode.start(tmp / "anna", PASSPHRASE, listen=LOOPBACK, control_port=None) as vn,
+        Requester.ephemeral(tmp / "shop", listen=LOOPBACK) as shop,
+        Requester.ephemeral(tmp / "ads", listen=LOOPBACK) as ads,
     ):
         print("== Anna's rules")
         known = vn.rules.add(

@@ -28,8 +28,19 @@ from ._exceptions import (
 )
 from .canonical import CanonicalError, canonical_dumps, canonical_loads
 from .clock import Clock, format_ms, now_ms
-from .connection import NEED_DATA, PEER_CLOSED, Connection, Role, State, render_state_table
+from .connection import (
+    ACCESS_GRAMMAR,
+    NEED_DATA,
+    PEER_CLOSED,
+    Connection,
+    Grammar,
+    Role,
+    State,
+    render_state_table,
+)
 from .contact import (
+    CONTACT_GRAMMAR,
+    DELIVERY_GRAMMAR,
     ContactMessage,
     DeliveryBatch,
     DeliveryPoll,
@@ -102,9 +113,12 @@ from .wire import new_id, new_nonce
 
 __all__ = [
     "ACCESS",
+    "ACCESS_GRAMMAR",
     "CONTACT",
+    "CONTACT_GRAMMAR",
     "DEFAULT_LISTEN",
     "DELIVERY",
+    "DELIVERY_GRAMMAR",
     "LOOPBACK",
     "NEED_DATA",
     "NEGOTIATE",
@@ -139,6 +153,7 @@ __all__ = [
     "FieldRecord",
     "FieldValue",
     "FrameTooLarge",
+    "Grammar",
     "Grant",
     "Identity",
     "KluisError",

@@ -1,4 +1,4 @@
-"""The h11-style state machine for one ``/kluis/access/1.0.0`` stream.
+"""The h11-style state machine for one kluis stream: the code every kluis stream runs through.
 
 A :class:`Connection` does no I/O. Feed it the bytes you read with
 :meth:`~Connection.receive_data`, pull messages with :meth:`~Connection.next_event`,
@@ -10,8 +10,16 @@ and turn messages you want to send into bytes with :meth:`~Connection.send`::
         conn.receive_data(stream.read())      # b"" means the peer closed
     # event is a Decision or an Error (or PEER_CLOSED)
 
+The runtime (:mod:`protocol.runtime.node`) drives one Connection per stream of
+``/kluis/access``, ``/kluis/contact`` and ``/kluis/deliver``, on both sides:
+the bytes it reads go to ``receive_data``, the handlers it calls get the
+events, and every frame it writes comes out of ``send``. Which messages a
+stream speaks, and in which order, is its :class:`Grammar`:
+:data:`ACCESS_GRAMMAR` (below) and the contact and delivery grammars in
+:mod:`protocol.contact`.
+
 The **client** is the side that opened the stream; the **server** accepted it.
-The stream is strictly request/reply, one request in flight at a time, with one
+An access stream is strictly request/reply, one request in flight at a time, with one
 exception: after a subscription is acknowledged the server pushes updates until
 it revokes the grant or gives up. Every allowed step is a row of
 :data:`TRANSITIONS`; anything else is refused:
@@ -33,6 +41,8 @@ bytes either parse, or raise a :class:`~protocol.RemoteProtocolError`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -44,10 +54,12 @@ from ._exceptions import (
     RemoteProtocolError,
     UnexpectedMessage,
 )
-from .framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from .framing import MAX_FRAME_SIZE, NEED_DATA, PEER_CLOSED, Frames, Sentinel
+from .ids import ACCESS
 from .messages import MESSAGE_TYPES, Error, Message, dump_message, parse_message
 
 __all__ = [
+    "ACCESS_GRAMMAR",
     "NEED_DATA",
     "PEER_CLOSED",
     "REPLY_REF",
@@ -56,6 +68,7 @@ __all__ = [
     "RESPONSES",
     "TRANSITIONS",
     "Connection",
+    "Grammar",
     "Role",
     "Sentinel",
     "State",
@@ -75,27 +88,52 @@ class State(StrEnum):
     AWAIT_SUBSCRIBED = "AWAIT_SUBSCRIBED"
     AWAIT_ACK = "AWAIT_ACK"
     AWAIT_RECEIPT = "AWAIT_RECEIPT"
+    AWAIT_BATCH = "AWAIT_BATCH"
     SUBSCRIBED = "SUBSCRIBED"
     CLOSED = "CLOSED"
     ERROR = "ERROR"
 
 
-class Sentinel:
-    """A named marker returned by :meth:`Connection.next_event` instead of a message."""
+@dataclass(frozen=True, eq=False)
+class Grammar:
+    """What one stream protocol says, and in which order: the tables a Connection enforces.
 
-    __slots__ = ("name",)
+    ``requests``: what a client may send in ``IDLE``, and the state that follows.
+    ``responses``: what the server may send in each state, and the state that follows.
+    ``request_ref`` / ``reply_ref``: the id field a request carries and the field of
+    a reply that must echo it (a message type missing from them is not correlated).
+    ``types``: the models of every message type in the tables, for parsing.
+    """
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    protocol_id: str
+    requests: Mapping[str, State]
+    responses: Mapping[State, Mapping[str, State]]
+    request_ref: Mapping[str, str]
+    reply_ref: Mapping[str, str]
+    types: Mapping[str, type[Message]]
+    #: Every allowed step: ``(state, sender, message type) -> next state``.
+    transitions: Mapping[tuple[State, Role, str], State] = field(init=False)
+
+    def __post_init__(self) -> None:
+        steps = {(State.IDLE, Role.CLIENT, kind): nxt for kind, nxt in self.requests.items()}
+        for state, replies in self.responses.items():
+            steps.update({(state, Role.SERVER, kind): nxt for kind, nxt in replies.items()})
+        missing = {kind for _s, _r, kind in steps} - set(self.types)
+        if missing:
+            raise ValueError(f"{self.protocol_id}: no model for {sorted(missing)}")
+        object.__setattr__(self, "transitions", steps)
+
+    @property
+    def states(self) -> list[State]:
+        """The states a stream of this protocol can be in, in table order."""
+        seen = [State.IDLE, *self.requests.values(), *self.responses]
+        for replies in self.responses.values():
+            seen += replies.values()
+        return [*dict.fromkeys([*seen, State.ERROR])]
 
     def __repr__(self) -> str:
-        return self.name
+        return f"Grammar({self.protocol_id})"
 
-
-#: No whole frame is buffered yet: read more bytes and call ``receive_data``.
-NEED_DATA: Final = Sentinel("NEED_DATA")
-#: The peer closed its side cleanly (``receive_data(b"")`` between frames).
-PEER_CLOSED: Final = Sentinel("PEER_CLOSED")
 
 #: What the client may send in ``IDLE``, and the state that follows.
 REQUESTS: Final[dict[str, State]] = {
@@ -122,16 +160,6 @@ RESPONSES: Final[dict[State, dict[str, State]]] = {
     },
 }
 
-#: Every allowed step: ``(state, sender, message type) -> next state``.
-TRANSITIONS: Final[dict[tuple[State, Role, str], State]] = {
-    **{(State.IDLE, Role.CLIENT, kind): nxt for kind, nxt in REQUESTS.items()},
-    **{
-        (state, Role.SERVER, kind): nxt
-        for state, replies in RESPONSES.items()
-        for kind, nxt in replies.items()
-    },
-}
-
 #: The field of a request that its replies must echo.
 REQUEST_REF: Final[dict[str, str]] = {
     "access_request": "request_id",
@@ -154,27 +182,47 @@ REPLY_REF: Final[dict[str, str]] = {
     "error": "ref",
 }
 
-# Wire errors (bad frames, oversized frames) are a remote's fault when
-# receiving and our own when sending.
+#: ``/kluis/access/1.0.0``: requests, decisions, reads, subscriptions, revocation.
+ACCESS_GRAMMAR: Final = Grammar(ACCESS, REQUESTS, RESPONSES, REQUEST_REF, REPLY_REF, MESSAGE_TYPES)
+
+#: Every allowed step of the access protocol: ``(state, sender, message type) -> next state``.
+TRANSITIONS: Final = ACCESS_GRAMMAR.transitions
+
+# Wire errors (bad frames, oversized frames, a value with no canonical form) are
+# a remote's fault when receiving and our own when sending.
 _OUTGOING_FAULTS = (FrameTooLarge, MalformedFrame)
 
 
 class Connection:
     """One stream's protocol state, for one side. See the module docstring."""
 
-    __slots__ = ("_decoder", "_eof", "_error", "_ref", "_state", "max_frame_size", "our_role")
+    __slots__ = ("_error", "_frames", "_ref", "_state", "grammar", "our_role")
 
-    def __init__(self, role: Role | str, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self,
+        role: Role | str,
+        max_frame_size: int = MAX_FRAME_SIZE,
+        *,
+        grammar: Grammar = ACCESS_GRAMMAR,
+    ) -> None:
         self.our_role = Role(role)
-        self.max_frame_size = max_frame_size
-        self._decoder = FrameDecoder(max_frame_size)
+        self.grammar = grammar
+        self._frames = Frames(max_frame_size)
         self._state = State.IDLE
         self._error: KluisError | None = None
         self._ref: str | None = None
-        self._eof = False
 
     def __repr__(self) -> str:
-        return f"Connection({self.our_role.value}, {self._state.value})"
+        return f"Connection({self.grammar.protocol_id}, {self.our_role.value}, {self._state.value})"
+
+    @property
+    def max_frame_size(self) -> int:
+        return self._frames.max_frame_size
+
+    @property
+    def last_frame_size(self) -> int:
+        """Payload bytes of the frame behind the last message received."""
+        return self._frames.last_frame_size
 
     @property
     def their_role(self) -> Role:
@@ -194,18 +242,18 @@ class Connection:
         """The correlation id of the request in flight, or of the subscription."""
         return self._ref
 
+    @property
+    def idle(self) -> bool:
+        """In ``IDLE`` with nothing buffered: the stream may carry another request."""
+        return self._state is State.IDLE and self._frames.idle
+
     # ----------------------------------------------------------------- receive
 
     def receive_data(self, data: bytes) -> None:
         """Buffer bytes read from the stream; ``b""`` means the peer closed its side."""
         if self._error is not None:
             raise self._error
-        if not data:
-            self._eof = True
-        elif self._eof:
-            raise LocalProtocolError("data received after the end of the stream")
-        else:
-            self._decoder.receive_data(data)
+        self._frames.receive_data(data)
 
     def next_event(self) -> Message | Sentinel:
         """The next message, :data:`NEED_DATA`, or :data:`PEER_CLOSED`.
@@ -216,16 +264,14 @@ class Connection:
         if self._error is not None:
             raise self._error
         try:
-            payload = self._decoder.next_frame()
-            if payload is None:
-                if not self._eof:
-                    return NEED_DATA
-                if self._decoder.buffered:
-                    raise MalformedFrame("the stream ended inside a frame")
-                if self._state is not State.ERROR:
-                    self._state = State.CLOSED
+            payload = self._frames.next_event()
+            if payload is NEED_DATA:
+                return NEED_DATA
+            if payload is PEER_CLOSED:
+                self._state = State.CLOSED
                 return PEER_CLOSED
-            message = parse_message(payload)
+            assert isinstance(payload, bytes)
+            message = parse_message(payload, self.grammar.types)
             self._step(message, self.their_role)
         except RemoteProtocolError as exc:
             self._fail(exc)
@@ -245,10 +291,12 @@ class Connection:
                 return self._encode(message)
             raise LocalProtocolError("the connection is in ERROR; only an error reply may be sent")
         try:
-            if not isinstance(message, Message) or MESSAGE_TYPES.get(message.type) is not type(
+            if not isinstance(message, Message) or self.grammar.types.get(message.type) is not type(
                 message
             ):
-                raise LocalProtocolError("not a message that travels in a frame")
+                raise LocalProtocolError(
+                    f"not a message that travels on {self.grammar.protocol_id}"
+                )
             data = self._encode(message)
             self._step(message, self.our_role)
         except LocalProtocolError as exc:
@@ -265,24 +313,27 @@ class Connection:
 
     def _encode(self, message: Message) -> bytes:
         try:
-            return encode_frame(dump_message(message), max_size=self.max_frame_size)
-        except _OUTGOING_FAULTS as exc:
+            return self._frames.send(dump_message(message))
+        except (*_OUTGOING_FAULTS, LocalProtocolError) as exc:
             raise LocalProtocolError(f"cannot send this {message.type}: {exc.message}") from exc
 
     def _step(self, message: Message, sender: Role) -> None:
         """Apply one transition, or raise without changing anything."""
         incoming = sender is not self.our_role
         refuse: type[KluisError] = UnexpectedMessage if incoming else LocalProtocolError
-        nxt = TRANSITIONS.get((self._state, sender, message.type))
+        grammar = self.grammar
+        nxt = grammar.transitions.get((self._state, sender, message.type))
         if nxt is None:
             raise refuse(f"{sender.value} may not send {message.type} in state {self._state.value}")
         if sender is Role.CLIENT:
-            ref = getattr(message, REQUEST_REF[message.type])
+            ref_field = grammar.request_ref.get(message.type)
+            ref = getattr(message, ref_field) if ref_field else None
         else:
-            got = getattr(message, REPLY_REF[message.type])
-            echoed = got == self._ref or (message.type == "error" and got is None)
-            if self._ref is not None and not echoed:
-                raise refuse(f"{message.type} does not answer the request in flight")
+            reply_field = grammar.reply_ref.get(message.type)
+            if reply_field is not None and self._ref is not None:
+                got = getattr(message, reply_field)
+                if got != self._ref and not (message.type == "error" and got is None):
+                    raise refuse(f"{message.type} does not answer the request in flight")
             ref = self._ref
         self._state = nxt
         self._ref = ref if nxt not in (State.IDLE, State.CLOSED) else None
@@ -292,13 +343,13 @@ class Connection:
         self._error = exc
 
 
-def render_state_table() -> str:
+def render_state_table(grammar: Grammar = ACCESS_GRAMMAR) -> str:
     """The transition and correlation tables as Markdown (pasted into docs/protocol.md)."""
     lines = [
         "| state | sender | message | next state |",
         "|---|---|---|---|",
     ]
-    for (state, sender, kind), nxt in TRANSITIONS.items():
+    for (state, sender, kind), nxt in grammar.transitions.items():
         lines.append(f"| `{state.value}` | {sender.value} | `{kind}` | `{nxt.value}` |")
     lines += [
         "",
@@ -309,21 +360,35 @@ def render_state_table() -> str:
         "| request | its id field | valid replies | reply's id field |",
         "|---|---|---|---|",
     ]
-    for kind, awaiting in REQUESTS.items():
-        replies = RESPONSES[awaiting]
+
+    def refs(replies: Mapping[str, State]) -> str:
+        shown = [f"`{r}.{grammar.reply_ref[r]}`" for r in replies if r in grammar.reply_ref]
+        return ", ".join(shown) or "—"
+
+    for kind, awaiting in grammar.requests.items():
+        replies = grammar.responses[awaiting]
         shown = ", ".join(f"`{r}`" for r in replies)
-        refs = ", ".join(f"`{r}.{REPLY_REF[r]}`" for r in replies)
-        lines.append(f"| `{kind}` | `{REQUEST_REF[kind]}` | {shown} | {refs} |")
-    pushes = RESPONSES[State.SUBSCRIBED]
-    lines.append(
-        "| (after `subscribe` is acked) | `grant_id` | "
-        + ", ".join(f"`{r}`" for r in pushes)
-        + " | "
-        + ", ".join(f"`{r}.{REPLY_REF[r]}`" for r in pushes)
-        + " |"
-    )
+        ref = grammar.request_ref.get(kind)
+        lines.append(
+            f"| `{kind}` | {f'`{ref}`' if ref else '— (not correlated)'} | {shown} | "
+            f"{refs(replies) if ref else '—'} |"
+        )
+    if State.SUBSCRIBED in grammar.responses:
+        pushes = grammar.responses[State.SUBSCRIBED]
+        lines.append(
+            "| (after `subscribe` is acked) | `grant_id` | "
+            + ", ".join(f"`{r}`" for r in pushes)
+            + " | "
+            + refs(pushes)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # pragma: no cover - regenerates the table for docs/protocol.md
-    print(render_state_table(), end="")
+if __name__ == "__main__":  # pragma: no cover - regenerates the tables for docs/protocol.md
+    import sys
+
+    from .contact import CONTACT_GRAMMAR, DELIVERY_GRAMMAR
+
+    chosen = {"access": ACCESS_GRAMMAR, "contact": CONTACT_GRAMMAR, "deliver": DELIVERY_GRAMMAR}
+    print(render_state_table(chosen[sys.argv[1] if len(sys.argv) > 1 else "access"]), end="")

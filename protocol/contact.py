@@ -20,6 +20,9 @@
 * :class:`DeliveryPoll` — a business that comes online asks the vault to
   flush what it queued for it.
 
+:data:`CONTACT_GRAMMAR` and :data:`DELIVERY_GRAMMAR` are what the two
+protocols say and in which order: the runtime runs every contact and delivery
+stream through a :class:`~protocol.connection.Connection` with one of them.
 :func:`parse_contact_frame` parses these plus every access message.
 """
 
@@ -31,13 +34,27 @@ from pydantic import Field, StringConstraints, model_validator
 
 from . import limits
 from ._exceptions import SignatureError
+from .connection import Grammar, State
 from .contact_terms import ContactCategory
-from .messages import MESSAGE_TYPES, Message, RevokeNotice, Signed, Update, parse_message, verify
+from .ids import CONTACT, DELIVERY
+from .messages import (
+    MESSAGE_TYPES,
+    Ack,
+    Error,
+    Message,
+    RevokeNotice,
+    Signed,
+    Update,
+    parse_message,
+    verify,
+)
 from .scopes import FieldPattern
 from .wire import Id, Nonce, PeerId, ReasonText, ShortText, TimestampMs, ValueText
 
 __all__ = [
+    "CONTACT_GRAMMAR",
     "CONTACT_MESSAGE_TYPES",
+    "DELIVERY_GRAMMAR",
     "ContactMessage",
     "DeliveryBatch",
     "DeliveryPoll",
@@ -182,6 +199,51 @@ _INNER: dict[str, type[Message]] = {
 
 
 _CONTACT_FRAME_TYPES: dict[str, type[Message]] = {**MESSAGE_TYPES, **CONTACT_MESSAGE_TYPES}
+
+#: ``/kluis/contact/1.0.0``: a business's message, answered with ``ack`` or ``error``.
+CONTACT_GRAMMAR = Grammar(
+    CONTACT,
+    requests={"contact_message": State.AWAIT_ACK},
+    responses={
+        State.IDLE: {"error": State.CLOSED},
+        State.AWAIT_ACK: {"ack": State.IDLE, "error": State.IDLE},
+    },
+    request_ref={"contact_message": "message_id"},
+    reply_ref={"ack": "ref", "error": "ref"},
+    types={"contact_message": ContactMessage, "ack": Ack, "error": Error},
+)
+
+#: ``/kluis/deliver/1.0.0``: a business polls its queue or hands in an erasure
+#: receipt; a vault pushes one sealed delivery. A poll names no id (its replies
+#: are not correlated), nor does the erasure receipt that answers a delivery.
+DELIVERY_GRAMMAR = Grammar(
+    DELIVERY,
+    requests={
+        "delivery_poll": State.AWAIT_BATCH,
+        "erasure_receipt": State.AWAIT_ACK,
+        "sealed_delivery": State.AWAIT_RECEIPT,
+    },
+    responses={
+        State.IDLE: {"error": State.CLOSED},
+        State.AWAIT_BATCH: {"delivery_batch": State.IDLE, "ack": State.IDLE, "error": State.IDLE},
+        State.AWAIT_ACK: {"ack": State.IDLE, "error": State.IDLE},
+        State.AWAIT_RECEIPT: {
+            "ack": State.IDLE,
+            "erasure_receipt": State.IDLE,
+            "error": State.IDLE,
+        },
+    },
+    request_ref={"erasure_receipt": "erasure_id", "sealed_delivery": "delivery_id"},
+    reply_ref={"ack": "ref", "error": "ref"},
+    types={
+        "delivery_poll": DeliveryPoll,
+        "delivery_batch": DeliveryBatch,
+        "erasure_receipt": ErasureReceipt,
+        "sealed_delivery": SealedDelivery,
+        "ack": Ack,
+        "error": Error,
+    },
+)
 
 
 def parse_contact_frame(payload: bytes) -> Message:

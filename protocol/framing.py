@@ -9,15 +9,26 @@ The decoder is sans-I/O in the h11 style: feed it bytes with
 :meth:`FrameDecoder.receive_data`, pull whole payloads with
 :meth:`FrameDecoder.next_frame`. After an error the decoder is poisoned (the
 stream has lost sync) and raises the same error again on every call.
+
+:class:`Frames` puts the decoder in the shape every stream codec has
+(``receive_data`` / ``next_event`` / ``send``, the shape of
+:class:`protocol.connection.Connection`), with payload bytes as its events: the
+runtime drives a stream through one of the two, and nothing else reads frames.
 """
 
 from __future__ import annotations
 
-from ._exceptions import FrameTooLarge, MalformedFrame, RemoteProtocolError
+from typing import Final
+
+from ._exceptions import FrameTooLarge, LocalProtocolError, MalformedFrame, RemoteProtocolError
 
 __all__ = [
     "MAX_FRAME_SIZE",
+    "NEED_DATA",
+    "PEER_CLOSED",
     "FrameDecoder",
+    "Frames",
+    "Sentinel",
     "decode_uvarint",
     "encode_frame",
     "encode_uvarint",
@@ -115,3 +126,82 @@ class FrameDecoder:
         payload = bytes(self._buf[used:end])
         del self._buf[:end]
         return payload
+
+
+class Sentinel:
+    """A named marker returned by ``next_event`` instead of an event."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: No whole frame is buffered yet: read more bytes and call ``receive_data``.
+NEED_DATA: Final = Sentinel("NEED_DATA")
+#: The peer closed its side cleanly (``receive_data(b"")`` between frames).
+PEER_CLOSED: Final = Sentinel("PEER_CLOSED")
+
+
+class Frames:
+    """One stream's framing, for one side: payload bytes in, payload bytes out.
+
+    The codec of a stream whose messages this layer does not know (the agents'
+    ``/kluis/negotiate`` session keeps its own state machine in :mod:`agents`),
+    and the framing under every :class:`~protocol.connection.Connection`.
+    Receiving errors are :class:`~protocol.RemoteProtocolError`s and stick;
+    a payload we may not send is a :class:`~protocol.LocalProtocolError`.
+    """
+
+    __slots__ = ("_decoder", "_eof", "_error", "last_frame_size", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self.max_frame_size = max_frame_size
+        self._decoder = FrameDecoder(max_frame_size)
+        self._eof = False
+        self._error: RemoteProtocolError | None = None
+        #: Payload bytes of the last frame returned by :meth:`next_event`.
+        self.last_frame_size = 0
+
+    @property
+    def idle(self) -> bool:
+        """Between frames with nothing buffered: the stream is in step with its peer."""
+        return self._error is None and not self._eof and not self._decoder.buffered
+
+    def receive_data(self, data: bytes) -> None:
+        """Buffer bytes read from the stream; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+        elif self._eof:
+            raise LocalProtocolError("data received after the end of the stream")
+        else:
+            self._decoder.receive_data(data)
+
+    def next_event(self) -> bytes | Sentinel:
+        """The next whole payload, :data:`NEED_DATA`, or :data:`PEER_CLOSED`."""
+        if self._error is not None:
+            raise self._error
+        payload = self._decoder.next_frame()  # its errors are sticky already
+        if payload is not None:
+            self.last_frame_size = len(payload)
+            return payload
+        if not self._eof:
+            return NEED_DATA
+        if self._decoder.buffered:
+            self._error = MalformedFrame("the stream ended inside a frame")
+            raise self._error
+        return PEER_CLOSED
+
+    def send(self, payload: bytes) -> bytes:
+        """The framed bytes for ``payload``; we never send what we would refuse."""
+        if not isinstance(payload, bytes | bytearray):
+            raise LocalProtocolError("a frame's payload is bytes")
+        try:
+            return encode_frame(bytes(payload), max_size=self.max_frame_size)
+        except FrameTooLarge as exc:
+            raise LocalProtocolError(
+                f"a frame of {len(payload)} bytes is over the {self.max_frame_size}-byte limit"
+            ) from exc

@@ -6,14 +6,18 @@ needed, so that the sans-I/O core stays importable without them.
 
 Public API::
 
-    node = await Node.start(identity, ["/ip4/127.0.0.1/tcp/0"], bootstrap=[...], mdns=False)
-    node.peer_id, node.addrs                      # addrs end in /p2p/<peer id>
-    await node.connect(addr) -> peer id
-    await node.ping(peer_id) -> seconds
-    node.set_frame_handler(protocol_id, handler, max_frame_size=..., on_protocol_error=...)
-    await node.request(peer_id, protocol_id, payload, timeout=10.0) -> reply bytes
-    stream = await node.open_stream(peer_id, protocol_id)   # FramedStream
-    await node.close()                            # or: async with await Node.start(...) as node
+    async with Node.start(identity, ["/ip4/127.0.0.1/tcp/0"], bootstrap=[...]) as node:
+        node.peer_id, node.addrs                  # addrs end in /p2p/<peer id>
+        await node.connect(addr) -> peer id
+        await node.ping(peer_id) -> seconds
+        # a grammar: messages, checked by the h11-style Connection on every stream
+        node.set_frame_handler(ACCESS_GRAMMAR, handler, max_frame_size=..., on_protocol_error=...)
+        await node.request(peer_id, ACCESS_GRAMMAR, message, timeout=10.0) -> reply message
+        stream = await node.open_stream(peer_id, ACCESS_GRAMMAR)   # FramedStream[Message]
+        # a bare protocol id: frame payloads (bytes) as they are
+        node.set_frame_handler(NEGOTIATE, handler)
+        await node.request(peer_id, NEGOTIATE, payload) -> reply bytes
+    # or: node = await Node.start(...); ...; await node.close()
 """
 
 from ._bridge import GuestCancelled, GuestError, TrioGuest
@@ -23,6 +27,8 @@ from .node import (
     EndOfStream,
     FramedStream,
     FrameHandler,
+    MessageErrorHandler,
+    MessageHandler,
     Node,
     PeerContext,
     ProtocolErrorHandler,
@@ -36,6 +42,8 @@ __all__ = [
     "FramedStream",
     "GuestCancelled",
     "GuestError",
+    "MessageErrorHandler",
+    "MessageHandler",
     "Node",
     "PeerContext",
     "ProtocolErrorHandler",

@@ -3,16 +3,29 @@
 This is the one module in :mod:`protocol` that touches libp2p. Everything above it
 sees an asyncio API and kluis errors; libp2p and trio types never leave this file.
 
+**What a stream speaks.** Every stream is driven through a sans-I/O codec: the
+bytes read go to its ``receive_data``, its ``next_event`` yields what the
+handler gets, and every frame written comes out of its ``send``. Name a
+protocol by its :class:`~protocol.connection.Grammar` (``ACCESS_GRAMMAR``,
+``CONTACT_GRAMMAR``, ``DELIVERY_GRAMMAR``) and the codec is the h11-style
+:class:`~protocol.connection.Connection`: handlers get and return
+:class:`~protocol.Message`s, replies are checked against the request in
+flight, and any protocol violation puts the stream in ``ERROR``: the peer gets
+one typed ``error`` frame and the stream is closed, while every other stream
+carries on. Name it by a plain protocol id (``/kluis/negotiate``, whose session
+state machine lives in :mod:`agents`) and the codec is
+:class:`~protocol.framing.Frames`: payload bytes in and out.
+
 Shape of the hot path (a scoped read):
 
 * **client** – :meth:`Node.request` makes *one* bridge crossing: inside a single
   trio call it takes the pooled stream for ``(peer, protocol)``, writes one frame
   and reads one reply frame. Warm requests reuse the stream, so they pay neither a
   dial nor a multistream-select negotiation.
-* **server** – each inbound stream runs a frame loop in trio: read, feed a
-  :class:`~protocol.framing.FrameDecoder`, call the handler per frame. A *plain
-  function* handler is called inline in the trio task (same thread, no crossing);
-  a handler that returns an awaitable is awaited on asyncio through the bridge.
+* **server** – each inbound stream runs a frame loop in trio: read, feed the
+  stream's codec, call the handler per event. A *plain function* handler is
+  called inline in the trio task (same thread, no crossing); a handler that
+  returns an awaitable is awaited on asyncio through the bridge.
 
 Trust: :attr:`PeerContext.remote_peer_id` is the peer id from the Noise-secured
 connection (``muxed_conn.peer_id``), never something a message claims.
@@ -33,8 +46,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Generic, Protocol, TypeAlias, TypeVar, overload
 
 import multiaddr
 import trio
@@ -61,8 +73,11 @@ from .._exceptions import (
     StreamClosed,
     TransportError,
 )
-from ..framing import MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from ..connection import Connection, Grammar, Role
+from ..framing import MAX_FRAME_SIZE, NEED_DATA, PEER_CLOSED, Frames
+from ..lifecycle import Service, Steps, opener
 from ..listen import DEFAULT_LISTEN
+from ..messages import Message, error_from_exception
 from ..signing import Identity
 from . import _swarm_fix
 from . import addrs as _addrs
@@ -76,6 +91,8 @@ __all__ = [
     "EndOfStream",
     "FrameHandler",
     "FramedStream",
+    "MessageErrorHandler",
+    "MessageHandler",
     "Node",
     "PeerContext",
     "ProtocolErrorHandler",
@@ -101,8 +118,44 @@ _DRAIN_AFTER_ERROR_BYTES: Final = 1024 * 1024
 _CLOSE_TIMEOUT_S: Final = 5.0
 
 HandlerResult: TypeAlias = "bytes | Awaitable[bytes | None] | None"
+#: Serves a stream named by protocol id: ``(ctx, payload) -> reply payload | None``.
 FrameHandler: TypeAlias = "Callable[[PeerContext, bytes], HandlerResult]"
 ProtocolErrorHandler: TypeAlias = "Callable[[PeerContext, RemoteProtocolError], HandlerResult]"
+MessageResult: TypeAlias = "Message | Awaitable[Message | None] | None"
+#: Serves a stream named by grammar: ``(ctx, message) -> reply message | None``.
+MessageHandler: TypeAlias = "Callable[[PeerContext, Message], MessageResult]"
+#: Answers a protocol violation (the stream is in ERROR): an ``error`` message, or None.
+MessageErrorHandler: TypeAlias = "Callable[[PeerContext, RemoteProtocolError], MessageResult]"
+#: What a stream speaks: a grammar (checked messages) or a protocol id (raw frames).
+Speech: TypeAlias = "Grammar | str"
+
+E = TypeVar("E", bytes, Message)
+
+
+class _Codec(Protocol):
+    """A stream's sans-I/O codec: :class:`Connection` or :class:`Frames`."""
+
+    @property
+    def idle(self) -> bool: ...
+
+    @property
+    def last_frame_size(self) -> int: ...
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_event(self) -> Any: ...
+
+    def send(self, event: Any) -> bytes: ...
+
+
+def _protocol_id(speech: Speech) -> str:
+    return speech.protocol_id if isinstance(speech, Grammar) else speech
+
+
+def _codec(speech: Speech, role: Role, max_frame_size: int) -> _Codec:
+    if isinstance(speech, Grammar):
+        return Connection(role, max_frame_size, grammar=speech)
+    return Frames(max_frame_size)
 
 
 def _quiet_libp2p() -> None:
@@ -190,7 +243,7 @@ def _peer(peer_id: str) -> ID:
 
 
 class _Channel:
-    """A libp2p stream with frame I/O. Trio-side only; the public wrappers bridge to it.
+    """A libp2p stream driven through its codec. Trio-side only; the public wrappers bridge to it.
 
     ``closed_by_us`` and ``broken`` let every failure be reported as "you closed
     it" (:class:`StreamClosed`) or "it broke" (:class:`ConnectionBroken`).
@@ -199,17 +252,15 @@ class _Channel:
     __slots__ = (
         "broken",
         "closed_by_us",
-        "decoder",
-        "max_size",
+        "codec",
         "read_lock",
         "stream",
         "write_lock",
     )
 
-    def __init__(self, stream: Any, max_size: int) -> None:
+    def __init__(self, stream: Any, codec: _Codec | None = None) -> None:
         self.stream = stream
-        self.max_size = max_size
-        self.decoder = FrameDecoder(max_size)
+        self.codec: _Codec = codec if codec is not None else Frames()
         self.write_lock = trio.Lock()
         self.read_lock = trio.Lock()
         self.closed_by_us = False
@@ -232,7 +283,7 @@ class _Channel:
         already told the muxer; checking that flag (mplex and yamux spell it
         differently) avoids sending a request into a stream nobody reads.
         """
-        if not self.usable or self.decoder.buffered:
+        if not self.usable or not self.codec.idle:
             return False
         muxed = getattr(self.stream, "muxed_stream", None)
         for flag in ("event_remote_closed", "event_reset"):  # mplex
@@ -263,34 +314,44 @@ class _Channel:
             raise ConnectionBroken(f"{what}: the stream is broken")
 
     async def write_raw(self, data: bytes, what: str = "send") -> None:
+        """Write bytes as they are (ping, whose protocol has no frames)."""
         self._check(what)
         async with self.write_lock:
             self._check(what)
-            try:
-                await self.stream.write(data)
-            except Exception as exc:
-                if self.closed_by_us:
-                    raise StreamClosed(f"{what}: the stream was closed by this side") from exc
-                self.broken = True
-                raise _broken(exc, what) from exc
+            await self._write(data, what)
 
-    async def write_frame(self, payload: bytes) -> None:
+    async def write_event(self, event: Any, what: str = "send") -> None:
+        """Encode ``event`` with the codec (which checks it may be sent now) and write it.
+
+        Encoding happens under the write lock, so the codec steps in the order the
+        frames go out. LocalProtocolError if it may not be sent.
+        """
+        self._check(what)
+        async with self.write_lock:
+            self._check(what)
+            await self._write(self.codec.send(event), what)
+
+    async def _write(self, data: bytes, what: str) -> None:
         try:
-            frame = encode_frame(payload, max_size=self.max_size)
-        except KluisError as exc:
-            raise LocalProtocolError(
-                f"frame of {len(payload)} bytes is over the {self.max_size}-byte limit"
-            ) from exc
-        await self.write_raw(frame)
+            await self.stream.write(data)
+        except Exception as exc:
+            if self.closed_by_us:
+                raise StreamClosed(f"{what}: the stream was closed by this side") from exc
+            self.broken = True
+            raise _broken(exc, what) from exc
 
-    async def read_frame(self, what: str = "receive") -> bytes:
-        """The next whole frame. Raises RemoteProtocolError on bad framing."""
+    async def read_event(self, what: str = "receive") -> Any:
+        """The codec's next event. RemoteProtocolError if the peer broke the protocol;
+        EndOfStream if the peer closed between frames."""
         self._check(what)
         async with self.read_lock:
             while True:
-                frame = self.decoder.next_frame()
-                if frame is not None:
-                    return frame
+                event = self.codec.next_event()
+                if event is PEER_CLOSED:
+                    self.broken = True
+                    raise EndOfStream(f"{what}: the peer closed the stream")
+                if event is not NEED_DATA:
+                    return event
                 self._check(what)
                 try:
                     data = await self.stream.read(_READ_CHUNK)
@@ -301,10 +362,7 @@ class _Channel:
                     if self._peer_reset():
                         raise ConnectionBroken(f"{what}: the peer reset the stream") from exc
                     raise _broken(exc, what) from exc
-                if not data:
-                    self.broken = True
-                    raise EndOfStream(f"{what}: the peer closed the stream")
-                self.decoder.receive_data(data)
+                self.codec.receive_data(data)  # b"" is the peer's end of stream
 
     async def close(self) -> None:
         """Graceful close (FIN); the peer reads what we sent, then EOF."""
@@ -338,6 +396,8 @@ class PeerContext:
     ``remote_peer_id`` is the Noise-authenticated peer. :meth:`send` and
     :meth:`close` are coroutines for asyncio code (server push); they may run while
     the frame loop continues (see the module docstring for the concurrency rule).
+    On a grammar stream :meth:`send` takes a :class:`~protocol.Message` and the
+    stream's Connection checks that it may be sent now.
     """
 
     __slots__ = ("_busy", "_chan", "_node", "_scope", "protocol_id", "remote_peer_id")
@@ -355,9 +415,15 @@ class PeerContext:
     def closed(self) -> bool:
         return not self._chan.usable
 
-    async def send(self, payload: bytes) -> None:
-        """Push one frame. StreamClosed if we closed it, ConnectionBroken if it broke."""
-        await self._node._call(self._chan.write_frame, payload)
+    @property
+    def frame_size(self) -> int:
+        """Payload bytes of the frame being handled (for per-peer budgets)."""
+        return self._chan.codec.last_frame_size
+
+    async def send(self, event: bytes | Message) -> None:
+        """Push one frame. StreamClosed if we closed it, ConnectionBroken if it broke,
+        LocalProtocolError if the stream's grammar does not allow it now."""
+        await self._node._call(self._chan.write_event, event)
 
     async def close(self) -> None:
         """End the stream gracefully and stop its frame loop. Idempotent."""
@@ -387,9 +453,11 @@ class PeerContext:
         return f"PeerContext({self.protocol_id}, peer={self.remote_peer_id})"
 
 
-class FramedStream:
-    """A client stream of frames to one peer, for subscriptions and multi-frame sessions.
+class FramedStream(Generic[E]):
+    """A client stream to one peer, for subscriptions and multi-frame sessions.
 
+    Opened by grammar it carries :class:`~protocol.Message`s through a client
+    :class:`~protocol.connection.Connection`; opened by protocol id, payload bytes.
     :meth:`receive` tells "you closed it" (:class:`StreamClosed`) from "it broke"
     (:class:`ConnectionBroken`; :class:`EndOfStream` when the peer closed cleanly).
     Use one receiver at a time; sends may come from any task.
@@ -407,12 +475,13 @@ class FramedStream:
     def closed(self) -> bool:
         return not self._chan.usable
 
-    async def send(self, payload: bytes) -> None:
-        await self._node._call(self._chan.write_frame, payload)
+    async def send(self, event: E) -> None:
+        await self._node._call(self._chan.write_event, event)
 
-    async def receive(self) -> bytes:
+    async def receive(self) -> E:
         try:
-            return await self._node._call(self._chan.read_frame)
+            event: E = await self._node._call(self._chan.read_event)
+            return event
         except RemoteProtocolError:
             await self._node._call(self._chan.reset)
             raise
@@ -433,17 +502,17 @@ class FramedStream:
         except StreamClosed:
             self._chan.closed_by_us = True
 
-    def __aiter__(self) -> FramedStream:
+    def __aiter__(self) -> FramedStream[E]:
         return self
 
-    async def __anext__(self) -> bytes:
+    async def __anext__(self) -> E:
         """Frames until the peer ends the stream cleanly (then StopAsyncIteration)."""
         try:
             return await self.receive()
         except EndOfStream:
             raise StopAsyncIteration from None
 
-    async def __aenter__(self) -> FramedStream:
+    async def __aenter__(self) -> FramedStream[E]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -458,9 +527,17 @@ class FramedStream:
 
 @dataclass(frozen=True, slots=True)
 class _Registration:
-    handler: FrameHandler
+    speech: Speech
+    handler: Callable[[PeerContext, Any], Any]
     max_frame_size: int
-    on_protocol_error: ProtocolErrorHandler | None
+    on_protocol_error: Callable[[PeerContext, RemoteProtocolError], Any] | None
+
+    def codec(self) -> _Codec:
+        return _codec(self.speech, Role.SERVER, self.max_frame_size)
+
+    def default_error_reply(self, exc: RemoteProtocolError) -> Message | None:
+        """A grammar stream tells the peer why it is closed even without a hook."""
+        return error_from_exception(exc) if isinstance(self.speech, Grammar) else None
 
 
 class _PoolEntry:
@@ -475,8 +552,12 @@ def _is_awaitable(value: object) -> bool:
     return inspect.isawaitable(value)
 
 
-class Node:
-    """A libp2p node with an asyncio API. Create with :meth:`start`; always :meth:`close`."""
+class Node(Service):
+    """A libp2p node with an asyncio API.
+
+    ``async with Node.start(...) as node:``, or ``node = await Node.start(...)``
+    and :meth:`close` it yourself (the shape of :mod:`protocol.lifecycle`).
+    """
 
     def __init__(
         self,
@@ -495,17 +576,17 @@ class Node:
         self._max_frame_size = max_frame_size
         self._handlers: dict[str, _Registration] = {}
         self._inbound: dict[str, int] = {}
-        self._pool: dict[tuple[str, str], _PoolEntry] = {}
+        self._pool: dict[tuple[str, Speech], _PoolEntry] = {}
         self._nursery: trio.Nursery | None = None
         self._scope = trio.CancelScope()
         self._stopped = trio.Event()
-        self._closed = False
         self._discovery: Discovery | None = None
         self._reach: Reach | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
+    @opener
     async def start(
         cls,
         identity: Identity,
@@ -557,26 +638,30 @@ class Node:
             raise KluisError("libp2p peer id does not match the identity")
         _swarm_fix.install(host)  # py-libp2p 0.8.1's inbound-slot leak: see _swarm_fix
         host._addrs_factory = _addrs.expand_wildcards  # type: ignore[attr-defined]  # advertise dialable addresses only
-        guest = await TrioGuest.acquire()
-        node = cls(
-            identity,
-            guest,
-            host,
-            max_streams_per_peer=max_streams_per_peer,
-            max_frame_size=max_frame_size,
-        )
-        if reach is not None:
-            node._reach = Reach(host, reach)
-        try:
-            await guest.run(node._start_trio, listen_addrs)
-        except BaseException as exc:
-            node._closed = True
-            await guest.release()
-            if isinstance(exc, Exception) and not isinstance(exc, KluisError):
+        async with Steps() as steps:
+            guest = await TrioGuest.acquire()
+            steps.undo(guest.release, "release the trio guest")
+            node = cls(
+                identity,
+                guest,
+                host,
+                max_streams_per_peer=max_streams_per_peer,
+                max_frame_size=max_frame_size,
+            )
+            if reach is not None:
+                node._reach = Reach(host, reach)
+            try:
+                await guest.run(node._start_trio, listen_addrs)
+            except Exception as exc:
+                if isinstance(exc, KluisError):
+                    raise
                 raise ConnectError(f"could not start listening ({type(exc).__name__})") from exc
-            raise
-        node._discovery = Discovery(node, bootstrap=list(bootstrap), mdns=mdns, on_peer=on_peer)
-        await node._discovery.start()
+            steps.undo(node._stop_host, "stop the libp2p host")
+            discovery = Discovery(node, bootstrap=list(bootstrap), mdns=mdns, on_peer=on_peer)
+            await discovery.start()
+            steps.undo(discovery.stop, "stop discovery")
+            node._discovery = discovery
+            node._adopt(steps)
         logger.info("node %s listening on %d address(es)", node.peer_id, len(node.addrs))
         return node
 
@@ -609,18 +694,17 @@ class Node:
             self._stopped.set()
 
     async def close(self) -> None:
-        """Stop the host, end every stream and call, release the trio guest. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._discovery is not None:
-            await self._discovery.stop()
+        """Stop discovery and the host, end every stream and call, release the trio guest.
+
+        Idempotent; every later call raises :class:`StreamClosed`.
+        """
+        await super().close()
+
+    async def _stop_host(self) -> None:
         try:
             await self._guest.run(self._stop_trio)
         except Exception:
             logger.debug("error while stopping the host", exc_info=True)
-        finally:
-            await self._guest.release()
 
     async def _stop_trio(self) -> None:
         if self._reach is not None:
@@ -633,17 +717,6 @@ class Node:
             await self._stopped.wait()
         with trio.move_on_after(_CLOSE_TIMEOUT_S):
             await self._host.close()
-
-    async def __aenter__(self) -> Node:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- identity and peers --------------------------------------------------------------------
 
@@ -756,7 +829,7 @@ class Node:
         try:
             with trio.fail_after(timeout):
                 stream = await self._open_raw(peer, PING_PROTOCOL)
-                chan = _Channel(stream, PING_LENGTH)
+                chan = _Channel(stream)
                 try:
                     token = secrets.token_bytes(PING_LENGTH)
                     buf = bytearray()
@@ -790,39 +863,55 @@ class Node:
 
     # -- client: request / response ------------------------------------------------------------
 
+    @overload
     async def request(
-        self, peer_id: str, protocol_id: str, payload: bytes, timeout: float = 10.0
-    ) -> bytes:
-        """Send one frame on the pooled stream for (peer, protocol); return the one reply frame.
+        self, peer_id: str, protocol: str, payload: bytes, timeout: float = 10.0
+    ) -> bytes: ...
+
+    @overload
+    async def request(
+        self, peer_id: str, protocol: Grammar, payload: Message, timeout: float = 10.0
+    ) -> Message: ...
+
+    async def request(
+        self, peer_id: str, protocol: Speech, payload: Any, timeout: float = 10.0
+    ) -> Any:
+        """Send one request on the pooled stream for (peer, protocol); return the one reply.
+
+        With a :class:`~protocol.connection.Grammar`, ``payload`` is a message and
+        so is the reply: the stream's client Connection checks that the request
+        may be sent and that the reply answers it. With a protocol id, both are
+        frame payloads. A pooled stream is used again only when it is back in
+        ``IDLE`` with nothing buffered (a subscription's ack, say, leaves it open:
+        it is closed instead).
 
         Errors: :class:`ConnectError` (unreachable, or the peer does not speak the
         protocol), :class:`ConnectionBroken` (reset or EOF mid-request; the pooled
         stream is dropped so the next request opens a fresh one),
         :class:`StreamClosed` (this node was closed), :class:`TransportError` with
-        code ``timeout``, :class:`RemoteProtocolError` (bad reply framing).
+        code ``timeout``, :class:`RemoteProtocolError` (a reply that breaks the
+        protocol), :class:`LocalProtocolError` (a request we may not send).
         """
-        try:
-            frame = encode_frame(payload, max_size=self._max_frame_size)
-        except KluisError as exc:
+        if not isinstance(protocol, Grammar) and len(payload) > self._max_frame_size:
             raise LocalProtocolError(
                 f"request of {len(payload)} bytes is over the {self._max_frame_size}-byte limit"
-            ) from exc
-        reply: bytes = await self._call(
-            self._request_trio, peer_id, _peer(peer_id), protocol_id, frame, timeout
+            )
+        return await self._call(
+            self._request_trio, peer_id, _peer(peer_id), protocol, payload, timeout
         )
-        return reply
 
     async def _request_trio(
-        self, peer_id: str, peer: ID, protocol_id: str, frame: bytes, timeout: float
-    ) -> bytes:
-        key = (peer_id, protocol_id)
+        self, peer_id: str, peer: ID, protocol: Speech, payload: Any, timeout: float
+    ) -> Any:
+        key = (peer_id, protocol)
         entry = self._pool.get(key)
         if entry is None:
             entry = self._pool[key] = _PoolEntry()
+        protocol_id = _protocol_id(protocol)
         try:
             with trio.fail_after(timeout):
                 async with entry.lock:
-                    return await self._request_locked(entry, peer, protocol_id, frame)
+                    return await self._request_locked(entry, peer, protocol, payload)
         except trio.TooSlowError as exc:
             raise TransportError(
                 f"no reply on {protocol_id} within {timeout}s", code=ErrorCode.TIMEOUT
@@ -839,8 +928,9 @@ class Node:
                 del self._pool[key]
 
     async def _request_locked(
-        self, entry: _PoolEntry, peer: ID, protocol_id: str, frame: bytes
-    ) -> bytes:
+        self, entry: _PoolEntry, peer: ID, protocol: Speech, payload: Any
+    ) -> Any:
+        protocol_id = _protocol_id(protocol)
         for attempt in (0, 1):
             chan = entry.chan
             reused = chan is not None
@@ -849,10 +939,11 @@ class Node:
                     await chan.reset()
                 reused = False
                 chan = entry.chan = _Channel(
-                    await self._open_raw(peer, protocol_id), self._max_frame_size
+                    await self._open_raw(peer, protocol_id),
+                    _codec(protocol, Role.CLIENT, self._max_frame_size),
                 )
             try:
-                await chan.write_raw(frame, "request")
+                await chan.write_event(payload, "request")
             except ConnectionBroken:
                 entry.chan = None
                 await chan.reset()
@@ -864,39 +955,62 @@ class Node:
                 await chan.reset()
                 raise
             try:
-                return await chan.read_frame("request")
+                reply = await chan.read_event("request")
             except EndOfStream:
                 if entry.chan is chan:
                     entry.chan = None
                 await chan.reset()
-                if reused and attempt == 0 and not chan.decoder.buffered:
+                if reused and attempt == 0:
                     # The peer had closed the idle pooled stream (e.g. right after an
                     # error reply) and its FIN crossed our request: it never handled
                     # the request, so one retry on a fresh stream is safe.
                     continue
                 raise
             except BaseException:
-                # Cancelled, timed out, broken or bad framing: the stream is out of
+                # Cancelled, timed out, broken or a bad reply: the stream is out of
                 # step with the peer (a late reply would answer the next request).
                 if entry.chan is chan:
                     entry.chan = None
                 await chan.reset()
                 raise
+            if not chan.codec.idle:  # e.g. subscribed: not a request/reply stream any more
+                if entry.chan is chan:
+                    entry.chan = None
+                await chan.close()
+            return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- client: streams -----------------------------------------------------------------------
 
+    @overload
     async def open_stream(
-        self, peer_id: str, protocol_id: str, *, timeout: float = 10.0
-    ) -> FramedStream:
-        """A fresh (not pooled) framed stream; end it with :meth:`FramedStream.aclose`."""
-        chan: _Channel = await self._call(self._open_trio, _peer(peer_id), protocol_id, timeout)
-        return FramedStream(self, chan, peer_id, protocol_id)
+        self, peer_id: str, protocol: str, *, timeout: float = 10.0
+    ) -> FramedStream[bytes]: ...
 
-    async def _open_trio(self, peer: ID, protocol_id: str, timeout: float) -> _Channel:
+    @overload
+    async def open_stream(
+        self, peer_id: str, protocol: Grammar, *, timeout: float = 10.0
+    ) -> FramedStream[Message]: ...
+
+    async def open_stream(
+        self, peer_id: str, protocol: Speech, *, timeout: float = 10.0
+    ) -> FramedStream[Any]:
+        """A fresh (not pooled) stream; end it with :meth:`FramedStream.aclose`.
+
+        By grammar it carries messages through a client Connection; by protocol
+        id, frame payloads.
+        """
+        chan: _Channel = await self._call(self._open_trio, _peer(peer_id), protocol, timeout)
+        return FramedStream(self, chan, peer_id, _protocol_id(protocol))
+
+    async def _open_trio(self, peer: ID, protocol: Speech, timeout: float) -> _Channel:
+        protocol_id = _protocol_id(protocol)
         try:
             with trio.fail_after(timeout):
-                return _Channel(await self._open_raw(peer, protocol_id), self._max_frame_size)
+                return _Channel(
+                    await self._open_raw(peer, protocol_id),
+                    _codec(protocol, Role.CLIENT, self._max_frame_size),
+                )
         except trio.TooSlowError as exc:
             raise TransportError(
                 f"opening {protocol_id} timed out", code=ErrorCode.TIMEOUT
@@ -904,43 +1018,70 @@ class Node:
 
     # -- server: frame handlers ----------------------------------------------------------------
 
+    @overload
     def set_frame_handler(
         self,
-        protocol_id: str,
+        protocol: str,
         handler: FrameHandler,
         *,
         max_frame_size: int = MAX_FRAME_SIZE,
         on_protocol_error: ProtocolErrorHandler | None = None,
+    ) -> None: ...
+
+    @overload
+    def set_frame_handler(
+        self,
+        protocol: Grammar,
+        handler: MessageHandler,
+        *,
+        max_frame_size: int = MAX_FRAME_SIZE,
+        on_protocol_error: MessageErrorHandler | None = None,
+    ) -> None: ...
+
+    def set_frame_handler(
+        self,
+        protocol: Speech,
+        handler: Callable[[PeerContext, Any], Any],
+        *,
+        max_frame_size: int = MAX_FRAME_SIZE,
+        on_protocol_error: Callable[[PeerContext, RemoteProtocolError], Any] | None = None,
     ) -> None:
-        """Serve ``protocol_id``: each inbound frame goes to ``handler(ctx, payload)``.
+        """Serve ``protocol``: each inbound event goes to ``handler(ctx, event)``.
+
+        By grammar, every inbound stream runs through a server Connection: the
+        handler gets each message the grammar allows and returns the reply
+        message (or None, having sent it with ``ctx.send``). By protocol id, the
+        handler gets and returns frame payloads.
 
         A plain function is called inline on the trio side (the fast path: it must
         not block). A handler that returns an awaitable is awaited on asyncio.
-        A non-None result is sent back as one frame. A handler exception is logged
-        (type only, never payload) and the stream is reset; the node keeps serving.
-        On bad framing (oversized, malformed varint) ``on_protocol_error(ctx, exc)``
-        may return an error frame to send before the stream is closed.
+        A non-None result is sent back as one frame. A handler exception, or a
+        reply the grammar does not allow, is logged (type only, never payload) and
+        the stream is reset; the node keeps serving.
+
+        When the peer breaks the protocol (oversized or malformed frame; on a
+        grammar stream also a bad message, an unexpected one, a reply to nothing)
+        ``on_protocol_error(ctx, exc)`` may return an error frame to send before
+        the stream is closed. A grammar stream without the hook answers with the
+        typed ``error`` for ``exc``.
         """
         if self._closed:
             raise StreamClosed("the node is closed")
-        self._handlers[protocol_id] = _Registration(handler, max_frame_size, on_protocol_error)
+        protocol_id = _protocol_id(protocol)
+        self._handlers[protocol_id] = _Registration(
+            protocol, handler, max_frame_size, on_protocol_error
+        )
 
         async def stream_handler(stream: Any) -> None:
             await self._serve_stream(protocol_id, stream)
 
         self._host.set_stream_handler(TProtocol(protocol_id), stream_handler)
 
-    def remove_frame_handler(self, protocol_id: str) -> None:
-        """Stop accepting new streams for ``protocol_id`` (open ones finish)."""
-        self._handlers.pop(protocol_id, None)
-        if not self._closed:
-            self._host.remove_stream_handler(TProtocol(protocol_id))
-
     async def _serve_stream(self, protocol_id: str, stream: Any) -> None:
         reg = self._handlers.get(protocol_id)
         peer_id = str(stream.muxed_conn.peer_id)
         if reg is None or self._closed:
-            await _Channel(stream, 1).reset()
+            await _Channel(stream).reset()
             return
         active = self._inbound.get(peer_id, 0)
         if active >= self._max_streams_per_peer:
@@ -950,10 +1091,10 @@ class Node:
                 peer_id,
                 active,
             )
-            await _Channel(stream, 1).reset()
+            await _Channel(stream).reset()
             return
         self._inbound[peer_id] = active + 1
-        chan = _Channel(stream, reg.max_frame_size)
+        chan = _Channel(stream, reg.codec())
         ctx = PeerContext(self, chan, peer_id, protocol_id)
         try:
             with trio.CancelScope() as scope:
@@ -971,7 +1112,7 @@ class Node:
     async def _frame_loop(self, reg: _Registration, ctx: PeerContext, chan: _Channel) -> None:
         while True:
             try:
-                payload = await chan.read_frame()
+                event = await chan.read_event()
             except RemoteProtocolError as exc:
                 await self._protocol_error(reg, ctx, chan, exc)
                 return
@@ -983,7 +1124,7 @@ class Node:
             ctx._busy = True
             reply: Any
             try:
-                reply = reg.handler(ctx, payload)
+                reply = reg.handler(ctx, event)
                 if _is_awaitable(reply):
                     reply = await self._guest.run_asyncio(reply)
             except Exception as exc:
@@ -1002,10 +1143,12 @@ class Node:
             if reply is None:
                 continue
             try:
-                await chan.write_frame(reply)
-            except LocalProtocolError:
+                await chan.write_event(reply)
+            except LocalProtocolError as exc:
                 logger.warning(
-                    "reply on %s is over the frame limit; resetting the stream", ctx.protocol_id
+                    "a reply on %s may not be sent (%s); resetting the stream",
+                    ctx.protocol_id,
+                    exc.message,
                 )
                 await chan.reset()
                 return
@@ -1015,6 +1158,7 @@ class Node:
     async def _protocol_error(
         self, reg: _Registration, ctx: PeerContext, chan: _Channel, exc: RemoteProtocolError
     ) -> None:
+        """The peer broke the protocol: one error frame if we have one, close, drain, reset."""
         logger.info(
             "protocol error on %s from %s: %s", ctx.protocol_id, ctx.remote_peer_id, exc.code
         )
@@ -1029,11 +1173,12 @@ class Node:
                     "on_protocol_error for %s raised %s", ctx.protocol_id, type(hook_exc).__name__
                 )
                 reply = None
+        else:
+            reply = reg.default_error_reply(exc)
         if reply is not None:
             try:
-                # The error reply may exceed the offending peer's framing budget but
-                # never our own sending limit.
-                await chan.write_raw(encode_frame(reply, max_size=max(reg.max_frame_size, 1)))
+                # A Connection in ERROR still sends an error message; nothing else.
+                await chan.write_event(reply)
             except Exception:
                 await chan.reset()
                 return

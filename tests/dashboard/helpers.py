@@ -5,18 +5,20 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
-from protocol import Identity, dump_message, parse_message
+from protocol import Identity, Message, dump_message
 from vault.node.boss import VaultNode
 
 from ..vault.access_helpers import access_request, read
+from ..vault.serving import answer
 
 
-async def frame(node: VaultNode, who: Identity, msg: object) -> object:
-    reply = node.access.handle_bytes(who.peer_id, dump_message(msg))  # type: ignore[arg-type]
+async def frame(node: VaultNode, who: Identity, msg: Message) -> object:
+    """One message from ``who`` through the access grammar's state machine to the node."""
+    reply = answer(node.access, who.peer_id, dump_message(msg))
     if inspect.isawaitable(reply):
         reply = await reply
-    assert isinstance(reply, bytes)
-    return parse_message(reply)
+    assert isinstance(reply, Message)
+    return reply
 
 
 async def ask(

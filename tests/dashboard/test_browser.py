@@ -64,7 +64,7 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(
+    async with Requester.ephemeral(
         tmp_path / "biz", listen=LOOPBACK, retention_interval=None
     ) as requester:
         yield requester

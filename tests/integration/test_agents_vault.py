@@ -98,7 +98,7 @@ async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
         v.profile.set("contact.email", "alice@example.org")
         v.profile.set("contact.phone", "+31 6 1234 5678")
         v.profile.set("address.home.city", "Zwolle")
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as node:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as node:
         yield node
 
 
@@ -230,7 +230,7 @@ async def test_control_api_casts_an_intent_and_lists_the_agreement(
         v.profile.set("contact.email", "alice@example.org")
         v.profile.set("address.home.city", "Zwolle")
     boot = [businesses[0][0].addrs[0]]
-    async with await VaultNode.start(
+    async with VaultNode.start(
         home, PASSPHRASE, listen=LOOPBACK, bootstrap=boot, control_port=0
     ) as node:
         assert node.agents is not None

@@ -98,8 +98,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         vn.vault.profile.set("contact.email", "alice@example.org")
         vn.vault.profile.set("name.given", "Alice")
         async with (
-            await Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as a_node,
-            await Node.start(mallory, listen=LOOPBACK, bootstrap=[], mdns=False) as m_node,
+            Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as a_node,
+            Node.start(mallory, listen=LOOPBACK, bootstrap=[], mdns=False) as m_node,
         ):
             await a_node.connect(vn.addrs[0])
             await m_node.connect(vn.addrs[0])
@@ -222,7 +222,7 @@ async def test_oversized_frame(world: World) -> None:
 
     w = world
     big = Identity.generate()
-    async with await Node.start(big, listen=LOOPBACK, max_frame_size=1 << 20) as node:
+    async with Node.start(big, listen=LOOPBACK, max_frame_size=1 << 20) as node:
         await node.connect(w.vn.addrs[0])
         payload = b'{"type": "read", "pad": "' + b"x" * 100_000 + b'"}'
         reply = parse_message(await node.request(w.vn.peer_id, ACCESS, payload, timeout=10))

@@ -82,7 +82,7 @@ async def test_message_queued_while_vault_is_offline_arrives_once(tmp_path: Path
     mid = await biz.contact(grant, "service", "Your order shipped", queue=True)
     assert [e["message_id"] for _n, e in biz.contacts_out.pending()] == [mid]
     listen = [f"/ip4/127.0.0.1/tcp/{port}"]
-    async with await VaultNode.start(home, PASSPHRASE, listen=listen, control_port=None) as vn2:
+    async with VaultNode.start(home, PASSPHRASE, listen=listen, control_port=None) as vn2:
         sent = 0
         for _ in range(50):  # a connection left from before the restart may fail first
             sent = await biz.flush_contacts()
@@ -100,7 +100,7 @@ async def test_control_api_inbox_prefs_and_erasures(tmp_path: Path, biz: Request
 
     home = tmp_path / "vault3"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
         pending = await biz.request(
             vn.addrs[0], fields=["contact.email"], purpose="CustomerCare",
             actions=["contact"], contact=SCHWAB,

@@ -54,7 +54,7 @@ async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path
 
     home = tmp_path / "vault"
     Vault.create(home, PASSPHRASE).close()
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=0) as vn:
         await _read_then_erase(vn, biz)
         out = tmp_path / "receipts.json"
 

@@ -117,9 +117,7 @@ async def test_queue_survives_a_vault_restart(vault_home: Path, tmp_path: Path):
         assert len(vn.outbox) == 3
     finally:
         await vn.close()
-    async with await VaultNode.start(
-        vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None
-    ) as vn2:
+    async with VaultNode.start(vault_home, PASSPHRASE, listen=LOOPBACK, control_port=None) as vn2:
         assert [i.kind for i in vn2.outbox.pending()] == ["update"] * 3
         biz = await Requester.open(home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None)
         try:
@@ -136,9 +134,7 @@ async def test_queue_survives_a_vault_restart(vault_home: Path, tmp_path: Path):
 async def test_online_business_gets_updates_pushed_without_subscribing(
     vn: VaultNode, tmp_path: Path
 ):
-    async with await Requester.ephemeral(
-        tmp_path / "b", listen=LOOPBACK, retention_interval=None
-    ) as biz:
+    async with Requester.ephemeral(tmp_path / "b", listen=LOOPBACK, retention_interval=None) as biz:
         g = await granted(biz, vn, ["address.home.*"])
         await biz.read(g)
         vn.vault.profile.set("address.home.city", "Deventer")

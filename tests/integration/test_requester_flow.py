@@ -142,7 +142,7 @@ async def test_revocation_delivered_by_request(vn: VaultNode, biz: Requester):
 
 async def test_revocation_while_offline_is_applied_on_the_next_read(vn: VaultNode, tmp_path: Path):
     home = tmp_path / "biz"
-    async with await Requester.create(
+    async with Requester.create(
         home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None
     ) as biz:
         grant = await granted(biz, vn)
@@ -150,7 +150,7 @@ async def test_revocation_while_offline_is_applied_on_the_next_read(vn: VaultNod
     await vn.revoke(grant.grant_id, wait_delivery=True)  # nobody there to tell
     assert vn.grants.grant(grant.grant_id).notice_delivered is False
 
-    async with await Requester.open(
+    async with Requester.open(
         home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None
     ) as biz:
         assert biz.grant_info(grant.grant_id).status == "active"  # it cannot know yet

@@ -50,7 +50,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def offline(home: Path) -> AsyncIterator[VaultNode]:
-    async with await VaultNode.start(home, PASSPHRASE, network=False) as vn:
+    async with VaultNode.start(home, PASSPHRASE, network=False) as vn:
         yield vn
 
 
@@ -193,11 +193,13 @@ async def test_end_to_end_over_libp2p(home: Path) -> None:
         notices.append(payload)
         return dump_message(Ack(ref=parse_message(payload).grant_id))  # type: ignore[attr-defined]
 
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK) as vn:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK) as vn:
         vn.vault.profile.set("contact.email", "alice@example.org")
         vn.vault.profile.set("name.given", "Alice")
         assert vn.addrs and all(a.endswith(f"/p2p/{vn.peer_id}") for a in vn.addrs)
-        async with await Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as client:
+        async with Node.start(
+            alice, listen=LOOPBACK, bootstrap=[], mdns=False
+        ) as client:
             client.set_frame_handler(ACCESS, on_notice)
             assert await client.connect(vn.addrs[0]) == vn.peer_id
             req = access_request(alice, vn.peer_id, ["contact.email", "name.given"])
@@ -336,7 +338,9 @@ async def test_cli_start_and_owner_commands(home: Path) -> None:
 
         alice = Identity.generate()
         vault_peer = addr.rsplit("/p2p/", 1)[1]
-        async with await Node.start(alice, listen=LOOPBACK, bootstrap=[], mdns=False) as client:
+        async with Node.start(
+            alice, listen=LOOPBACK, bootstrap=[], mdns=False
+        ) as client:
             await client.connect(addr)
             req = access_request(alice, vault_peer, ["contact.email"])
             assert (await call(client, vault_peer, req)).status is DecisionStatus.PENDING
@@ -394,7 +398,7 @@ async def test_cli_start_dials_bootstrap_peers_from_config(home: Path) -> None:
     """config.toml's [network] bootstrap peers are dialled when `kluis start` runs."""
     from protocol.runtime import Node
 
-    async with await Node.start(Identity.generate(), listen=LOOPBACK) as peer:
+    async with Node.start(Identity.generate(), listen=LOOPBACK) as peer:
         (home / "config.toml").write_text(
             f'[network]\nlisten = ["{LOOPBACK[0]}"]\nbootstrap = ["{peer.addrs[0]}"]\n'
         )

@@ -98,3 +98,46 @@ def test_decoder_stays_poisoned() -> None:
     with pytest.raises(MalformedFrame) as again:
         dec.next_frame()
     assert again.value is first.value
+
+
+# -- Frames: the framing-only codec the runtime drives a raw stream with ---------------------
+
+
+def test_frames_codec_events_and_end_of_stream() -> None:
+    from protocol.framing import NEED_DATA, PEER_CLOSED, Frames
+
+    frames = Frames(max_frame_size=16)
+    assert frames.idle
+    data = frames.send(b"one") + frames.send(b"two")
+    frames.receive_data(data[:2])
+    assert frames.next_event() is NEED_DATA and not frames.idle
+    frames.receive_data(data[2:])
+    assert frames.next_event() == b"one" and frames.last_frame_size == 3
+    assert frames.next_event() == b"two"
+    assert frames.next_event() is NEED_DATA and frames.idle
+    frames.receive_data(b"")
+    assert frames.next_event() is PEER_CLOSED and not frames.idle
+
+
+def test_frames_codec_errors() -> None:
+    from protocol import LocalProtocolError
+    from protocol.framing import Frames
+
+    frames = Frames(max_frame_size=4)
+    with pytest.raises(LocalProtocolError):
+        frames.send(b"too long")  # we never send what we would refuse
+    with pytest.raises(LocalProtocolError):
+        frames.send("text")  # type: ignore[arg-type]
+    frames.receive_data(encode_frame(b"abc")[:-1])
+    frames.receive_data(b"")
+    with pytest.raises(MalformedFrame) as first:  # the stream ended inside a frame
+        frames.next_event()
+    with pytest.raises(MalformedFrame) as again:
+        frames.next_event()
+    assert again.value is first.value  # sticky
+    with pytest.raises(LocalProtocolError):
+        frames.receive_data(b"late")
+    oversized = Frames(max_frame_size=4)
+    oversized.receive_data(encode_uvarint(5))
+    with pytest.raises(FrameTooLarge):
+        oversized.next_event()

@@ -35,8 +35,9 @@ EXPECTED = {
     "CategoryCap", "ContactCategory", "ContactChannel", "ContactPolicy", "QuietHours",
     "ContactMessage", "DeliveryBatch", "DeliveryPoll", "EraseRequest", "ErasureReceipt",
     "SealedDelivery", "parse_contact_frame", "verify_erasure_receipt",
-    # connection
-    "Connection", "NEED_DATA", "PEER_CLOSED", "Role", "State", "render_state_table",
+    # connection: the state machine every access, contact and delivery stream runs through
+    "Connection", "NEED_DATA", "PEER_CLOSED", "Role", "State", "render_state_table", "Grammar",
+    "ACCESS_GRAMMAR", "CONTACT_GRAMMAR", "DELIVERY_GRAMMAR",
 }  # fmt: skip
 
 

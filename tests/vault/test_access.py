@@ -1,10 +1,14 @@
-"""AccessService without sockets: real identities, real signed messages, every refusal typed."""
+"""AccessService without sockets: real identities, real signed messages, every refusal typed.
+
+Frames reach the service through the access grammar's server Connection, as on
+a real node (``tests/vault/serving.py``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,40 +22,27 @@ from protocol import (
     ErrorCode,
     Grant,
     Identity,
+    Message,
     ReadResult,
     RevokeNotice,
     Update,
     dump_message,
-    now_ms,
-    parse_message,
     verify,
 )
-from protocol.clock import DAY_MS
+from protocol.clock import DAY_MS, now_ms
 from protocol.messages import AwaitDecision
 from tests.conftest import PASSPHRASE, ManualClock
-from vault.services.access import AccessService
+from vault.services.access import ROUTES, AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
 from vault.store.vault import Vault
 
 from .access_helpers import access_request, deletion_receipt, read, subscribe
+from .serving import ServerStream, answer
 
 ALICE = Identity.generate()
 MALLORY = Identity.generate()
-
-
-class FakeLink:
-    def __init__(self, peer_id: str) -> None:
-        self.remote_peer_id = peer_id
-        self.sent: list[bytes] = []
-        self.closed = False
-
-    async def send(self, payload: bytes) -> None:
-        self.sent.append(payload)
-
-    def close(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture
@@ -69,18 +60,21 @@ def cvault(home: Path, clock: ManualClock) -> Iterator[Vault]:
 
 
 @pytest.fixture
-def service(cvault: Vault) -> Iterator[AccessService]:
+async def service(cvault: Vault) -> AsyncIterator[AccessService]:
     grants = GrantBook(cvault)
     svc = AccessService(cvault, grants, RuleBook(cvault), limiter=RateLimiter(rate=50, burst=100))
+    await svc.start()
     yield svc
+    await svc.aclose()
 
 
 def call(svc: AccessService, who: Identity | str, msg: Any) -> Any:
+    """One frame on a fresh stream; the (synchronous) reply."""
     peer = who if isinstance(who, str) else who.peer_id
     payload = msg if isinstance(msg, bytes) else dump_message(msg)
-    reply = svc.handle_bytes(peer, payload)
-    assert isinstance(reply, bytes)
-    return parse_message(reply)
+    reply = answer(svc, peer, payload)
+    assert isinstance(reply, Message), reply
+    return reply
 
 
 def granted(
@@ -130,25 +124,25 @@ async def test_subtree_read_and_absent_fields(service: AccessService) -> None:
 async def test_await_decision_long_poll(service: AccessService) -> None:
     req = access_request(ALICE, service.vault.peer_id)
     call(service, ALICE, req)
-    pending = service.handle_bytes(
-        ALICE.peer_id, dump_message(AwaitDecision(request_id=req.request_id, wait_ms=5000))
+    pending = answer(
+        service, ALICE.peer_id, dump_message(AwaitDecision(request_id=req.request_id, wait_ms=5000))
     )
-    assert not isinstance(pending, bytes)
+    assert not isinstance(pending, Message | None)
     task = asyncio.ensure_future(pending)
     await asyncio.sleep(0.01)
     assert not task.done()
     service.grants.approve(req.request_id, fields=["contact.email"])
-    decision = parse_message(await asyncio.wait_for(task, 1))
+    decision = await asyncio.wait_for(task, 1)
     assert isinstance(decision, Decision) and decision.status is DecisionStatus.APPROVED
     assert decision.grant is not None and decision.grant.scope.fields == ("contact.email",)
     # timeout answers pending
     req2 = access_request(ALICE, service.vault.peer_id)
     call(service, ALICE, req2)
-    reply = service.handle_bytes(
-        ALICE.peer_id, dump_message(AwaitDecision(request_id=req2.request_id, wait_ms=20))
+    reply = answer(
+        service, ALICE.peer_id, dump_message(AwaitDecision(request_id=req2.request_id, wait_ms=20))
     )
-    assert not isinstance(reply, bytes)
-    decision = parse_message(await reply)
+    assert not isinstance(reply, Message | None)
+    decision = await reply
     assert isinstance(decision, Decision) and decision.status is DecisionStatus.PENDING
 
 
@@ -188,18 +182,17 @@ async def test_rules_decide(service: AccessService) -> None:
 
 async def test_subscribe_updates_and_revoke_notice(service: AccessService) -> None:
     grant = granted(service)
-    link = FakeLink(ALICE.peer_id)
-    ack = parse_message(
-        service.handle_bytes(
-            ALICE.peer_id, dump_message(subscribe(ALICE, grant.grant_id, ["contact.email"])), link
-        )  # type: ignore[arg-type]
-    )
+    link = ServerStream(ALICE.peer_id)
+    reply = link.feed(service, dump_message(subscribe(ALICE, grant.grant_id, ["contact.email"])))
+    assert not isinstance(reply, Message | None)
+    assert await reply is None  # the service sent the ack itself, before any update
+    ack = link.sent.pop(0)
     assert isinstance(ack, Ack) and ack.ref == grant.grant_id
     service.vault.profile.set("contact.email", "new@example.org")
     service.vault.profile.set("name.given", "Alicia")  # not subscribed
     service.vault.profile.unset("contact.email")
     await asyncio.sleep(0.01)
-    updates = [parse_message(p) for p in link.sent]
+    updates = list(link.sent)
     assert [(u.path, u.value, u.deleted) for u in updates] == [  # type: ignore[attr-defined]
         ("contact.email", "new@example.org", False),
         ("contact.email", None, True),
@@ -208,7 +201,7 @@ async def test_subscribe_updates_and_revoke_notice(service: AccessService) -> No
     service.grants.revoke(grant.grant_id)
     task = service.delivery(grant.grant_id)
     assert task is not None and await task is True
-    notice = parse_message(link.sent[-1])
+    notice = link.sent[-1]
     assert isinstance(notice, RevokeNotice)
     verify(notice, service.vault.peer_id)
     assert link.closed and service.subscriptions() == 0
@@ -217,7 +210,7 @@ async def test_subscribe_updates_and_revoke_notice(service: AccessService) -> No
 
 async def test_revoke_unreachable_is_recorded(service: AccessService) -> None:
     class Down:
-        async def request(self, *a: Any, **k: Any) -> bytes:
+        async def request(self, *a: Any, **k: Any) -> Message:
             raise ConnectionError("unreachable")
 
     service.outbound = Down()
@@ -230,13 +223,12 @@ async def test_revoke_unreachable_is_recorded(service: AccessService) -> None:
 
 
 async def test_revoke_delivered_by_request_then_receipt(service: AccessService) -> None:
-    sent: list[bytes] = []
+    sent: list[Message] = []
 
     class Up:
-        async def request(self, peer: str, proto: str, payload: bytes, timeout: float) -> bytes:
-            sent.append(payload)
-            notice = parse_message(payload)
-            return dump_message(Ack(ref=notice.grant_id))  # type: ignore[attr-defined]
+        async def request(self, peer: str, proto: Any, notice: Any, timeout: float) -> Message:
+            sent.append(notice)
+            return Ack(ref=notice.grant_id)
 
     service.outbound = Up()
     grant = granted(service)
@@ -315,7 +307,7 @@ async def test_flood_is_rate_limited_others_served(service: AccessService) -> No
     bob = Identity.generate()
     codes = []
     for _ in range(200):
-        reply = parse_message(service.handle_bytes(MALLORY.peer_id, b"{}"))  # type: ignore[arg-type]
+        reply = answer(service, MALLORY.peer_id, b"{}")  # each on its own stream: poisoned
         assert isinstance(reply, Error)
         codes.append(reply.code)
     assert ErrorCode.RATE_LIMITED in codes
@@ -336,11 +328,37 @@ async def test_flood_is_rate_limited_others_served(service: AccessService) -> No
 async def test_protocol_error_hook(service: AccessService) -> None:
     from protocol import FrameTooLarge
 
-    reply = parse_message(
-        service.on_protocol_error(
-            FakeLink(ALICE.peer_id),  # type: ignore[arg-type]
-            FrameTooLarge("too big"),
-        )
-    )
+    reply = service.on_protocol_error(ServerStream(ALICE.peer_id), FrameTooLarge("too big"))
     assert isinstance(reply, Error) and reply.code is ErrorCode.FRAME_TOO_LARGE
     assert service.vault.audit.tail(1)[0].kind == "access.refused"
+
+
+def test_routes_are_requests_of_the_grammar() -> None:
+    """The vault dispatches by message type, and only types the state machine lets in."""
+    from protocol import ACCESS_GRAMMAR
+
+    assert set(ROUTES) == set(ACCESS_GRAMMAR.requests) - {"revoke_notice"}
+
+
+async def test_a_protocol_error_poisons_only_its_stream(service: AccessService) -> None:
+    grant = granted(service)
+    bad = ServerStream(ALICE.peer_id)
+    reply = bad.feed(service, b'{"type": "ack", "ref": "x"}')  # a reply sent as a request
+    assert isinstance(reply, Error) and reply.code is ErrorCode.UNEXPECTED_MESSAGE
+    assert bad.closed and bad.conn.state.value == "ERROR"
+    # the same peer, on another stream, is served as before
+    good = ServerStream(ALICE.peer_id)
+    result = good.feed(service, dump_message(read(ALICE, grant.grant_id, ["contact.email"])))
+    assert isinstance(result, ReadResult)
+    again = good.feed(service, dump_message(read(ALICE, grant.grant_id, ["contact.email"])))
+    assert isinstance(again, ReadResult)  # a request/reply stream carries many requests
+
+
+async def test_a_refusal_answers_and_keeps_the_stream(service: AccessService) -> None:
+    grant = granted(service)
+    stream = ServerStream(ALICE.peer_id)
+    out = stream.feed(service, dump_message(read(ALICE, grant.grant_id, ["address.home.city"])))
+    assert isinstance(out, Error) and out.code is ErrorCode.OUT_OF_SCOPE
+    assert out.ref == grant.grant_id  # correlated with the request, as the grammar checks
+    ok = stream.feed(service, dump_message(read(ALICE, grant.grant_id, ["contact.email"])))
+    assert isinstance(ok, ReadResult)

@@ -8,7 +8,17 @@ from pathlib import Path
 
 from typer.testing import Result
 
-from protocol import ContactMessage, ContactPolicy, Identity, dump_message, new_id, new_nonce, sign
+from protocol import (
+    CONTACT_GRAMMAR,
+    Ack,
+    ContactMessage,
+    ContactPolicy,
+    Identity,
+    dump_message,
+    new_id,
+    new_nonce,
+    sign,
+)
 from protocol.clock import now_ms
 from tests.conftest import PASSPHRASE
 from vault.services.contact_service import ContactService
@@ -17,6 +27,7 @@ from vault.store.hpke import HpkeKeyPair
 from vault.store.vault import Vault
 
 from .access_helpers import access_request
+from .serving import answer
 
 
 def _setup(home: Path) -> tuple[str, str]:
@@ -50,7 +61,8 @@ def _setup(home: Path) -> tuple[str, str]:
             ),
             biz,
         )
-        assert b"ack" in svc.handle_bytes(biz.peer_id, dump_message(msg))
+        reply = answer(svc, biz.peer_id, dump_message(msg), CONTACT_GRAMMAR)
+        assert isinstance(reply, Ack) and reply.ref == msg.message_id
     return biz.peer_id, msg.message_id
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from protocol import (
+    CONTACT_GRAMMAR,
     AccessDenied,
     ContactMessage,
     ContactPolicy,
@@ -18,7 +19,6 @@ from protocol import (
     dump_message,
     new_id,
     new_nonce,
-    parse_contact_frame,
     sign,
 )
 from protocol.clock import DAY_MS
@@ -29,6 +29,7 @@ from vault.services.grantbook import GrantBook
 from vault.store.vault import Vault
 
 from .access_helpers import access_request
+from .serving import answer
 
 SCHWAB = ContactPolicy.of([("survey", 1, 365), ("service", 3, 30)])
 
@@ -98,7 +99,7 @@ class World:
         return sign(ContactMessage(**fields), who)
 
     def send(self, msg: ContactMessage, peer: str | None = None):
-        return parse_contact_frame(self.svc.handle_bytes(peer or msg.requester, dump_message(msg)))
+        return answer(self.svc, peer or msg.requester, dump_message(msg), CONTACT_GRAMMAR)
 
     def code(self, msg: ContactMessage, peer: str | None = None) -> str:
         reply = self.send(msg, peer)
@@ -177,7 +178,7 @@ def test_every_refusal_path_is_typed_and_audited(world: World):
     world.grants.revoke(gid)
     assert world.code(world.message(gid, category="service")) == "revoked"
     # malformed and unexpected frames
-    assert parse_contact_frame(world.svc.handle_bytes(world.biz.peer_id, b"{")).type == "error"
+    assert answer(world.svc, world.biz.peer_id, b"{", CONTACT_GRAMMAR).type == "error"  # type: ignore[union-attr]
     assert world.refusals() == [
         "not_granted", "wrong_peer", "category_refused", "out_of_scope", "bad_signature",
         "replay", "replay", "cap_exceeded", "blocked", "revoked", "malformed_frame",

@@ -18,10 +18,10 @@ from protocol import (
     Error,
     ErrorCode,
     Identity,
+    Message,
     RevokeNotice,
+    SealedDelivery,
     Update,
-    dump_message,
-    parse_contact_frame,
     sign,
 )
 from protocol.contact import parse_delivery_payload
@@ -112,14 +112,13 @@ async def test_flush_in_order_stops_on_failure_and_backs_off(vault: Vault):
     seen: list[int] = []
     fail_at = {3}
 
-    async def send(peer: str, payload: bytes) -> bytes:
-        env = parse_contact_frame(payload)
+    async def send(peer: str, env: SealedDelivery) -> Message:
         assert env.type == "sealed_delivery"
         if env.seq in fail_at:
             fail_at.discard(env.seq)
-            return dump_message(Error(code=ErrorCode.TIMEOUT))
+            return Error(code=ErrorCode.TIMEOUT)
         seen.append(env.seq)
-        return dump_message(Ack(ref=env.delivery_id))
+        return Ack(ref=env.delivery_id)
 
     def accept(item, reply) -> bool:
         return isinstance(reply, Ack) and reply.ref == item.delivery_id
@@ -140,7 +139,7 @@ async def test_backoff_doubles_up_to_max_and_kick_resets(vault: Vault):
     )
     box.enqueue(BIZ.peer_id, update(1), KEY.public_hex())
 
-    async def down(peer: str, payload: bytes) -> bytes:
+    async def down(peer: str, env: SealedDelivery) -> Message:
         raise TimeoutError
 
     delays = []
@@ -172,7 +171,7 @@ _CHILD = textwrap.dedent(
     """
     import asyncio, os, sys
     from pathlib import Path
-    from protocol import Ack, Update, dump_message, parse_contact_frame
+    from protocol import Ack, Update
     from vault.store.hpke import HpkeKeyPair
     from vault.services.outbox import Outbox
     from vault.store.vault import Vault
@@ -186,14 +185,13 @@ _CHILD = textwrap.dedent(
         lines = Path(applied).read_text().split() if Path(applied).exists() else []
         return int(lines[-1]) if lines else 0
 
-    async def send(_peer, payload):
-        env = parse_contact_frame(payload)
+    async def send(_peer, env):
         key.open(bytes.fromhex(env.sealed), env.info())
         if env.seq > last_applied():  # the business applies each seq once, durably
             with open(applied, "a") as f:
                 f.write(f"{env.seq}\\n"); f.flush(); os.fsync(f.fileno())
         print("applied", env.seq, flush=True)
-        return dump_message(Ack(ref=env.delivery_id))
+        return Ack(ref=env.delivery_id)
 
     async def main():
         if mode == "fill":

@@ -113,3 +113,16 @@ def test_home_resolution(tmp_path: Path) -> None:
     assert default_home().name == "kluis"
     assert resolve_home(None, env={"KLUIS_HOME": str(tmp_path)}) == tmp_path
     assert resolve_home(tmp_path / "x", env={"KLUIS_HOME": "/elsewhere"}) == tmp_path / "x"
+
+
+def test_shred_on_delete_and_checkpoint(home: Path) -> None:
+    """The business store's crypto-shredding uses these, not the vault's private database."""
+    with Vault.create(home, PASSPHRASE) as v:
+        assert v.shred_on_delete() is True
+        v.store.put("note", "n1", b"x" * 4096)
+        v.store.delete("note", "n1")
+        assert v.checkpoint() is True
+        wal = home / "vault.db-wal"
+        assert not wal.exists() or wal.stat().st_size == 0
+        with v.transaction():
+            assert v.checkpoint() is False  # never inside a transaction

@@ -170,8 +170,9 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
         raise RequesterError(f"a business store already exists in {folder}; not overwriting it")
 
     async def main() -> str:
-        biz = await Requester.create(folder, passphrase, network=False, retention_interval=None)
-        async with biz:
+        async with Requester.create(
+            folder, passphrase, network=False, retention_interval=None
+        ) as biz:
             return biz.peer_id
 
     with stderr().status("Creating the business store (Argon2id)…"):

@@ -30,17 +30,15 @@ from rich.console import Console
 from rich.table import Table
 
 from protocol import (
+    ACCESS_GRAMMAR,
     AccessDenied,
     Error,
     ErrorCode,
     Read,
-    dump_message,
     new_nonce,
-    parse_message,
     sign,
     verify,
 )
-from protocol.ids import ACCESS
 from protocol.listen import LOOPBACK
 from vault.demo.contact_act import run_contact_erasure_story
 from vault.demo.steps import Steps
@@ -85,9 +83,9 @@ async def run_network_act(
     steps.act("Act 2: businesses ask, Anna decides")
     started = time.perf_counter()
     async with (
-        await VaultNode.start(home, passphrase, listen=LOOPBACK, control_port=None) as vn,
-        await Requester.ephemeral(tmp / "bikeshop", listen=LOOPBACK) as shop,
-        await Requester.ephemeral(tmp / "insurer", listen=LOOPBACK) as insurer,
+        VaultNode.start(home, passphrase, listen=LOOPBACK, control_port=None) as vn,
+        Requester.ephemeral(tmp / "bikeshop", listen=LOOPBACK) as shop,
+        Requester.ephemeral(tmp / "insurer", listen=LOOPBACK) as insurer,
     ):
         nodes = Table(title="three libp2p nodes on loopback", title_justify="left")
         nodes.add_column("who")
@@ -187,7 +185,7 @@ async def run_network_act(
             ),
             shop.identity,
         )
-        reply = parse_message(await shop.node.request(vn.peer_id, ACCESS, dump_message(raw)))
+        reply = await shop.node.request(vn.peer_id, ACCESS_GRAMMAR, raw)
         steps.check(
             "the shop tries a field outside its grant; the vault refuses",
             isinstance(reply, Error) and reply.code is ErrorCode.OUT_OF_SCOPE,
@@ -269,5 +267,5 @@ async def _vault_refuses_revoked(shop: Requester, vn: VaultNode, grant_id: str) 
         ),
         shop.identity,
     )
-    reply = parse_message(await shop.node.request(vn.peer_id, ACCESS, dump_message(raw)))
+    reply = await shop.node.request(vn.peer_id, ACCESS_GRAMMAR, raw)
     return isinstance(reply, Error) and reply.code is ErrorCode.REVOKED

@@ -2,13 +2,14 @@
 
 ::
 
-    async with await VaultNode.start(home, passphrase, listen=[...], control_port=0) as vn:
+    async with VaultNode.start(home, passphrase, listen=[...], control_port=0) as vn:
         vn.peer_id, vn.addrs          # the libp2p identity and multiaddrs (with /p2p/<id>)
         vn.vault, vn.grants, vn.rules # the unlocked Vault, GrantBook, RuleBook
         vn.approve(request_id, fields=None, days=None)  -> Grant (vault-signed)
         vn.deny(request_id, reason="")
         await vn.revoke(grant_id)     # in force on return; the notice is delivered after
-        vn.control_url, vn.control_token
+
+(``vn = await VaultNode.start(...)`` works too; then :meth:`close` it yourself.)
 
 Start order, and why:
 
@@ -17,13 +18,18 @@ Start order, and why:
 2. unlock the vault (Argon2id, in a worker thread so the loop stays live);
 3. the grant book, the rules and the :class:`~vault.services.access.AccessService`, which
    hooks profile changes (for subscriptions) and decisions (for long-polls);
-4. the libp2p node with the vault's identity, serving ``/kluis/access/1.0.0``;
+4. the libp2p node with the vault's identity; then the access service's task
+   group, and only then the handlers: ``/kluis/access``, ``/kluis/contact`` and
+   ``/kluis/deliver``, each served through the h11-style state machine of its
+   grammar (:mod:`protocol.connection`);
 5. the control API (:mod:`vault.api.control`), which writes ``control.url`` and
    ``control.token`` last, so their presence means "ready".
 
-:meth:`close` undoes these in reverse. ``clock`` (integer ms) drives grant
-expiry and audit timestamps, so tests can expire grants without waiting. With
-``network=False`` no libp2p node is started (control API and Python API only).
+Each step registers its undo as it succeeds (:mod:`protocol.lifecycle`): a start
+that fails undoes what was done, and :meth:`close` undoes all of it, in reverse.
+``clock`` (integer ms) drives grant expiry and audit timestamps, so tests can
+expire grants without waiting. With ``network=False`` no libp2p node is started
+(control API and Python API only).
 """
 
 from __future__ import annotations
@@ -33,12 +39,12 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from protocol import ACCESS, CONTACT, DELIVERY, Grant, RevokeNotice
+from protocol import ACCESS_GRAMMAR, CONTACT_GRAMMAR, DELIVERY_GRAMMAR, Grant, RevokeNotice
 from protocol.clock import Clock, now_ms
 from protocol.framing import MAX_FRAME_SIZE
+from protocol.lifecycle import Service, Steps, opener
 from protocol.listen import DEFAULT_LISTEN
 from vault.api.control import ControlServer
 from vault.home.lock import VaultLock
@@ -56,20 +62,18 @@ __all__ = ["VaultNode"]
 log = logging.getLogger(__name__)
 
 
-class VaultNode:
-    """A running vault node: build with :meth:`start`, close with :meth:`close`/``async with``."""
+class VaultNode(Service):
+    """A running vault node: ``async with VaultNode.start(...)`` (or await it, then close)."""
 
     def __init__(
         self,
         home: Path,
-        lock: VaultLock,
         vault: Vault,
         grants: GrantBook,
         rules: RuleBook,
         access: AccessService,
     ) -> None:
         self.home = home
-        self._lock = lock
         self.vault = vault
         self.grants = grants
         self.rules = rules
@@ -83,9 +87,9 @@ class VaultNode:
         self.delivery = DeliveryService(vault, grants, access=access, limiter=access.limiter)
         self.outbox = self.delivery.outbox
         self.erasures = self.delivery.erasures
-        self._closed = False
 
     @classmethod
+    @opener
     async def start(
         cls,
         home: Path | str,
@@ -107,18 +111,19 @@ class VaultNode:
         keeps a relay reservation when needed: see ``vault.home.config.reach_config``.
         """
         folder = Path(home)
-        lock = VaultLock(folder)
-        lock.acquire()
-        vault: Vault | None = None
-        self: VaultNode | None = None
-        try:
+        async with Steps() as steps:
+            lock = VaultLock(folder)
+            lock.acquire()
+            steps.undo(lock.release, "release the vault lock")
             vault = await asyncio.to_thread(Vault.open, folder, passphrase, clock=clock)
+            steps.undo(vault.close, "close the vault")
             grants = GrantBook(vault, clock=clock)
             rules = RuleBook(vault)
             access = AccessService(
                 vault, grants, rules, limiter=limiter, max_frame_size=max_frame_size
             )
-            self = cls(folder, lock, vault, grants, rules, access)
+            self = cls(folder, vault, grants, rules, access)
+            steps.undo(lambda: vault.audit.append("node.stop"), "audit the stop")
             if network:
                 from protocol.runtime import Node
 
@@ -129,31 +134,48 @@ class VaultNode:
                     mdns=mdns,
                     reach=reach,
                 )
-                self.node.set_frame_handler(
-                    ACCESS,
-                    access.handle,
-                    max_frame_size=max_frame_size,
-                    on_protocol_error=access.on_protocol_error,
-                )
-                access.outbound = self.node
-                self._serve_contact_and_delivery(max_frame_size)
+                steps.undo(self.node.close, "stop the libp2p node")
+            await access.start()
+            steps.undo(access.aclose, "stop the access service")
+            if self.node is not None:
+                self._serve(max_frame_size)
+            await self.delivery.start()
+            steps.undo(self.delivery.aclose, "stop store-and-forward")
+            if self.node is not None:
                 # Preference agents (docs/agents.md, "Network"): intents run on ephemeral nodes.
                 self.agents = AgentService(
                     vault, grants, vault_addrs=lambda: self.addrs, bootstrap=list(bootstrap)
                 )
+                steps.undo(self.agents.aclose, "stop the agents")
             if control_port is not None:
                 self.control = ControlServer(self, folder, port=control_port)
                 await self.control.start()
+                steps.undo(self.control.stop, "stop the control API")
             vault.audit.append("node.start", {"addrs": len(self.addrs)})
-        except BaseException:
-            if self is not None:
-                await self.close()
-            else:
-                if vault is not None:
-                    vault.close()
-                lock.release()
-            raise
+            self._adopt(steps)
         return self
+
+    def _serve(self, max_frame_size: int) -> None:
+        """Serve the three kluis protocols, each through its grammar's state machine."""
+        node = self.node
+        node.set_frame_handler(
+            ACCESS_GRAMMAR,
+            self.access.handle,
+            max_frame_size=max_frame_size,
+            on_protocol_error=self.access.on_protocol_error,
+        )
+        self.access.outbound = node
+        node.set_frame_handler(
+            CONTACT_GRAMMAR,
+            self.contact.handle,
+            max_frame_size=max_frame_size,
+            on_protocol_error=self.contact.on_protocol_error,
+        )
+        node.set_frame_handler(
+            DELIVERY_GRAMMAR, self.delivery.handle, max_frame_size=max_frame_size
+        )
+        self.delivery.node = node
+        self.contact.on_peer_seen = self.delivery.peer_seen
 
     # -- identity ---------------------------------------------------------------
 
@@ -207,60 +229,11 @@ class VaultNode:
                     await task
         return notice
 
-    def _serve_contact_and_delivery(self, max_frame_size: int) -> None:
-        self.node.set_frame_handler(
-            CONTACT,
-            self.contact.handle,
-            max_frame_size=max_frame_size,
-            on_protocol_error=self.contact.on_protocol_error,
-        )
-        self.node.set_frame_handler(
-            DELIVERY,
-            self.delivery.handle,
-            max_frame_size=max_frame_size,
-            on_protocol_error=self.delivery.on_protocol_error,
-        )
-        self.delivery.node = self.node
-        self.contact.on_peer_seen = self.delivery.peer_seen
-        self.delivery.start()
-
     # -- lifecycle ----------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Stop serving, close the store, release the lock. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self.control is not None:
-            with contextlib.suppress(Exception):
-                await self.control.stop()
-        with contextlib.suppress(Exception):
-            await self.delivery.aclose()
-        with contextlib.suppress(Exception):
-            await self.access.aclose()
-        if self.agents is not None:
-            with contextlib.suppress(Exception):
-                await self.agents.aclose()
-        if self.node is not None:
-            try:
-                await self.node.close()
-            except Exception:
-                log.exception("libp2p node did not close cleanly")
-        with contextlib.suppress(Exception):
-            self.vault.audit.append("node.stop")
-        self.vault.close()
-        self._lock.release()
-
-    async def __aenter__(self) -> VaultNode:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        """Stop serving, close the store, release the lock (the start, undone). Idempotent."""
+        await super().close()
 
     def __repr__(self) -> str:
         return f"VaultNode({self.peer_id}, {self.home})"

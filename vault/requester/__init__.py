@@ -4,7 +4,7 @@
 
     from vault.requester import Requester, Offer
 
-    async with await Requester.open(home, passphrase) as biz:
+    async with Requester.open(home, passphrase) as biz:
         pending = await biz.request(vault_addr, fields=["contact.email"],
                                     purpose="ServiceProvision", purpose_text="send your order")
         grant = await pending.decision(timeout=60)
@@ -17,6 +17,7 @@ by negotiation and receive the grant an agreement creates.
 
 from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
 from protocol.listen import DEFAULT_LISTEN
+from vault.requester._args import parse_purpose, vault_peer_of
 from vault.requester._book import GrantStatus, RequestRecord
 from vault.requester._errors import (
     DecisionPending,
@@ -27,12 +28,8 @@ from vault.requester._errors import (
     error_to_exception,
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
-from vault.requester._requester import (
-    GrantRef,
-    Requester,
-    parse_purpose,
-    vault_peer_of,
-)
+from vault.requester._local import GrantRef
+from vault.requester._requester import Requester
 from vault.requester.offers import OfferAgent
 
 __all__ = [

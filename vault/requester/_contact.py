@@ -14,23 +14,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from protocol import (
-    CONTACT,
+    CONTACT_GRAMMAR,
     Ack,
     ContactCategory,
     ContactMessage,
     Error,
     TransportError,
     UnexpectedMessage,
-    dump_message,
     new_id,
     new_nonce,
-    parse_contact_frame,
     sign,
 )
 from vault.requester._errors import error_to_exception
 
 if TYPE_CHECKING:
-    from vault.requester._requester import GrantRef, Requester
+    from vault.requester._local import GrantRef
+    from vault.requester._requester import Requester
 
 __all__ = ["ContactQueue", "send_contact"]
 
@@ -49,7 +48,7 @@ async def send_contact(
     timeout: float = CONTACT_TIMEOUT,
 ) -> str:
     """Send one message; returns its ``message_id`` once the vault accepted it."""
-    rec = requester._record(grant)
+    rec = requester.local.record(grant)
     msg = sign(
         ContactMessage(
             message_id=message_id or new_id(),
@@ -65,21 +64,20 @@ async def send_contact(
         ),
         requester.identity,
     )
-    node = requester._require_node()
+    link = requester.link
+    link.require()
     for attempt in (0, 1):
-        await requester._ensure_connected(rec.vault_peer, rec.vault_addr)
         try:
-            raw = await node.request(rec.vault_peer, CONTACT, dump_message(msg), timeout=timeout)
+            reply = await link.call(rec.vault_peer, rec.vault_addr, CONTACT_GRAMMAR, msg, timeout)
             break
         except TransportError:
-            # A connection left over from before the vault restarted fails once: dial again.
-            requester._connected.discard(rec.vault_peer)
+            # A connection left over from before the vault restarted fails once: dial again
+            # (the link has forgotten it).
             if attempt:
                 raise
-    reply = parse_contact_frame(raw)
     if isinstance(reply, Error):
         raise error_to_exception(reply)
-    if not isinstance(reply, Ack) or reply.ref != msg.message_id:
+    if not isinstance(reply, Ack):  # pragma: no cover - the grammar allows no other
         raise UnexpectedMessage(f"a vault answered a contact message with {reply.type}")
     return msg.message_id
 

@@ -43,30 +43,18 @@ _DATA_AD = b"kluis-grantdata-v1\x00"
 
 
 def enable_secure_delete(vault: Vault) -> bool:
-    """Turn on ``PRAGMA secure_delete`` on the vault's connection; True if it took effect.
+    """Have the store overwrite deleted content; True if it took effect.
 
-    The vault exposes no public hook for connection pragmas, so this reaches its
-    database handle (same package). Fails soft: crypto-shredding holds regardless.
+    Fails soft: crypto-shredding holds regardless.
     """
-    db = getattr(vault, "_db", None)
-    if db is None:  # pragma: no cover - the Vault always has one
-        return False
-    try:
-        db.execute("PRAGMA secure_delete = ON")
-        rows = db.execute("PRAGMA secure_delete")
-    except Exception:  # pragma: no cover - any SQLite build has secure_delete
+    if not vault.shred_on_delete():  # pragma: no cover - any SQLite build has secure_delete
         log.warning("could not enable secure_delete on the requester store")
         return False
-    return bool(rows and rows[0][0] == 1)
+    return True
 
 
 def _checkpoint(vault: Vault) -> None:
-    db = getattr(vault, "_db", None)
-    if db is None or db.in_transaction:
-        return
-    try:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except Exception:  # pragma: no cover - a busy reader; the next checkpoint catches up
+    if not vault.checkpoint():
         log.info("WAL checkpoint after a deletion did not complete")
 
 

@@ -18,17 +18,18 @@
   patterns deleted, kept so that a re-sent request gets the same receipt.
 * **Poll.** :meth:`DeliveryEndpoint.poll` tells every vault we hold grants
   from that we are reachable (at start, and whenever called).
+
+Both directions speak ``DELIVERY_GRAMMAR`` through the runtime's state machine.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from protocol import (
-    DELIVERY,
+    DELIVERY_GRAMMAR,
     AccessDenied,
     Ack,
     DeletionReason,
@@ -38,6 +39,7 @@ from protocol import (
     ErasureReceipt,
     ErrorCode,
     KluisError,
+    Message,
     RevokeNotice,
     SealedDelivery,
     UnexpectedMessage,
@@ -46,7 +48,6 @@ from protocol import (
     canonical_loads,
     dump_message,
     error_from_exception,
-    parse_contact_frame,
     sign,
     verify,
 )
@@ -108,32 +109,28 @@ class DeliveryEndpoint:
 
     # -- serving ----------------------------------------------------------------------------
 
-    def handle(self, ctx: Any, payload: bytes) -> bytes:
+    def handle(self, ctx: Any, msg: Message) -> Message:
+        """The requester's ``/kluis/deliver`` handler: one delivery → ``ack``, receipt or error."""
         sender = str(ctx.remote_peer_id)
         ref: str | None = None
         try:
-            msg = parse_contact_frame(payload)
             if not isinstance(msg, SealedDelivery):
                 raise UnexpectedMessage(f"a requester does not accept {msg.type} here")
             ref = msg.delivery_id
             return self.receive(sender, msg)
         except KluisError as exc:
-            return dump_message(error_from_exception(exc, ref))
+            return error_from_exception(exc, ref)
         except Exception:
             log.exception("delivery from %s failed", sender)
-            return dump_message(error_from_exception(KluisError("internal error"), ref))
+            return error_from_exception(KluisError("internal error"), ref)
 
-    def on_protocol_error(self, ctx: Any, exc: BaseException) -> bytes:
-        err = exc if isinstance(exc, KluisError) else KluisError("bad framing")
-        return dump_message(error_from_exception(err))
-
-    def receive(self, sender: str, msg: SealedDelivery) -> bytes:
+    def receive(self, sender: str, msg: SealedDelivery) -> Ack | ErasureReceipt:
         """Apply one delivery from ``sender`` (the Noise peer) at most once; the reply."""
         if msg.vault != sender or msg.requester != self.r.peer_id:
             raise AccessDenied(
                 "this delivery is not from its vault to us", code=ErrorCode.WRONG_PEER
             )
-        ack = dump_message(Ack(ref=msg.delivery_id))
+        ack = Ack(ref=msg.delivery_id)
         duplicate = msg.seq <= self.last_seq(sender)
         if duplicate or (msg.expires_at is not None and self.r.now() > msg.expires_at):
             if not duplicate:
@@ -143,28 +140,27 @@ class DeliveryEndpoint:
             if isinstance(inner, EraseRequest):
                 receipt = self.erasure_receipt(inner.erasure_id)
                 if receipt is not None:
-                    return dump_message(receipt)
+                    return receipt
             return ack
         inner = self._open(msg)
-        reply = ack
+        reply: Ack | ErasureReceipt = ack
         schedule: list[str] = []
         with self.r.vault.transaction():
             if isinstance(inner, Update):
                 self._update(sender, inner)
             elif isinstance(inner, RevokeNotice):
-                rec = self.r._accept_notice(sender, inner)
+                rec = self.r.revocation.accept_notice(sender, inner)
                 if rec.receipt is not None and not rec.receipt_acked:
                     schedule.append(rec.grant_id)
             else:
-                receipt, schedule = self._erase(sender, inner)
-                reply = dump_message(receipt)
+                reply, schedule = self._erase(sender, inner)
             self._set_seq(sender, msg.seq)
             self.r.vault.audit.append(
                 "requester.delivery", {"vault": sender, "seq": msg.seq, "kind": inner.type}
             )
         self.applied.append((sender, msg.seq, inner.type))
         for grant_id in schedule:
-            self.r._schedule_receipt(grant_id)
+            self.r.receipt_sender.schedule(grant_id)
         return reply
 
     def _open(self, msg: SealedDelivery) -> Update | RevokeNotice | EraseRequest:
@@ -175,11 +171,7 @@ class DeliveryEndpoint:
         return parse_delivery_payload(plain)
 
     def _update(self, sender: str, update: Update) -> None:
-        rec = self.r.book.find_grant(update.grant_id)
-        if rec is None or rec.vault_peer != sender:
-            log.warning("ignored a queued update for an unknown grant")
-            return
-        self.r._apply_update(update.grant_id, update, rec.grant.scope.fields)
+        self.r.reader.receive_update(sender, update)
 
     def _erase(self, sender: str, req: EraseRequest) -> tuple[ErasureReceipt, list[str]]:
         if req.requester != self.r.peer_id or req.vault != sender:
@@ -196,12 +188,14 @@ class DeliveryEndpoint:
             if rec is None or rec.vault_peer != sender:
                 continue
             if not rec.data_deleted:
-                rec = self.r._delete(
+                rec = self.r.revocation.delete(
                     rec, DeletionReason.ERASURE, revoked_at=rec.revoked_at or now, now=now
                 )
                 schedule.append(grant_id)
             elif rec.revoked_at is None:
-                rec = self.r._revoke_locally(grant_id, at=now, reason=DeletionReason.ERASURE)
+                rec = self.r.revocation.revoke_locally(
+                    grant_id, at=now, reason=DeletionReason.ERASURE
+                )
             self.r.copies.destroy(grant_id)
             deleted.update(rec.grant.scope.fields)
         receipt = sign(
@@ -233,7 +227,7 @@ class DeliveryEndpoint:
 
     async def poll(self, vault_peer: str | None = None) -> int:
         """Tell vaults (one, or all we know) that we are reachable; how many answered."""
-        if self.r.node is None:
+        if self.r.link.node is None:
             return 0
         known = self.vaults()
         targets = {vault_peer: known[vault_peer]} if vault_peer in known else known
@@ -246,12 +240,10 @@ class DeliveryEndpoint:
         """Pull everything queued at ``vault_peer``, a batch per round trip."""
         poll = DeliveryPoll(requester=self.r.peer_id, max_items=MAX_BATCH)
         try:
-            await self.r._ensure_connected(vault_peer, addr)
             for _ in range(MAX_PULLS):
-                raw = await self.r.node.request(
-                    vault_peer, DELIVERY, dump_message(poll), timeout=POLL_TIMEOUT
+                reply = await self.r.link.call(
+                    vault_peer, addr, DELIVERY_GRAMMAR, poll, timeout=POLL_TIMEOUT
                 )
-                reply = parse_contact_frame(raw)
                 if not isinstance(reply, DeliveryBatch):
                     return isinstance(reply, Ack)
                 acked, receipts = self._apply_batch(vault_peer, reply)
@@ -264,7 +256,7 @@ class DeliveryEndpoint:
                     max_items=MAX_BATCH,
                 )
         except (KluisError, TimeoutError, OSError) as exc:
-            self.r._connected.discard(vault_peer)
+            self.r.link.forget(vault_peer)
             log.info("poll of %s failed: %s", vault_peer, exc)
             return False
         return True
@@ -278,11 +270,9 @@ class DeliveryEndpoint:
         with self.r.vault.transaction():
             for delivery in batch.deliveries:
                 try:
-                    answer = parse_contact_frame(self.receive(vault_peer, delivery))
+                    answer = self.receive(vault_peer, delivery)
                 except KluisError as exc:
                     log.warning("delivery %d not applied: %s", delivery.seq, exc)
-                    break
-                if not isinstance(answer, Ack | ErasureReceipt):
                     break
                 acked.append(delivery.delivery_id)
                 if isinstance(answer, ErasureReceipt):
@@ -291,13 +281,12 @@ class DeliveryEndpoint:
 
     def start(self) -> None:
         """Register the handler on the requester's node and poll once in the background."""
-        node = self.r.node
+        node = self.r.link.node
         if node is None:
             return
-        node.set_frame_handler(DELIVERY, self.handle, on_protocol_error=self.on_protocol_error)
+        node.set_frame_handler(DELIVERY_GRAMMAR, self.handle)
         if self.vaults():
-            with contextlib.suppress(RuntimeError):
-                self.r._spawn(self._start_up())
+            self.r._spawn(self._start_up(), name="poll the vaults")
 
     async def _start_up(self) -> None:
         await self.poll()

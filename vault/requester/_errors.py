@@ -7,7 +7,7 @@ becomes :class:`protocol.AccessDenied` (``code`` says why),
 :class:`protocol.RateLimited` or :class:`protocol.RemoteError`
 (:func:`error_to_exception`); the SDK adds :class:`InvalidGrant`,
 :class:`RequesterError` (:class:`UnknownGrant`, :class:`UnknownRequest`) and
-:class:`DecisionPending`.
+:class:`DecisionPending` (also a :class:`TimeoutError`).
 
 Transport failures stay the runtime's :class:`protocol.TransportError` subclasses.
 """
@@ -82,8 +82,11 @@ class UnknownRequest(RequesterError):
         self.request_id = request_id
 
 
-class DecisionPending(KluisError):
-    """The owner did not decide before the timeout; the request is still pending."""
+class DecisionPending(KluisError, TimeoutError):
+    """The owner did not decide before the timeout; the request is still pending.
+
+    Also a :class:`TimeoutError`, so ``except TimeoutError`` around a wait catches it.
+    """
 
     code = ErrorCode.TIMEOUT
 

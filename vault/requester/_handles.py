@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from protocol import AccessRequest, Action, Grant, Purpose
 
 if TYPE_CHECKING:
+    from vault.requester._book import GrantRecord
     from vault.requester._requester import Requester
 
 __all__ = ["GrantHandle", "GrantInfo", "PendingRequest"]
@@ -73,6 +74,24 @@ class GrantInfo:
     receipt_id: str | None
     receipt_acked: bool
 
+    @classmethod
+    def of(cls, rec: GrantRecord, now: int) -> GrantInfo:
+        """The row for a local grant record, with its status at ``now`` (ms)."""
+        return cls(
+            grant_id=rec.grant_id,
+            vault_peer=rec.vault_peer,
+            fields=rec.grant.scope.fields,
+            purpose=rec.grant.purpose.code.value,
+            status=rec.status(now).value,
+            expires_at=rec.grant.expires_at,
+            retention_days=rec.grant.retention_days,
+            data_deleted=rec.data_deleted,
+            deleted_at=rec.deleted_at,
+            deletion_reason=None if rec.deletion_reason is None else rec.deletion_reason.value,
+            receipt_id=None if rec.receipt is None else rec.receipt.receipt_id,
+            receipt_acked=rec.receipt_acked,
+        )
+
 
 class PendingRequest:
     """An access request sent to a vault; :meth:`decision` waits for the owner."""
@@ -98,7 +117,9 @@ class PendingRequest:
         :class:`~vault.requester.DecisionPending` on timeout (ask again later),
         :class:`~vault.requester.InvalidGrant` if the vault's grant cannot be trusted.
         """
-        return await self._requester._await_decision(self.request_id, timeout)
+        rec = await self._requester.asking.await_decision(self.request_id, timeout)
+        assert rec.grant_id is not None  # an approved record names its grant
+        return self._requester.handle(rec.grant_id)
 
     def __repr__(self) -> str:
         return f"PendingRequest({self.request_id} -> {self.vault_peer})"

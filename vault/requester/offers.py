@@ -42,6 +42,7 @@ from agents.intents import Intent, intent_topic, intent_validator, parse_intent
 from agents.network import BusinessOutcome, negotiate_intent
 from protocol import AccessRequest, Decision, DecisionStatus, KluisError, Offer
 from protocol.clock import now_ms
+from protocol.lifecycle import Background
 from vault.requester._requester import Requester
 
 __all__ = ["AGREEMENT_KIND", "OfferAgent"]
@@ -75,7 +76,8 @@ class OfferAgent:
         self.intents: list[Intent] = []
         self.outcomes: list[BusinessOutcome] = []
         self._wins: asyncio.Queue[BusinessOutcome] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        #: One listener per category and one task per negotiation, in one task group.
+        self._tasks = Background("offer agent")
         self._subs: list[Any] = []
         self._seen: set[str] = set()
         self._pending_requests: dict[str, str] = {}  # agreement id -> access request id
@@ -105,6 +107,7 @@ class OfferAgent:
             else (lambda intent: prefs)
         )
         self = cls(requester, strategy, decide, **kw)
+        await self._tasks.start()
         self.pubsub = await PubSub.attach(node)
         for category in categories:
             await self.subscribe(category)
@@ -120,13 +123,7 @@ class OfferAgent:
             intent_topic(category), validator=intent_validator(now_ms)
         )
         self._subs.append(sub)
-        self._spawn(self._listen(sub))
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        self._tasks.spawn(self._listen(sub), name=f"intents: {category}")
 
     async def _listen(self, sub: Any) -> None:
         async for msg in sub:
@@ -145,7 +142,7 @@ class OfferAgent:
                 continue
             if prefs is None:
                 continue
-            self._spawn(self._negotiate(intent, prefs))
+            self._tasks.spawn(self._negotiate(intent, prefs), name=f"negotiate {intent.intent_id}")
 
     async def _negotiate(self, intent: Intent, prefs: Preferences) -> None:
         async with self._slots:
@@ -166,7 +163,7 @@ class OfferAgent:
         biz = self.requester
         if not draft.vault_addrs:
             raise KluisError("the award names no vault address")
-        request = biz._record_request(
+        request = biz.asking.record(
             draft.vault_addrs[0],
             draft.fields,
             draft.purpose,
@@ -184,7 +181,7 @@ class OfferAgent:
         request_id = self._pending_requests.pop(agreement.agreement_id, None)
         if request_id is None or grant.request_id != request_id:
             raise KluisError("the grant answers another request")
-        biz._apply_decision(
+        biz.asking.apply_decision(
             request_id, Decision(request_id=request_id, status=DecisionStatus.APPROVED, grant=grant)
         )
         with biz.vault.transaction():
@@ -216,10 +213,7 @@ class OfferAgent:
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose()
         if self.pubsub is not None:
             with contextlib.suppress(Exception):
                 await self.pubsub.close()

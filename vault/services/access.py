@@ -1,35 +1,51 @@
-"""The vault's ``/kluis/access/1.0.0`` handler: every frame a requester sends lands here.
+"""The vault's ``/kluis/access/1.0.0`` handler: every message a requester sends lands here.
 
-:class:`AccessService` is a function of *(authenticated peer id, frame bytes) →
-reply bytes* (:meth:`AccessService.handle_bytes`), so it is tested without
-sockets; :meth:`AccessService.handle` is the same thing with the runtime's
-``PeerContext``. Each frame goes through, in this order:
+The node serves ``ACCESS_GRAMMAR``, so every inbound access stream runs through
+the h11-style :class:`~protocol.connection.Connection` (server side) before
+anything here sees it: the **frame size** limit, the **parse** (strict
+pydantic, typed errors) and the **state** (a request in ``IDLE`` only; a reply
+must answer the request in flight) are checked there, and a frame that fails
+them puts that one stream in ``ERROR``: :meth:`AccessService.on_protocol_error`
+audits it and gives the typed ``error`` the peer gets before the stream is
+closed. :meth:`AccessService.handle` is then a function of *(the stream's
+context, one message) → reply message*, tested without sockets through the
+same Connection (``tests/vault/serving.py``). Each message goes through,
+in this order:
 
 1. **Per-peer budget** (:class:`~vault.services.ratelimit.RateLimiter`, keyed by the Noise
-   peer id; a frame costs 1 plus 1 per 16 KiB) and the **frame size** limit.
-2. **Parse** (:func:`protocol.parse_message`: strict pydantic, typed errors).
-3. For signed messages: the signer named in the message must be the
+   peer id; a frame costs 1 plus 1 per 16 KiB). Protocol errors are charged too.
+2. For signed messages: the signer named in the message must be the
    Noise-authenticated peer (``wrong_peer`` otherwise), and the signature must
    verify (``bad_signature``).
-4. **Replay guard** (nonce + timestamp, :class:`protocol.ReplayGuard`) for every
+3. **Replay guard** (nonce + timestamp, :class:`protocol.ReplayGuard`) for every
    message that carries a nonce.
-5. **Dispatch**: ``access_request`` (queued pending, owner rules run, answered
-   with a :class:`~protocol.Decision`), ``await_decision`` (long-poll; only the
-   requester who asked may wait), ``read`` (answered from the grant book's O(1)
-   check; a read that mixes in one out-of-scope field is refused whole),
+4. **Dispatch** by message type (:data:`ROUTES` names the requests a vault
+   serves, all of them requests of the grammar): ``access_request`` (queued
+   pending, owner rules run, answered with a :class:`~protocol.Decision`),
+   ``await_decision`` (long-poll; only the requester who asked may wait),
+   ``read`` (answered from the grant book's O(1) check; a read that mixes in
+   one out-of-scope field is refused whole),
    ``subscribe`` (acked, then :class:`~protocol.Update` frames are pushed on
    the stream on every in-scope profile change, and a
    :class:`~protocol.RevokeNotice` closes it), ``deletion_receipt`` (recorded,
-   acked). Anything else is ``unexpected_message``.
+   acked). A ``revoke_notice`` (valid in the grammar, but only a vault sends
+   one) is ``unexpected_message``.
 
 Every refusal is a typed :class:`~protocol.Error` reply *and* an
 ``access.refused`` audit entry (peer, code, reason, message type); the handler
-never raises, and other peers keep being served. Rate-limit refusals are
-audited once per burst, then counted (``access.rate_limited`` with the number
-suppressed) so a flood cannot turn the audit log into its amplifier.
+never raises, and other peers keep being served. A refusal answers the request
+in flight, so the stream stays usable; a protocol error ends the stream.
+Rate-limit refusals are audited once per burst, then counted
+(``access.rate_limited`` with the number suppressed) so a flood cannot turn the
+audit log into its amplifier.
 
 The ``read`` path is a **sync** fast path: no awaits, so the runtime runs it
-inline. Only ``await_decision`` returns an awaitable.
+inline. ``await_decision`` and ``subscribe`` return awaitables; ``subscribe``
+sends its ``ack`` itself, so that no pushed update can go out before it.
+
+Background work (subscription pumps, revoke-notice deliveries) runs in one task
+group (:class:`protocol.lifecycle.Background`): :meth:`AccessService.start`
+opens it, :meth:`AccessService.aclose` ends it.
 
 **Purpose.** A ``read`` or ``subscribe`` names no purpose: the grant's purpose
 is fixed at approval (it is what the request declared, shown to the owner),
@@ -43,14 +59,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from protocol import (
-    ACCESS,
     AccessDenied,
     AccessRequest,
     Ack,
@@ -59,6 +73,7 @@ from protocol import (
     Decision,
     DecisionStatus,
     DeletionReceipt,
+    Error,
     ErrorCode,
     FieldRecord,
     FrameTooLarge,
@@ -67,6 +82,7 @@ from protocol import (
     RateLimited,
     Read,
     ReadResult,
+    RemoteProtocolError,
     ReplayGuard,
     RevokeNotice,
     Signed,
@@ -75,11 +91,11 @@ from protocol import (
     Update,
     dump_message,
     error_from_exception,
-    parse_message,
     verify,
 )
-from protocol.connection import REQUEST_REF
+from protocol.connection import ACCESS_GRAMMAR, Grammar
 from protocol.framing import MAX_FRAME_SIZE
+from protocol.lifecycle import Background
 from protocol.limits import MAX_VALUES_PER_MESSAGE
 from protocol.scopes import SUBTREE, pattern_covers
 from vault._exceptions import CorruptRecord, UnknownField
@@ -89,12 +105,15 @@ from vault.services.rules import RuleAction, RuleBook
 from vault.store.profile import ProfileField
 from vault.store.vault import Vault
 
-__all__ = ["AccessService", "Outbound", "PeerLink", "Reply"]
+__all__ = ["ROUTES", "AccessService", "Outbound", "PeerLink", "Reply"]
 
 log = logging.getLogger(__name__)
 
-#: What a frame handler returns: reply bytes now, or later (long-poll).
-Reply = bytes | Awaitable[bytes]
+#: What the handler returns: the reply now, later (long-poll), or None (sent already).
+Reply = Message | Awaitable[Message | None] | None
+
+#: The requests a vault serves (every one a request of ``ACCESS_GRAMMAR``).
+ROUTES: Final = ("access_request", "await_decision", "read", "subscribe", "deletion_receipt")
 
 #: Bytes of payload that cost one extra token in the per-peer budget.
 SIZE_UNIT = 16 * 1024
@@ -109,23 +128,23 @@ class PeerLink(Protocol):
     @property
     def remote_peer_id(self) -> str: ...
 
-    def send(self, payload: bytes) -> Any: ...  # may be sync or async
+    @property
+    def frame_size(self) -> int: ...
 
-    def close(self) -> Any: ...
+    @property
+    def closed(self) -> bool: ...
+
+    async def send(self, event: Message) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class Outbound(Protocol):
     """The part of the runtime's ``Node`` used to deliver revoke notices."""
 
     async def request(
-        self, peer_id: str, protocol_id: str, payload: bytes, timeout: float = 10.0
-    ) -> bytes: ...
-
-
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
+        self, peer_id: str, protocol: Grammar, payload: Message, timeout: float = 10.0
+    ) -> Message: ...
 
 
 _CLOSE = object()
@@ -175,8 +194,8 @@ class AccessService:
         self._waiting_per_peer: dict[str, int] = {}
         self._subs: dict[str, list[_Subscription]] = {}  # grant id -> subscriptions
         self._throttled: dict[str, int] = {}  # peer -> refusals not yet audited
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._deliveries: dict[str, asyncio.Task[bool]] = {}
+        self._tasks = Background("access")
+        self._deliveries: dict[str, asyncio.Task[bool | None]] = {}
         # (path, version) -> its wire form. A field's versions never repeat (unset
         # leaves a tombstone with the next one), so an entry never goes stale.
         self._wire: dict[tuple[str, int], FieldRecord] = {}
@@ -185,36 +204,37 @@ class AccessService:
             grants.on_revoke(self._on_revoke),
             vault.profile.on_change(self._on_profile_change),
         ]
+        self._routes: Mapping[str, Callable[[str, Any, PeerLink], Reply]] = {
+            "access_request": self._request,
+            "await_decision": self._await_decision,
+            "read": self._read,
+            "subscribe": self._subscribe,
+            "deletion_receipt": self._deletion,
+        }
+        assert tuple(self._routes) == ROUTES
+
+    async def start(self) -> None:
+        """Open the task group that subscriptions and notice deliveries run in."""
+        await self._tasks.start()
 
     # -- entry points ------------------------------------------------------------
 
-    def handle(self, ctx: PeerLink, payload: bytes) -> Reply:
-        """The runtime frame handler: ``(ctx, payload) -> reply bytes | awaitable``."""
-        return self.handle_bytes(ctx.remote_peer_id, payload, ctx)
+    def handle(self, ctx: PeerLink, msg: Message) -> Reply:
+        """One message from the stream's Noise-authenticated peer → the reply. Never raises.
 
-    def on_protocol_error(self, ctx: PeerLink, exc: BaseException) -> bytes:
-        """The runtime's hook for oversized or malformed framing: audit, typed error reply."""
-        err = exc if isinstance(exc, KluisError) else FrameTooLarge("bad framing")
-        return self._refuse(ctx.remote_peer_id, err, None, None)
-
-    def handle_bytes(self, peer_id: str, payload: bytes, link: PeerLink | None = None) -> Reply:
-        """One frame from ``peer_id`` (Noise-authenticated) → the reply. Never raises."""
-        kind: str | None = None
-        ref: str | None = None
+        The runtime's handler for ``ACCESS_GRAMMAR``: ``msg`` is a request the
+        stream's Connection accepted in ``IDLE``.
+        """
+        peer_id = ctx.remote_peer_id
+        kind = msg.type
+        ref_field = ACCESS_GRAMMAR.request_ref.get(kind)
+        ref: str | None = getattr(msg, ref_field) if ref_field else None
         try:
-            cost = 1.0 + len(payload) / SIZE_UNIT
+            cost = 1.0 + ctx.frame_size / SIZE_UNIT
             if not self.limiter.try_acquire(peer_id, cost):
-                return self._throttle(peer_id)
+                return self._throttle(peer_id, ref)
             if peer_id in self._throttled:
                 self._unthrottle(peer_id)
-            if len(payload) > self.max_frame_size:
-                raise FrameTooLarge(
-                    f"frame of {len(payload)} bytes is over the {self.max_frame_size}-byte limit"
-                )
-            msg = parse_message(payload)
-            kind = msg.type
-            ref_field = REQUEST_REF.get(kind)
-            ref = getattr(msg, ref_field) if ref_field else None
             if isinstance(msg, Signed):
                 if msg.signer != peer_id:
                     raise AccessDenied(
@@ -225,19 +245,31 @@ class AccessService:
             nonce = getattr(msg, "nonce", None)
             if isinstance(nonce, str):
                 self.replay.check(peer_id, nonce, msg.ts)  # type: ignore[attr-defined]
-            reply = self._dispatch(peer_id, msg, link)
+            route = self._routes.get(kind)
+            if route is None:
+                raise UnexpectedMessage(f"a vault does not accept {kind}")
+            reply = route(peer_id, msg, ctx)
         except KluisError as exc:
             return self._refuse(peer_id, exc, kind, ref)
         except Exception:
             log.exception("access handler failed on a %s from %s", kind, peer_id)
             return self._refuse(peer_id, KluisError("internal error"), kind, ref)
-        if isinstance(reply, bytes):
+        if reply is None or isinstance(reply, Message):
             return reply
         return self._guard(peer_id, reply, kind, ref)
 
+    def on_protocol_error(self, ctx: PeerLink, exc: RemoteProtocolError) -> Error:
+        """The stream broke the protocol (and is now closed): charge it, audit it, the reply."""
+        peer_id = ctx.remote_peer_id
+        if not self.limiter.try_acquire(peer_id, 1.0):
+            return self._throttle(peer_id, None)
+        if peer_id in self._throttled:
+            self._unthrottle(peer_id)
+        return self._refuse(peer_id, exc, None, None)
+
     async def _guard(
-        self, peer_id: str, reply: Awaitable[bytes], kind: str | None, ref: str | None
-    ) -> bytes:
+        self, peer_id: str, reply: Awaitable[Message | None], kind: str | None, ref: str | None
+    ) -> Message | None:
         try:
             return await reply
         except KluisError as exc:
@@ -248,7 +280,7 @@ class AccessService:
 
     # -- refusals ----------------------------------------------------------------
 
-    def _refuse(self, peer_id: str, exc: KluisError, kind: str | None, ref: str | None) -> bytes:
+    def _refuse(self, peer_id: str, exc: KluisError, kind: str | None, ref: str | None) -> Error:
         error = error_from_exception(exc, ref)
         try:
             self.vault.audit.append(
@@ -264,15 +296,14 @@ class AccessService:
             )
         except Exception:
             log.exception("could not audit a refusal for %s", peer_id)
-        return dump_message(error)
+        return error
 
-    def _throttle(self, peer_id: str) -> bytes:
+    def _throttle(self, peer_id: str, ref: str | None) -> Error:
         if peer_id in self._throttled:
             self._throttled[peer_id] += 1
-            error = error_from_exception(RateLimited("too many requests; slow down"))
-            return dump_message(error)
+            return error_from_exception(RateLimited("too many requests; slow down"), ref)
         self._throttled[peer_id] = 0
-        return self._refuse(peer_id, RateLimited("too many requests; slow down"), None, None)
+        return self._refuse(peer_id, RateLimited("too many requests; slow down"), None, ref)
 
     def _unthrottle(self, peer_id: str) -> None:
         suppressed = self._throttled.pop(peer_id, 0)
@@ -287,29 +318,14 @@ class AccessService:
         for peer_id in list(self._throttled):
             self._unthrottle(peer_id)
 
-    # -- dispatch ----------------------------------------------------------------
-
-    def _dispatch(self, peer_id: str, msg: Message, link: PeerLink | None) -> Reply:
-        if isinstance(msg, Read):
-            return self._read(peer_id, msg)
-        if isinstance(msg, AccessRequest):
-            return self._request(msg)
-        if isinstance(msg, AwaitDecision):
-            return self._await_decision(peer_id, msg)
-        if isinstance(msg, Subscribe):
-            return self._subscribe(peer_id, msg, link)
-        if isinstance(msg, DeletionReceipt):
-            return self._deletion(msg)
-        raise UnexpectedMessage(f"a vault does not accept {msg.type}")
-
     # read: the sync fast path ------------------------------------------------------
 
-    def _read(self, peer_id: str, msg: Read) -> bytes:
+    def _read(self, peer_id: str, msg: Read, link: PeerLink) -> ReadResult:
         self.grants.check(peer_id, msg.grant_id, msg.fields, Action.READ)
         values = self._collect(msg.fields)
         result = ReadResult(grant_id=msg.grant_id, values=values)
-        data = dump_message(result)
-        if len(data) > self.max_frame_size:
+        if not self._surely_fits(values) and len(dump_message(result)) > self.max_frame_size:
+            # Refused here, as an answer: the Connection would poison the stream instead.
             raise FrameTooLarge("the result is over the frame limit; read fewer fields")
         self.vault.audit.append(
             "access.read",
@@ -321,7 +337,17 @@ class AccessService:
             },
             durable=False,
         )
-        return data
+        return result
+
+    def _surely_fits(self, values: Mapping[str, FieldRecord]) -> bool:
+        """A cheap upper bound on the encoded result (≤ 4 UTF-8 bytes per character,
+        ≤ 120 bytes of keys and numbers per field), so most reads encode once."""
+        bound = 200
+        for path, rec in values.items():
+            value = rec.value
+            texts = value if isinstance(value, tuple) else (value,)
+            bound += 120 + 4 * len(path) + sum(4 * len(t) + 3 for t in texts if isinstance(t, str))
+        return bound <= self.max_frame_size
 
     def _collect(self, patterns: Iterable[str]) -> dict[str, FieldRecord]:
         profile = self.vault.profile
@@ -367,12 +393,12 @@ class AccessService:
 
     # access requests ----------------------------------------------------------------
 
-    def _request(self, msg: AccessRequest) -> bytes:
+    def _request(self, peer_id: str, msg: AccessRequest, link: PeerLink) -> Decision:
         state = self.grants.submit(msg)
         if state.status is DecisionStatus.PENDING and self.rules is not None:
             self._apply_rules(state)
             state = self.grants.request(msg.request_id)
-        return dump_message(self._decision(state))
+        return self._decision(state)
 
     def _apply_rules(self, state: RequestState) -> None:
         assert self.rules is not None
@@ -405,7 +431,7 @@ class AccessService:
             request_id=state.request_id, status=state.status, grant=grant, reason=state.reason
         )
 
-    def _await_decision(self, peer_id: str, msg: AwaitDecision) -> Reply:
+    def _await_decision(self, peer_id: str, msg: AwaitDecision, link: PeerLink) -> Reply:
         try:
             state = self.grants.request(msg.request_id)
         except NotFound:
@@ -413,12 +439,12 @@ class AccessService:
         if state.request.requester != peer_id:
             raise AccessDenied("this request belongs to another peer", code=ErrorCode.WRONG_PEER)
         if state.status is not DecisionStatus.PENDING or msg.wait_ms == 0:
-            return dump_message(self._decision(state))
+            return self._decision(state)
         if self._waiting_per_peer.get(peer_id, 0) >= MAX_WAITERS_PER_PEER:
             raise RateLimited("too many open long-polls from this peer")
         return self._wait(peer_id, msg)
 
-    async def _wait(self, peer_id: str, msg: AwaitDecision) -> bytes:
+    async def _wait(self, peer_id: str, msg: AwaitDecision) -> Message:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(msg.request_id, []).append(future)
         self._waiting_per_peer[peer_id] = self._waiting_per_peer.get(peer_id, 0) + 1
@@ -436,7 +462,7 @@ class AccessService:
                 self._waiting_per_peer[peer_id] = left
             else:
                 self._waiting_per_peer.pop(peer_id, None)
-        return dump_message(self._decision(self.grants.request(msg.request_id)))
+        return self._decision(self.grants.request(msg.request_id))
 
     def _on_decision(self, state: RequestState, grant: object) -> None:
         for future in self._waiters.pop(state.request_id, []):
@@ -445,21 +471,34 @@ class AccessService:
 
     # subscriptions --------------------------------------------------------------------
 
-    def _subscribe(self, peer_id: str, msg: Subscribe, link: PeerLink | None) -> bytes:
+    def _subscribe(self, peer_id: str, msg: Subscribe, link: PeerLink) -> Reply:
         self.grants.check(peer_id, msg.grant_id, msg.fields, Action.SUBSCRIBE)
-        if link is None:
-            raise UnexpectedMessage("subscribe needs a stream to push updates on")
         mine = sum(1 for subs in self._subs.values() for s in subs if s.peer_id == peer_id)
         if mine >= MAX_SUBSCRIPTIONS_PER_PEER:
             raise RateLimited("too many subscriptions from this peer")
         sub = _Subscription(msg.grant_id, peer_id, tuple(msg.fields), link)
-        self._subs.setdefault(msg.grant_id, []).append(sub)
-        sub.task = self._spawn(self._pump(sub))
+        self._subs.setdefault(msg.grant_id, []).append(sub)  # changes queue from now on
+        return self._start_pushing(sub)
+
+    async def _start_pushing(self, sub: _Subscription) -> None:
+        """Ack first (the stream is then ``SUBSCRIBED``), then start the pump."""
+        try:
+            await sub.link.send(Ack(ref=sub.grant_id))
+            sub.task = self._tasks.spawn(self._pump(sub), name=f"subscription {sub.grant_id}")
+        except BaseException:
+            self._forget(sub)
+            raise
         self.vault.audit.append(
             "access.subscribe",
-            {"grant_id": msg.grant_id, "requester": peer_id, "fields": list(msg.fields)},
+            {"grant_id": sub.grant_id, "requester": sub.peer_id, "fields": list(sub.patterns)},
         )
-        return dump_message(Ack(ref=msg.grant_id))
+
+    def _forget(self, sub: _Subscription) -> None:
+        subs = self._subs.get(sub.grant_id, [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs:
+            self._subs.pop(sub.grant_id, None)
 
     def subscriptions(self, grant_id: str | None = None) -> int:
         """How many subscriptions are open (for one grant, or in all)."""
@@ -475,26 +514,22 @@ class AccessService:
                 if item is _CLOSE:
                     break
                 assert isinstance(item, tuple)
-                payload, is_notice = item
-                await _maybe_await(sub.link.send(payload))
+                message, is_notice = item
+                await sub.link.send(message)
                 if is_notice:
                     sub.notice_sent = True
                     break
         except Exception as exc:
             log.info("subscription of %s on %s ended: %s", sub.peer_id, sub.grant_id, exc)
         finally:
-            subs = self._subs.get(sub.grant_id, [])
-            if sub in subs:
-                subs.remove(sub)
-            if not subs:
-                self._subs.pop(sub.grant_id, None)
+            self._forget(sub)
             with contextlib.suppress(Exception):
-                await _maybe_await(sub.link.close())
+                await sub.link.close()
 
     def _on_profile_change(self, rec: ProfileField) -> None:
         for grant_id, subs in list(self._subs.items()):
             for sub in list(subs):
-                if getattr(sub.link, "closed", False):  # the requester went away
+                if sub.link.closed:  # the requester went away
                     sub.queue.put_nowait(_CLOSE)
                     continue
                 if not sub.covers(rec.path):
@@ -502,7 +537,7 @@ class AccessService:
                 try:
                     self.grants.check(sub.peer_id, grant_id, (rec.path,), Action.SUBSCRIBE)
                 except AccessDenied as exc:  # expired (revocation closes streams itself)
-                    sub.queue.put_nowait((dump_message(error_from_exception(exc, grant_id)), False))
+                    sub.queue.put_nowait((error_from_exception(exc, grant_id), False))
                     sub.queue.put_nowait(_CLOSE)
                     self._refuse_audit_only(sub.peer_id, exc, grant_id)
                     continue
@@ -518,7 +553,7 @@ class AccessService:
                 except ValueError:
                     log.warning("cannot push %s: not representable on the wire", rec.path)
                     continue
-                sub.queue.put_nowait((dump_message(update), False))
+                sub.queue.put_nowait((update, False))
                 with contextlib.suppress(Exception):
                     self.vault.audit.append(
                         "access.push",
@@ -547,21 +582,21 @@ class AccessService:
 
     # deletion receipts -----------------------------------------------------------------
 
-    def _deletion(self, msg: DeletionReceipt) -> bytes:
+    def _deletion(self, peer_id: str, msg: DeletionReceipt, link: PeerLink) -> Ack:
         self.grants.record_deletion(msg)
-        return dump_message(Ack(ref=msg.receipt_id))
+        return Ack(ref=msg.receipt_id)
 
     # -- revocation delivery --------------------------------------------------------------
 
     def _on_revoke(self, state: GrantState, notice: RevokeNotice) -> None:
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            log.warning("revoked %s outside the event loop; notice not sent", state.grant_id)
+            task = self._tasks.spawn(self.deliver(notice), name=f"revoke {state.grant_id}")
+        except RuntimeError:  # outside the event loop, or this service is closed
+            log.warning("revoked %s with the service stopped; notice not sent", state.grant_id)
             return
-        self._deliveries[state.grant_id] = self._spawn(self.deliver(notice))
+        self._deliveries[state.grant_id] = task
 
-    def delivery(self, grant_id: str) -> asyncio.Task[bool] | None:
+    def delivery(self, grant_id: str) -> asyncio.Task[bool | None] | None:
         """The task delivering ``grant_id``'s revoke notice (await it for the outcome)."""
         return self._deliveries.get(grant_id)
 
@@ -572,9 +607,8 @@ class AccessService:
         """
         delivered, via = False, "none"
         subs = list(self._subs.get(notice.grant_id, []))
-        payload = dump_message(notice)
         for sub in subs:
-            sub.queue.put_nowait((payload, True))
+            sub.queue.put_nowait((notice, True))
             sub.queue.put_nowait(_CLOSE)
         for sub in subs:
             if sub.task is not None:
@@ -583,20 +617,19 @@ class AccessService:
             if sub.notice_sent:
                 delivered, via = True, "subscription"
         if not delivered and self.outbound is not None:
-            delivered, via = await self._send_notice(notice, payload)
+            delivered, via = await self._send_notice(notice)
         try:
             self.grants.mark_notice(notice.grant_id, delivered=delivered, via=via)
         except Exception:
             log.exception("could not record the notice delivery of %s", notice.grant_id)
         return delivered
 
-    async def _send_notice(self, notice: RevokeNotice, payload: bytes) -> tuple[bool, str]:
+    async def _send_notice(self, notice: RevokeNotice) -> tuple[bool, str]:
         assert self.outbound is not None
         try:
-            raw = await self.outbound.request(
-                notice.requester, ACCESS, payload, timeout=NOTICE_TIMEOUT_S
+            reply = await self.outbound.request(
+                notice.requester, ACCESS_GRAMMAR, notice, timeout=NOTICE_TIMEOUT_S
             )
-            reply = parse_message(raw)
         except Exception as exc:
             log.info("revoke notice for %s not delivered: %s", notice.grant_id, exc)
             return False, "request"
@@ -612,12 +645,6 @@ class AccessService:
         return False, "request"
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     async def drain(self) -> None:
         """Wait for pending revoke deliveries (tests and shutdown)."""
@@ -637,11 +664,7 @@ class AccessService:
             for fut in futures:
                 if not fut.done():
                     fut.set_result(None)
-        tasks = list(self._tasks)
-        if tasks:
-            _done, still = await asyncio.wait(tasks, timeout=2.0)
-            for task in still:
-                task.cancel()
+        await self._tasks.aclose(grace=2.0)  # pumps end on _CLOSE; deliveries get 2 s
         self.flush_throttled()
 
 

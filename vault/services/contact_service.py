@@ -1,11 +1,16 @@
 """Serving ``/kluis/contact/1.0.0``: a business's message meets the owner's contact rules.
 
-Order of checks on each frame (the same as the access protocol's, then the
-contact rules): rate limit → parse → signature (against the Noise peer) →
-replay guard → addressed to this vault → the grant (``not_granted``,
-``wrong_peer``, ``revoked``, ``expired``, ``out_of_scope`` if the grant has no
-``contact`` action) → :func:`vault.services.contact.check_contact` (``blocked``,
-``category_refused``, ``quiet_hours``, ``cap_exceeded``). A refusal is a typed
+The node serves ``CONTACT_GRAMMAR``: every stream runs through the runtime's
+h11-style Connection, which parses each frame and checks that it is a
+``contact_message`` sent in ``IDLE``. A frame that is not is a protocol error:
+:meth:`ContactService.on_protocol_error` charges and audits it, and the peer
+gets that typed ``error`` before its stream is closed. Then, on each message
+(the same order as the access protocol's, then the contact rules): rate limit →
+signature (against the Noise peer) → replay guard → addressed to this vault →
+the grant (``not_granted``, ``wrong_peer``, ``revoked``, ``expired``,
+``out_of_scope`` if the grant has no ``contact`` action) →
+:func:`vault.services.contact.check_contact` (``blocked``, ``category_refused``,
+``quiet_hours``, ``cap_exceeded``). A refusal is a typed
 ``error`` reply plus an audit entry (``contact.refused``, with the code, never
 the message's text) and is counted in the business's history. An accepted
 message is stored in the inbox, counted against its cap and audited
@@ -30,14 +35,15 @@ from protocol import (
     Ack,
     Action,
     ContactMessage,
+    Error,
     ErrorCode,
     KluisError,
+    Message,
     RateLimited,
+    RemoteProtocolError,
     ReplayGuard,
     UnexpectedMessage,
-    dump_message,
     error_from_exception,
-    parse_contact_frame,
     verify,
 )
 from protocol.clock import DAY_MS
@@ -84,23 +90,24 @@ class ContactService:
     def now(self) -> int:
         return int(self.vault.clock())
 
-    def handle(self, ctx: Any, payload: bytes) -> bytes:
-        return self.handle_bytes(str(ctx.remote_peer_id), payload)
+    def on_protocol_error(self, ctx: Any, exc: RemoteProtocolError) -> Error:
+        """A frame that broke the grammar (its stream is closed): charge, audit, the reply."""
+        peer = str(ctx.remote_peer_id)
+        err: KluisError = exc
+        if self.limiter is not None and not self.limiter.try_acquire(peer, 1.0):
+            err = RateLimited("too many messages; slow down")
+        return self._refuse(peer, err, None, None)
 
-    def on_protocol_error(self, ctx: Any, exc: BaseException) -> bytes:
-        err = exc if isinstance(exc, KluisError) else KluisError("bad framing")
-        return self._refuse(str(ctx.remote_peer_id), err, None, None)
-
-    def handle_bytes(self, peer: str, payload: bytes) -> bytes:
-        """One frame from ``peer`` (Noise-authenticated) → the reply. Never raises."""
+    def handle(self, ctx: Any, message: Message) -> Message:
+        """One message from the stream's Noise-authenticated peer → the reply. Never raises."""
+        peer = str(ctx.remote_peer_id)
         msg: ContactMessage | None = None
         try:
             if self.limiter is not None and not self.limiter.try_acquire(peer, 1.0):
                 raise RateLimited("too many messages; slow down")
-            parsed = parse_contact_frame(payload)
-            if not isinstance(parsed, ContactMessage):
-                raise UnexpectedMessage(f"the contact protocol does not take {parsed.type}")
-            msg = parsed
+            if not isinstance(message, ContactMessage):  # the grammar lets nothing else in
+                raise UnexpectedMessage(f"the contact protocol does not take {message.type}")
+            msg = message
             verify(msg, peer)
             self.replay.check(peer, msg.nonce, msg.ts)
             reply = self.receive(peer, msg)
@@ -117,7 +124,7 @@ class ContactService:
                     log.exception("on_peer_seen failed")
         return reply
 
-    def receive(self, peer: str, msg: ContactMessage) -> bytes:
+    def receive(self, peer: str, msg: ContactMessage) -> Ack:
         """Apply the rules to a verified message; store it or raise ``AccessDenied``."""
         if msg.vault != self.vault.peer_id:
             raise AccessDenied("this message is for another vault", code=ErrorCode.NOT_GRANTED)
@@ -125,7 +132,7 @@ class ContactService:
             old = self.inbox.get(msg.message_id)
             if old.requester != peer:
                 raise AccessDenied("message id already used", code=ErrorCode.NOT_GRANTED)
-            return dump_message(Ack(ref=msg.message_id))
+            return Ack(ref=msg.message_id)
         try:
             state = self.grants.grant(msg.grant_id)
         except NotFound:
@@ -160,7 +167,7 @@ class ContactService:
             )
         if not prefs["muted"]:
             self._forward(policy.channels, item)
-        return dump_message(Ack(ref=msg.message_id))
+        return Ack(ref=msg.message_id)
 
     def _forward(self, channels: tuple[ContactChannel, ...], item: InboxMessage) -> None:
         if self.forward is None:
@@ -179,7 +186,7 @@ class ContactService:
 
     def _refuse(
         self, peer: str, exc: KluisError, msg: ContactMessage | None, ref: str | None
-    ) -> bytes:
+    ) -> Error:
         error = error_from_exception(exc, ref)
         try:
             with self.vault.transaction():
@@ -199,4 +206,4 @@ class ContactService:
                     )
         except Exception:
             log.exception("could not audit a contact refusal for %s", peer)
-        return dump_message(error)
+        return error

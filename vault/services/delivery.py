@@ -19,6 +19,10 @@ that was offline, in order and once; plus the erasure workflow that rides on it.
   ``/kluis/deliver/1.0.0``; the vault clears its back-off and flushes its
   queue. A background pump retries every queue with back-off.
 
+Both directions speak ``DELIVERY_GRAMMAR`` through the runtime's state machine.
+Background work (the pump, one flush per peer) runs in one task group
+(:class:`protocol.lifecycle.Background`), opened by :meth:`DeliveryService.start`.
+
 Messages are sealed to the business's HPKE key, announced (signed) in its
 latest access request that carries one; a business that never announced a
 key cannot receive queued messages (direct delivery still works).
@@ -33,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from protocol import (
-    DELIVERY,
+    DELIVERY_GRAMMAR,
     Ack,
     Action,
     DeliveryBatch,
@@ -47,12 +51,11 @@ from protocol import (
     SealedDelivery,
     UnexpectedMessage,
     Update,
-    dump_message,
     error_from_exception,
-    parse_contact_frame,
     path_in_scope,
 )
 from protocol.clock import DAY_MS, Clock
+from protocol.lifecycle import Background
 from vault.services.erasure import ErasureBook, ErasureRecord
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 from vault.services.outbox import Outbox, OutboxItem
@@ -100,9 +103,9 @@ class DeliveryService:
         #: Per-peer token buckets (:class:`~vault.services.ratelimit.RateLimiter`), inbound.
         self.limiter = limiter
         self._wake = asyncio.Event()
-        self._pump_task: asyncio.Task[None] | None = None
         self._flushing: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._cancelling: set[asyncio.Task[None]] = set()  # queued copies of direct notices
+        self._tasks = Background("delivery")
         self._unhook: list[Callable[[], None]] = [
             grants.on_revoke(self._on_revoke),
             vault.profile.on_change(self._on_change),
@@ -141,9 +144,17 @@ class DeliveryService:
             return
         task = self.access.delivery(notice.grant_id) if self.access is not None else None
         if task is not None:
-            self._spawn(self._cancel_if_delivered(task, notice.requester, key))
+            try:
+                waiter = self._tasks.spawn(self._cancel_if_delivered(task, notice.requester, key))
+            except RuntimeError:  # stopped: the queued copy goes out instead
+                log.info("delivery service stopped; %s stays queued", key)
+                return
+            self._cancelling.add(waiter)
+            waiter.add_done_callback(self._cancelling.discard)
 
-    async def _cancel_if_delivered(self, task: asyncio.Task[bool], peer: str, key: str) -> None:
+    async def _cancel_if_delivered(
+        self, task: asyncio.Task[bool | None], peer: str, key: str
+    ) -> None:
         with contextlib.suppress(Exception):
             if await asyncio.shield(task):
                 self.outbox.cancel(peer, key)
@@ -222,13 +233,13 @@ class DeliveryService:
             log.info("delivery %s/%d refused: %s", item.peer, item.seq, reply.code.value)
         return False
 
-    async def _send(self, peer: str, payload: bytes) -> bytes:
+    async def _send(self, peer: str, delivery: SealedDelivery) -> Message:
         if self.node is None:
             raise KluisError("no network")
         connected = peer in self.node.peers()
         timeout = SEND_TIMEOUT_S if connected else DIAL_TIMEOUT_S
-        raw: bytes = await self.node.request(peer, DELIVERY, payload, timeout=timeout)
-        return raw
+        reply: Message = await self.node.request(peer, DELIVERY_GRAMMAR, delivery, timeout=timeout)
+        return reply
 
     async def flush(self, peer: str | None = None) -> int:
         """Send what is due now (one peer, or all); returns how many were delivered."""
@@ -239,10 +250,11 @@ class DeliveryService:
                 total += result.delivered
         return total
 
-    def start(self) -> None:
-        """Start the background pump (needs a running loop and a node)."""
-        if self._pump_task is None and self.node is not None:
-            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+    async def start(self) -> None:
+        """Open the task group; with a node, start the background pump in it."""
+        await self._tasks.start()
+        if self.node is not None:
+            self._tasks.spawn(self._pump(), name="delivery pump")
 
     async def _flush_peer(self, peer: str) -> None:
         try:
@@ -259,38 +271,45 @@ class DeliveryService:
             self._wake.clear()
             for peer in self.outbox.peers():
                 if peer not in self._flushing and self.outbox.due(peer):
-                    self._flushing[peer] = self._spawn(self._flush_peer(peer))
+                    self._flushing[peer] = self._tasks.spawn(
+                        self._flush_peer(peer), name=f"flush {peer}"
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.pump_interval)
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait for background cancellations (tests)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        """Wait for the pending cancellations of queued notices (tests)."""
+        pending = [*self._cancelling, *self._flushing.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     # -- serving /kluis/deliver/1.0.0 (business → vault) -------------------------------------
 
-    def handle(self, ctx: Any, payload: bytes) -> bytes:
+    def handle(self, ctx: Any, msg: Message) -> Message:
+        """One message on ``DELIVERY_GRAMMAR`` from the stream's peer → the reply. Never raises.
+
+        A frame that breaks the grammar never gets here: the runtime answers it
+        with its typed ``error`` and closes that stream.
+        """
         peer = str(ctx.remote_peer_id)
         try:
             if self.limiter is not None and not self.limiter.try_acquire(peer, 1.0):
                 raise RateLimited("too many polls; slow down")
-            msg = parse_contact_frame(payload)
             if isinstance(msg, DeliveryPoll):
                 if msg.requester != peer:
                     raise UnexpectedMessage("a poll names its sender")
                 return self._poll(peer, msg)
             if isinstance(msg, ErasureReceipt):
                 self.erasures.record_receipt(msg)
-                return dump_message(Ack(ref=msg.erasure_id))
+                return Ack(ref=msg.erasure_id)
             raise UnexpectedMessage(f"a vault does not accept {msg.type} here")
         except KluisError as exc:
-            return dump_message(error_from_exception(exc))
+            return error_from_exception(exc)
         except Exception:
             log.exception("delivery handler failed on a frame from %s", peer)
-            return dump_message(error_from_exception(KluisError("internal error")))
+            return error_from_exception(KluisError("internal error"))
 
-    def _poll(self, peer: str, msg: DeliveryPoll) -> bytes:
+    def _poll(self, peer: str, msg: DeliveryPoll) -> Message:
         """Pull: record the answers to the previous batch, reply with the next one."""
         self.outbox.kick(peer)
         receipts = {r.erasure_id: r for r in msg.receipts}
@@ -319,12 +338,8 @@ class DeliveryService:
             batch.append(item.envelope(self.vault.peer_id))
             size += 2 * len(item.sealed) + 300
         if not batch:
-            return dump_message(Ack(ref="poll"))
-        return dump_message(DeliveryBatch(deliveries=tuple(batch)))
-
-    def on_protocol_error(self, ctx: Any, exc: BaseException) -> bytes:
-        err = exc if isinstance(exc, KluisError) else KluisError("bad framing")
-        return dump_message(error_from_exception(err))
+            return Ack(ref="poll")
+        return DeliveryBatch(deliveries=tuple(batch))
 
     def peer_seen(self, peer: str) -> None:
         """A business showed up (any inbound frame): retry its queue now."""
@@ -334,13 +349,8 @@ class DeliveryService:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def aclose(self) -> None:
+        """Unhook, then cancel the pump and the flushes and wait for them. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -348,9 +358,4 @@ class DeliveryService:
             with contextlib.suppress(Exception):
                 unhook()
         self._wake.set()
-        tasks = [t for t in (self._pump_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await self._tasks.aclose()

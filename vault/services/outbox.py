@@ -101,8 +101,8 @@ class SendResult:
     failed: bool
 
 
-#: Sends one delivery frame to a peer and returns the reply's bytes (raises on failure).
-Sender = Callable[[str, bytes], Awaitable[bytes]]
+#: Sends one delivery to a peer and returns its reply (raises on failure).
+Sender = Callable[[str, SealedDelivery], Awaitable[Message]]
 #: Called with (item, reply message) for each acknowledged item; True = accepted.
 ReplyCheck = Callable[[OutboxItem, Message], bool]
 
@@ -318,10 +318,10 @@ class Outbox:
     ) -> SendResult:
         """Send ``peer``'s queue in order until it is empty, a send fails, or ``limit``.
 
-        ``send`` returns the reply bytes; ``accept(item, reply)`` says whether
+        ``send`` returns the reply; ``accept(item, reply)`` says whether
         the reply acknowledges the item. A failure backs the peer off and stops.
         """
-        from protocol import KluisError, parse_contact_frame
+        from protocol import KluisError
 
         delivered = expired = 0
         while self._queues.get(peer) and (limit is None or delivered < limit):
@@ -330,8 +330,7 @@ class Outbox:
                 expired += 1
                 continue
             try:
-                raw = await send(peer, dump_message(item.envelope(self.vault.peer_id)))
-                reply = parse_contact_frame(raw)
+                reply = await send(peer, item.envelope(self.vault.peer_id))
                 ok = accept(item, reply)
             except (KluisError, TimeoutError, OSError) as exc:
                 log.info("delivery %s/%d not delivered: %s", peer, item.seq, exc)

@@ -236,6 +236,32 @@ class Database:
         else:
             callback()
 
+    def erase_freed_pages(self) -> bool:
+        """Turn on ``PRAGMA secure_delete``: deleted content is overwritten, not just freed.
+
+        True if this SQLite build honours it (any current build does).
+        """
+        try:
+            self.execute("PRAGMA secure_delete = ON")
+            rows = self.execute("PRAGMA secure_delete")
+        except StorageError:  # pragma: no cover - any SQLite build has secure_delete
+            return False
+        return bool(rows and rows[0][0] == 1)
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the main file and truncate it, so no old frame lingers.
+
+        Skipped (False) inside a transaction; a busy reader may leave it for the
+        next checkpoint (also False).
+        """
+        if self.in_transaction:
+            return False
+        try:
+            rows = self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StorageError:  # pragma: no cover - a busy reader; the next one catches up
+            return False
+        return bool(rows and rows[0][0] == 0)
+
     def data_version(self) -> int:
         """A number that changes whenever *another* connection commits to this file.
 

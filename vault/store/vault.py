@@ -360,6 +360,19 @@ class Vault:
         """One atomic commit for several store writes and audit entries."""
         return self._db.transaction()
 
+    def shred_on_delete(self) -> bool:
+        """From now on, deleted records are overwritten in the file, not merely freed.
+
+        With :meth:`checkpoint` after a deletion, no page or WAL frame keeps the
+        old content (crypto-shredding's second line; the business store uses it).
+        True if it took effect.
+        """
+        return self._db.erase_freed_pages()
+
+    def checkpoint(self) -> bool:
+        """Fold the WAL into the database file and truncate it (not inside a transaction)."""
+        return self._db.checkpoint()
+
     def change_passphrase(self, new_passphrase: str) -> None:
         """Rewrap the data key under a new passphrase. No record is re-encrypted."""
         check_new_passphrase(new_passphrase)

@@ -430,8 +430,8 @@ async def test_mdns_finds_a_peer_on_this_machine(make_node: NodeFactory) -> None
 @pytest.mark.parametrize("round_", [1, 2, 3])
 async def test_fresh_nodes_each_time(round_: int) -> None:
     assert not trio.lowlevel.in_trio_run()  # nothing left from an earlier test
-    async with await Node.start(Identity.generate(), LOOPBACK) as server:
-        async with await Node.start(Identity.generate(), LOOPBACK) as client:
+    async with Node.start(Identity.generate(), LOOPBACK) as server:
+        async with Node.start(Identity.generate(), LOOPBACK) as client:
             server.set_frame_handler(ECHO, echo)
             await client.connect(server.addrs[0])
             payload = b"round %d" % round_

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from protocol import (
@@ -17,17 +16,11 @@ from protocol import (
     Update,
     dump_message,
     make_grant,
-    parse_message,
     sign,
 )
 from vault.requester import GrantHandle, Requester
 
-
-@dataclass
-class Ctx:
-    """What the runtime hands a frame handler: the Noise-authenticated peer."""
-
-    remote_peer_id: str
+from ..serving import answer
 
 
 class FakeVault:
@@ -49,7 +42,7 @@ class FakeVault:
         now: int | None = None,
         **narrow: Any,
     ) -> GrantHandle:
-        req = biz._record_request(
+        req = biz.asking.record(
             self.addr,
             list(asked),
             "ServiceProvision",
@@ -58,10 +51,11 @@ class FakeVault:
             retention_days=retention_days,
         )
         grant = make_grant(req, self.identity, now_ms=biz.now() if now is None else now, **narrow)
-        biz._apply_decision(req.request_id, approve(grant))
+        biz.asking.apply_decision(req.request_id, approve(grant))
         return biz.handle(grant.grant_id)
 
-    def push(self, biz: Requester, grant: GrantHandle, path: str, value: FieldValue) -> Any:
+    def push(self, biz: Requester, grant: GrantHandle, path: str, value: FieldValue) -> bool:
+        """An update from this vault outside a subscription (as a queued delivery brings it)."""
         version = self._versions.get(path, 0) + 1
         self._versions[path] = version
         update = Update(
@@ -72,7 +66,7 @@ class FakeVault:
             version=version,
             ts=biz.now(),
         )
-        return parse_message(biz._handle(Ctx(self.peer_id), dump_message(update)))
+        return biz.reader.receive_update(self.peer_id, update)
 
     def notice(self, biz: Requester, grant: GrantHandle, *, erase: bool = False) -> RevokeNotice:
         return sign(
@@ -92,11 +86,15 @@ class FakeVault:
 
 
 async def deliver(biz: Requester, sender: str, msg: Any) -> Any:
-    """Hand ``msg`` to the requester's access handler as if ``sender`` sent it."""
-    reply = biz._handle(Ctx(sender), msg if isinstance(msg, bytes) else dump_message(msg))
+    """Send ``msg`` to the requester's ``/kluis/access`` handler on a stream from ``sender``.
+
+    The frame goes through the access grammar's server Connection, as on the node.
+    """
+    payload = msg if isinstance(msg, bytes) else dump_message(msg)
+    reply = answer(biz.revocation, sender, payload)
     if inspect.isawaitable(reply):
         reply = await reply
-    return parse_message(reply)
+    return reply
 
 
 def approve(grant: Grant) -> Decision:

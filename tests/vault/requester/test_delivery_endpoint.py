@@ -18,7 +18,6 @@ from protocol import (
     dump_message,
     new_id,
     now_ms,
-    parse_contact_frame,
     sign,
 )
 from vault.requester import Requester
@@ -30,7 +29,7 @@ VAULT = Identity.generate()
 
 @pytest.fixture
 async def biz(tmp_path: Path) -> AsyncIterator[Requester]:
-    async with await Requester.ephemeral(tmp_path, network=False, retention_interval=None) as r:
+    async with Requester.ephemeral(tmp_path, network=False, retention_interval=None) as r:
         yield r
 
 
@@ -67,9 +66,9 @@ def erase_request(biz: Requester) -> EraseRequest:
 async def test_erase_answered_once_and_again_on_resend(biz: Requester):
     req = erase_request(biz)
     d = sealed(biz, dump_message(req), 1)
-    first = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    first = biz.delivery.receive(VAULT.peer_id, d)
     assert isinstance(first, ErasureReceipt) and first.erasure_id == req.erasure_id
-    again = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    again = biz.delivery.receive(VAULT.peer_id, d)
     assert again == first
     assert biz.delivery.applied == [(VAULT.peer_id, 1, "erase_request")]
     assert biz.delivery.last_seq(VAULT.peer_id) == 1
@@ -94,7 +93,7 @@ async def test_refuses_wrong_sender_and_tampering(biz: Requester):
 
 async def test_expired_delivery_is_skipped_not_applied(biz: Requester):
     d = sealed(biz, dump_message(erase_request(biz)), 3, expires_at=now_ms() - 1)
-    reply = parse_contact_frame(biz.delivery.receive(VAULT.peer_id, d))
+    reply = biz.delivery.receive(VAULT.peer_id, d)
     assert reply.type == "ack"
     assert biz.delivery.applied == [] and biz.delivery.last_seq(VAULT.peer_id) == 3
     assert biz.erasure_receipts() == []
@@ -102,7 +101,7 @@ async def test_expired_delivery_is_skipped_not_applied(biz: Requester):
 
 async def test_hpke_key_is_stable_across_reopen(tmp_path: Path):
     home = tmp_path / "b"
-    async with await Requester.open(home, "pass phrase one", network=False) as r:
+    async with Requester.open(home, "pass phrase one", network=False) as r:
         key = r.delivery.public_hex
-    async with await Requester.open(home, "pass phrase one", network=False) as r:
+    async with Requester.open(home, "pass phrase one", network=False) as r:
         assert r.delivery.public_hex == key

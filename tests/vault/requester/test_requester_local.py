@@ -24,9 +24,7 @@ from protocol import (
     RemoteError,
     Scope,
     SignatureError,
-    dump_message,
     make_grant,
-    parse_message,
     sign,
     sign_object,
     verify,
@@ -47,7 +45,7 @@ from vault.requester._copies import DATA_KIND, KEY_KIND
 from vault.store.crypto import CryptoFailure, SecretKey, open_sealed
 from vault.store.records import record_ad
 
-from .helpers import Ctx, FakeVault, deliver
+from .helpers import FakeVault, deliver
 
 SECRET = "alice.secret@example.org"
 CITY = "Zwolle-Hanzestad"
@@ -98,8 +96,8 @@ async def test_received_data_is_sealed_on_disk(
     biz: Requester, fv: FakeVault, biz_home: Path, clock: ManualClock
 ):
     grant = fv.grant(biz)
-    assert isinstance(fv.push(biz, grant, "contact.email", SECRET), Ack)
-    assert isinstance(fv.push(biz, grant, "address.home.city", CITY), Ack)
+    assert fv.push(biz, grant, "contact.email", SECRET) is True
+    assert fv.push(biz, grant, "address.home.city", CITY) is True
     assert biz.local_copy(grant) == {"contact.email": SECRET, "address.home.city": CITY}
     assert biz.secure_delete is True
     for blob in (all_bytes(biz_home),):
@@ -249,17 +247,20 @@ async def test_pushed_updates(biz: Requester, fv: FakeVault):
         version=1,
         ts=biz.now(),
     )
-    biz._handle(Ctx(fv.peer_id), dump_message(stale))
+    assert biz.reader.receive_update(fv.peer_id, stale) is False
     assert biz.local_copy(grant)["contact.email"] == "b@example.org"
     # outside the grant: not kept
     fv.push(biz, grant, "name.given", "Alice")
     assert "name.given" not in biz.local_copy(grant)
-    # from someone who is not the grant's vault: refused
+    # from someone who is not the grant's vault: dropped
     upd = Update(
         grant_id=grant.grant_id, path="contact.email", value="x@example.org", version=9, ts=1
     )
-    reply = parse_message(biz._handle(Ctx(Identity.generate().peer_id), dump_message(upd)))
-    assert isinstance(reply, Error) and reply.code is ErrorCode.NOT_GRANTED
+    assert biz.reader.receive_update(Identity.generate().peer_id, upd) is False
+    assert biz.local_copy(grant)["contact.email"] == "b@example.org"
+    # nor may a vault push an update as a request: the access grammar refuses it
+    refused = await deliver(biz, fv.peer_id, upd)
+    assert isinstance(refused, Error) and refused.code is ErrorCode.UNEXPECTED_MESSAGE
     # deletion of a field
     fv.push(biz, grant, "contact.email", None)
     assert biz.local_copy(grant) == {}
@@ -304,7 +305,7 @@ async def test_retention_with_a_fake_clock(biz: Requester, fv: FakeVault, clock:
 
 async def test_periodic_retention_sweep(tmp_path: Path, fv: FakeVault):
     clock = ManualClock()
-    async with await Requester.create(
+    async with Requester.create(
         tmp_path / "b", BIZ_PASSPHRASE, network=False, clock=clock, retention_interval=0.01
     ) as biz:
         grant = fv.grant(biz, days=1)
@@ -321,12 +322,12 @@ async def test_periodic_retention_sweep(tmp_path: Path, fv: FakeVault):
 
 
 def _pending_request(biz: Requester, fv: FakeVault, **kw: object):  # type: ignore[no-untyped-def]
-    return biz._record_request(fv.addr, ["contact.email"], "ServiceProvision", days=30, **kw)  # type: ignore[arg-type]
+    return biz.asking.record(fv.addr, ["contact.email"], "ServiceProvision", days=30, **kw)  # type: ignore[arg-type]
 
 
 def _refused(biz: Requester, grant: Grant) -> InvalidGrant:
     with pytest.raises(InvalidGrant) as err:
-        biz._apply_decision(
+        biz.asking.apply_decision(
             grant.request_id,
             Decision(request_id=grant.request_id, status=DecisionStatus.APPROVED, grant=grant),
         )
@@ -392,7 +393,7 @@ async def test_denied_and_pending_decisions(biz: Requester, fv: FakeVault):
     req = _pending_request(biz, fv)
     with pytest.raises(DecisionPending):
         await biz.pending(req.request_id).decision(timeout=0)
-    biz._apply_decision(
+    biz.asking.apply_decision(
         req.request_id,
         Decision(request_id=req.request_id, status=DecisionStatus.DENIED, reason="no thanks"),
     )
@@ -434,11 +435,11 @@ def test_purposes_and_bad_arguments():
 
 async def test_bad_request_arguments(biz: Requester, fv: FakeVault):
     with pytest.raises(RequesterError, match="/p2p/"):
-        biz._record_request("/ip4/127.0.0.1/tcp/1", ["contact.email"], "ServiceProvision")
+        biz.asking.record("/ip4/127.0.0.1/tcp/1", ["contact.email"], "ServiceProvision")
     with pytest.raises(RequesterError, match="invalid access request"):
-        biz._record_request(fv.addr, ["Not A Path"], "ServiceProvision")
+        biz.asking.record(fv.addr, ["Not A Path"], "ServiceProvision")
     with pytest.raises(RequesterError, match="invalid access request"):
-        biz._record_request(fv.addr, ["contact.email"], "ServiceProvision", days=0)
+        biz.asking.record(fv.addr, ["contact.email"], "ServiceProvision", days=0)
     assert biz.requests() == []
 
 
