@@ -7,6 +7,8 @@ and that the state the owner set (a revocation above all) is what holds.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import sqlite3
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from protocol import Error, ErrorCode, Identity, ReadResult, dump_message, parse_message
+from protocol import Error, ErrorCode, Identity, ReadResult, dump_message
 from tests.conftest import ManualClock
 from vault.services.access import AccessService
 from vault.services.grantbook import GrantBook
@@ -31,6 +33,7 @@ from vault.store.vault import Vault
 
 from .access_helpers import access_request, read
 from .conftest import PASSPHRASE, db_rows, file_hashes
+from .serving import answer
 
 ALICE = Identity.generate()
 EXIT_VERIFY_FAILED = 1
@@ -78,9 +81,8 @@ def _service(vault: Vault) -> AccessService:
 
 def _read(svc: AccessService, grant_id: str) -> Any:
     payload = dump_message(read(ALICE, grant_id, ["contact.email"]))
-    reply = svc.handle_bytes(ALICE.peer_id, payload)
-    assert isinstance(reply, bytes)
-    return parse_message(reply)
+    reply = answer(svc, ALICE.peer_id, payload)  # through the grammar, as the runtime serves it
+    return asyncio.run(reply) if inspect.isawaitable(reply) else reply
 
 
 def _approved(vault: Vault) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from typer.testing import Result
 
-from protocol import Identity, ReadResult, Update, dump_message, limits, parse_message
+from protocol import Identity, ReadResult, Update, dump_message, limits
 from tests.conftest import ManualClock
 from vault._exceptions import InvalidValue
 from vault.services.access import AccessService
@@ -26,6 +28,7 @@ from vault.store.vault import Vault
 
 from .access_helpers import access_request, read
 from .conftest import PASSPHRASE
+from .serving import answer
 
 ALICE = Identity.generate()
 STREET = "Oudegracht 12\r\nUtrecht"
@@ -124,11 +127,11 @@ async def test_a_value_stored_before_the_limits_is_skipped_not_logged(
         svc.grants.submit(req)
         grant = svc.grants.approve(req.request_id)
         caplog.set_level(logging.DEBUG)
-        reply = svc.handle_bytes(
-            ALICE.peer_id, dump_message(read(ALICE, grant.grant_id, ["address.*"]))
+        result = answer(
+            svc, ALICE.peer_id, dump_message(read(ALICE, grant.grant_id, ["address.*"]))
         )
-        assert isinstance(reply, bytes)
-        result = parse_message(reply)
+        if inspect.isawaitable(result):
+            result = asyncio.run(result)
         assert isinstance(result, ReadResult)
         assert set(result.values) == {"address.home.city"}
         assert result.values["address.home.city"].value == "Utrecht"
