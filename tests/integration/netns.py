@@ -156,13 +156,13 @@ class Net:
         self.forwarding(ns, True)
         rules = f"""
 table ip kluisnat {{
-  chain post {{ type nat hook postrouting priority srcnat; oifname "{wan}" masquerade; }}
-  chain fwd {{
+  chain nat_out {{ type nat hook postrouting priority srcnat; oifname "{wan}" masquerade; }}
+  chain through {{
     type filter hook forward priority filter; policy accept;
     iifname "{wan}" ct state established,related accept
     iifname "{wan}" drop
   }}
-  chain in {{
+  chain to_router {{
     type filter hook input priority filter; policy accept;
     iifname "{wan}" ct state established,related accept
     iifname "{wan}" drop

@@ -144,7 +144,7 @@ async def run_business(args: argparse.Namespace) -> None:
                     tasks.append(asyncio.create_task(decide(pending)))
                 elif "read" in cmd:
                     data = await biz.read(grant)
-                    emit(read=data, path=node.path_to(vault_peer))
+                    emit(read=data, path=node.path_to(vault_peer), conns=_kinds(node, vault_peer))
                 elif "subscribe" in cmd:
                     tasks.append(asyncio.create_task(follow()))
                     emit(subscribing=True)
@@ -153,13 +153,29 @@ async def run_business(args: argparse.Namespace) -> None:
                     await node.connect(vault_peer)
                     emit(connected=vault_peer, path=node.path_to(vault_peer))
                 elif "path" in cmd:
-                    emit(path=node.path_to(vault_peer))
+                    emit(path=node.path_to(vault_peer), conns=_kinds(node, vault_peer))
                 elif "quit" in cmd:
                     break
             except Exception as exc:  # reported, the test decides
                 emit(error=f"{type(exc).__name__}: {exc}")
         for task in tasks:
             task.cancel()
+
+
+def _kinds(node: Any, peer: str) -> list[str]:
+    """How each open connection to ``peer`` goes: ``"relayed"`` or ``"direct"``."""
+    from libp2p.peer.id import ID
+
+    conns = node.libp2p_host.get_network().connections.get(ID.from_base58(peer)) or []
+    kinds = []
+    for conn in conns:
+        addrs = [str(a) for a in conn.get_transport_addresses()]
+        relayed = (
+            any("/p2p-circuit" in a for a in addrs)
+            or "RELAY" in str(conn.get_connection_type()).upper()
+        )
+        kinds.append("relayed" if relayed else "direct")
+    return sorted(kinds)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ The slot-leak regression (e) is ``tests/protocol/runtime/test_staying_up.py``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -167,3 +168,60 @@ async def test_d_a_vault_moves_to_a_second_relay_when_its_relay_dies(net: Net) -
     got = await biz.expect("read")
     assert got["read"]["contact.email"] == "anna@example.org"
     assert got["path"] == "relayed"
+
+
+async def test_b_behind_two_nats_dcutr_makes_the_read_direct(net: Net) -> None:
+    """Vault and business each behind a home router (nftables masquerade, unsolicited
+    inbound dropped); a public relay. DCUtR punches a direct connection; the relay is
+    then killed and the read still arrives, over the one connection left: the direct one.
+
+    Topology::
+
+        A 192.168.1.2 ─ NA [masq] 10.99.1.2 ─ 10.99.1.1 P (relay, forwards)
+        B 192.168.2.2 ─ NB [masq] 10.99.2.2 ─ 10.99.2.1 P
+    """
+    a, na, p, nb, b = (net.ns(n) for n in ("a", "na", "p", "nb", "b"))
+    na_wan, _ = net.link(na, "10.99.1.2/24", p, "10.99.1.1/24")
+    nb_wan, _ = net.link(nb, "10.99.2.2/24", p, "10.99.2.1/24")
+    net.link(a, "192.168.1.2/24", na, "192.168.1.1/24")
+    net.link(b, "192.168.2.2/24", nb, "192.168.2.1/24")
+    net.forwarding(p, True)
+    net.route(na, "10.99.1.1")
+    net.route(nb, "10.99.2.1")
+    net.route(a, "192.168.1.1")
+    net.route(b, "192.168.2.1")
+    net.home_router(na, na_wan)
+    net.home_router(nb, nb_wan)
+
+    relay, relay_id = await net.relay(p, "relay", 4749)
+    vault = await net.actor(
+        a, "vault", "vault", "--listen", f"/ip4/0.0.0.0/tcp/{VAULT_PORT}",
+        "--bootstrap", f"/ip4/10.99.1.1/tcp/4749/p2p/{relay_id}", "--hole-punch",
+    )  # fmt: skip
+    biz = await net.actor(
+        b, "business", "business", "--listen", f"/ip4/0.0.0.0/tcp/{BIZ_PORT}",
+        "--bootstrap", f"/ip4/10.99.2.1/tcp/4749/p2p/{relay_id}", "--hole-punch",
+    )  # fmt: skip
+    vault_id = (await vault.expect("ready"))["ready"]
+    await biz.expect("ready")
+    await _reserved(vault)  # AutoNAT did not find it public: it holds a relay slot
+    await _granted(vault, biz, vault_id)  # first contact is relayed (asserted inside)
+
+    conns: list[str] = []
+    punch = asyncio.get_running_loop().time()
+    for _ in range(100):  # DCUtR runs in the background; bounded wait (~20 s)
+        await biz.send(path=True)
+        conns = (await biz.expect("conns"))["conns"]
+        if "direct" in conns:
+            break
+        await asyncio.sleep(0.2)
+    assert "direct" in conns, f"DCUtR did not punch through: {conns}"
+    print(f"DCUtR: direct after {asyncio.get_running_loop().time() - punch:.1f} s")
+
+    await relay.wait_dead()  # from now on only a direct connection can carry a read
+    await biz.send(read=True)
+    got = await biz.expect("read")
+    assert got["read"]["contact.email"] == "anna@example.org"
+    # A relayed connection object may still be listed (the business has not yet seen
+    # the relay go), but no byte can cross a dead relay: the read went direct.
+    assert "direct" in got["conns"] and got["path"] == "direct"
