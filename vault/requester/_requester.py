@@ -56,7 +56,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -123,6 +123,7 @@ from vault.requester._errors import (
     error_to_exception,
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
+from vault.requester._resubscribe import missed, resilient
 from vault.store.audit import Clock, wall_clock_ms
 from vault.store.crypto import Rng
 from vault.store.vault import Vault
@@ -683,11 +684,30 @@ class Requester:
         The iteration ends cleanly when the vault revokes the grant (the
         revocation contract has run, receipt included, by then); it raises
         :class:`protocol.AccessDenied` on a refusal and the runtime's
-        :class:`protocol.TransportError` if the stream breaks.
+        :class:`protocol.TransportError` only if the subscription cannot be
+        restored: when the stream breaks (a relay's time limit, a vault that
+        restarts or moves) it subscribes again and yields what changed
+        meanwhile (``._resubscribe``).
         """
         rec = self._record(grant)
         wanted = self._check_local(rec, fields, Action.SUBSCRIBE)
+
+        def once(catch_up: bool, subscribed: Callable[[], None]) -> AsyncIterator[Update]:
+            return self._subscribe_once(rec, wanted, timeout, catch_up, subscribed)
+
+        async for update in resilient(once, lambda: self._connected.discard(rec.vault_peer)):
+            yield update
+
+    async def _subscribe_once(
+        self,
+        rec: GrantRecord,
+        wanted: tuple[str, ...],
+        timeout: float,
+        catch_up: bool,
+        subscribed: Callable[[], None],
+    ) -> AsyncIterator[Update]:
         node = self._require_node()
+        before = {p: r.version for p, r in self.copies.load(rec.grant_id).items()}
         await self._ensure_connected(rec.vault_peer, rec.vault_addr)
         stream = await node.open_stream(rec.vault_peer, ACCESS)
         try:
@@ -710,6 +730,11 @@ class Requester:
             self.vault.audit.append(
                 "requester.subscribe", {"grant_id": rec.grant_id, "fields": list(wanted)}
             )
+            subscribed()
+            if catch_up:  # what changed while no stream was open
+                after = await self.read_records(rec.grant_id, wanted, timeout=timeout)
+                for update in missed(rec.grant_id, before, after, self.now()):
+                    yield update
             while True:
                 event = parse_message(await stream.receive())
                 if isinstance(event, Update):
