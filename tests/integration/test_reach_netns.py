@@ -113,10 +113,14 @@ async def test_a_request_read_subscribe_through_a_relay_by_peer_id(net: Net) -> 
 
     await biz.send(subscribe=True)
     await biz.expect("subscribing")
-    for _ in range(100):  # the vault holds the subscription (bounded poll)
+    held = 0
+    for _ in range(100):  # until the vault holds the subscription (bounded, ~20 s)
         await vault.send(subscribers=grant)
-        if (await vault.expect("subscribers"))["subscribers"] == 1:
+        held = (await vault.expect("subscribers"))["subscribers"]
+        if held == 1:
             break
+        await asyncio.sleep(0.2)
+    assert held == 1
     await vault.send(set=["address.home.city", "Utrecht"])
     update = await biz.expect("update")
     assert update["update"] == ["address.home.city", "Utrecht"]
