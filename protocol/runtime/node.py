@@ -855,6 +855,11 @@ class Node(Service):
     async def _open_raw(self, peer: ID, protocol_id: str) -> Any:
         """A negotiated libp2p stream; dials if needed. Failures are ConnectError."""
         try:
+            if self._reach is not None and not self._host.get_network().connections.get(peer):
+                # No connection left (a relayed circuit ended at the relay's limit, the
+                # relay died, the peer moved): the swarm alone would dial only direct
+                # addresses; reach also looks the peer up and goes through a relay.
+                await self._reach.connect(peer, [])
             return await self._host.new_stream(peer, [TProtocol(protocol_id)])
         except trio.Cancelled:
             raise

@@ -3,11 +3,11 @@
 One :class:`Reach` per :class:`~protocol.runtime.Node` (when the node is
 given a :class:`ReachConfig`) wires, on the node's trio side:
 
-* **Kademlia DHT** (``libp2p.kad_dht``, ``/ipfs/kad/1.0.0``: py-libp2p 0.8.1
-  registers that id whatever ``protocol_prefix`` says), for *peer routing
-  only*: every node looks itself up through its bootstrap peers, so they
-  hold its signed peer record (libp2p's envelope, checked against the sender
-  on receipt), and ``find_peer`` finds it.
+* **Kademlia DHT** (``libp2p.kad_dht`` on ``/kluis/kad/1.0.0``, not the IPFS
+  DHT's id: see :mod:`._dht_fix`), for *peer routing only*: every node looks
+  itself up through its bootstrap peers, so they hold its signed peer record
+  (libp2p's envelope, checked against the sender on receipt), and
+  ``find_peer`` finds it; a lookup keeps only addresses from signed records.
   What a peer can store in our DHT is capped at nothing: value and provider
   records are refused (py-libp2p's ``enable_values=False`` is not enforced by
   its handler, so the stores themselves refuse), and the routing table and
@@ -38,7 +38,6 @@ from typing import Any, Final, Literal
 import multiaddr
 import trio
 from libp2p.host.autonat.autonat import AUTONAT_PROTOCOL_ID, AutoNATService, AutoNATStatus
-from libp2p.kad_dht import kad_dht as _kad
 from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
@@ -51,6 +50,7 @@ from libp2p.relay.circuit_v2.transport import CircuitV2Transport
 from libp2p.tools.anyio_service import background_trio_service
 
 from .._exceptions import ConnectError
+from . import _dht_fix
 from . import addrs as _addrs
 from ._gate import Gate, gate_handler
 from .relay import RelayLimits, RelayService
@@ -59,9 +59,7 @@ __all__ = ["DHT_PROTOCOL", "Reach", "ReachConfig", "RelayLimits"]
 
 logger = logging.getLogger(__name__)
 
-DHT_PROTOCOL: Final = str(_kad.PROTOCOL_ID)
-#: A DHT message is a handful of peer records; libp2p allows 4 MiB.
-MAX_DHT_MESSAGE: Final = 64 * 1024
+DHT_PROTOCOL: Final = str(_dht_fix.KLUIS_DHT_PROTOCOL)
 #: Seconds between checks of the reservation, the bootstrap links and reachability.
 TICK_S: Final = 1.0
 AUTONAT_EVERY_S: Final = 300.0
@@ -100,12 +98,6 @@ class _Reservation:
     since: float = field(default_factory=time.time)
 
 
-def _lower_dht_message_limit() -> None:
-    # py-libp2p reads DHT messages up to 4 MiB (common.MAX_DHT_MESSAGE_SIZE, bound
-    # into kad_dht at import); ours carry a few peer records.
-    _kad.MAX_DHT_MESSAGE_SIZE = MAX_DHT_MESSAGE
-
-
 class _NoRecords:
     """Stands in for the DHT's value/provider *acceptance*: a peer can store nothing here."""
 
@@ -118,7 +110,7 @@ class Reach:
     """The reach services of one node. Built by :class:`~protocol.runtime.Node`; trio-side."""
 
     def __init__(self, host: Any, config: ReachConfig) -> None:
-        _lower_dht_message_limit()
+        _dht_fix.install()
         self.host = host
         self.config = config
         self._relays = [a for a in (config.relays or config.bootstrap) if "/p2p/" in a]

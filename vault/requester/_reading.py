@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from protocol import (
     ACCESS_GRAMMAR,
@@ -41,6 +41,7 @@ from vault.requester._book import GrantRecord, GrantStatus
 from vault.requester._link import VaultLink
 from vault.requester._local import GrantRef, Local
 from vault.requester._receipts import ReceiptSender
+from vault.requester._resubscribe import missed, resilient
 from vault.requester._revocation import Revocation
 
 __all__ = ["Reader"]
@@ -114,10 +115,32 @@ class Reader:
     async def subscribe(
         self, grant: GrantRef, fields: Iterable[str] | None, timeout: float
     ) -> AsyncIterator[Update]:
-        """Yield updates as the owner makes them, each applied to the copy first."""
-        local = self._local
-        rec = local.record(grant)
+        """Yield updates as the owner makes them, each applied to the copy first.
+
+        A broken stream (a relay's time limit, a vault that restarts or moves) is
+        subscribed again, with what changed meanwhile yielded first
+        (:mod:`._resubscribe`); a refusal or the revocation ends it at once.
+        """
+        rec = self._local.record(grant)
         wanted = self._revocation.check_local(rec, fields, Action.SUBSCRIBE)
+
+        def once(catch_up: bool, subscribed: Callable[[], None]) -> AsyncIterator[Update]:
+            return self._subscribe_once(rec, wanted, timeout, catch_up, subscribed)
+
+        async for update in resilient(once, lambda: self._link.forget(rec.vault_peer)):
+            yield update
+
+    async def _subscribe_once(
+        self,
+        rec: GrantRecord,
+        wanted: tuple[str, ...],
+        timeout: float,
+        catch_up: bool,
+        subscribed: Callable[[], None],
+    ) -> AsyncIterator[Update]:
+        """One subscription stream; with ``catch_up``, first what changed since the copy."""
+        local = self._local
+        before = {p: r.version for p, r in local.copies.load(rec.grant_id).items()}
         stream = await self._link.open(rec.vault_peer, rec.vault_addr, ACCESS_GRAMMAR, timeout)
         try:
             msg = sign(
@@ -139,6 +162,11 @@ class Reader:
             local.audit.append(
                 "requester.subscribe", {"grant_id": rec.grant_id, "fields": list(wanted)}
             )
+            subscribed()
+            if catch_up:  # what changed while no stream was open
+                after = await self.read(rec, wanted, timeout)
+                for update in missed(rec.grant_id, before, after, local.now()):
+                    yield update
             while True:
                 # The state machine lets only this grant's update, revoke_notice or error in.
                 event = await stream.receive()

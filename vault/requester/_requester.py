@@ -391,7 +391,10 @@ class Requester(Service):
         The iteration ends cleanly when the vault revokes the grant (the
         revocation contract has run, receipt included, by then); it raises
         :class:`protocol.AccessDenied` on a refusal and the runtime's
-        :class:`protocol.TransportError` if the stream breaks.
+        :class:`protocol.TransportError` only if the subscription cannot be
+        restored: when the stream breaks (a relay's time limit, a vault that
+        restarts or moves) it subscribes again and yields what changed
+        meanwhile (``._resubscribe``).
         """
         return self.reader.subscribe(grant, fields, timeout)
 
