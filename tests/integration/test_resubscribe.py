@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from libp2p.peer.id import ID
 
+from protocol.listen import LOOPBACK
+from tests.conftest import PASSPHRASE, eventually
 from vault.node.boss import VaultNode
 from vault.requester import Requester, Update
 from vault.store.vault import Vault
 
-from .test_requester_flow import LOOPBACK, PASSPHRASE, eventually, granted
+from .test_requester_flow import granted
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ async def vn(tmp_path: Path) -> AsyncIterator[VaultNode]:
     with Vault.create(home, PASSPHRASE) as vault:
         vault.profile.set("contact.email", "alice@example.org")
         vault.profile.set("address.home.city", "Zwolle")
-    async with await VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as node:
+    async with VaultNode.start(home, PASSPHRASE, listen=LOOPBACK, control_port=None) as node:
         yield node
 
 

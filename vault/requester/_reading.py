@@ -25,6 +25,7 @@ from protocol import (
     ACCESS_GRAMMAR,
     Ack,
     Action,
+    ConnectionBroken,
     Error,
     FieldRecord,
     Read,
@@ -68,17 +69,31 @@ class Reader:
         """Read granted fields (default: the whole grant) and merge them into the copy."""
         local = self._local
         wanted = self._revocation.check_local(rec, fields, Action.READ)
-        msg = sign(
-            Read(
-                grant_id=rec.grant_id,
-                requester=local.peer_id,
-                fields=wanted,
-                nonce=new_nonce(),
-                ts=local.now(),
-            ),
-            local.identity,
-        )
-        reply = await self._link.call(rec.vault_peer, rec.vault_addr, ACCESS_GRAMMAR, msg, timeout)
+
+        def signed_read() -> Read:
+            return sign(
+                Read(
+                    grant_id=rec.grant_id,
+                    requester=local.peer_id,
+                    fields=wanted,
+                    nonce=new_nonce(),
+                    ts=local.now(),
+                ),
+                local.identity,
+            )
+
+        link = self._link
+        try:
+            reply = await link.call(
+                rec.vault_peer, rec.vault_addr, ACCESS_GRAMMAR, signed_read(), timeout
+            )
+        except ConnectionBroken:
+            # The connection died under the request (a relay that went away, a vault
+            # that restarted). A read changes nothing, so one fresh try, freshly
+            # signed (the vault refuses a replayed nonce), on a fresh connection.
+            reply = await link.call(
+                rec.vault_peer, rec.vault_addr, ACCESS_GRAMMAR, signed_read(), timeout
+            )
         if isinstance(reply, Error):
             raise self._revocation.refused(rec.grant_id, reply)
         if not isinstance(reply, ReadResult):  # pragma: no cover - the grammar allows no other
