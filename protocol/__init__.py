@@ -28,6 +28,7 @@ from ._exceptions import (
 )
 from .canonical import CanonicalError, canonical_dumps, canonical_loads
 from .connection import NEED_DATA, PEER_CLOSED, Connection, Role, State, render_state_table
+from .consent_export import to_kantara
 from .contact import (
     ContactMessage,
     DeliveryBatch,
@@ -77,7 +78,7 @@ from .messages import (
     verify,
 )
 from .purposes import Purpose, PurposeCode
-from .receipts import ConsentReceipt, ReceiptKind, make_receipt, to_kantara, verify_receipt
+from .receipts import ConsentReceipt, ReceiptKind, make_receipt, verify_receipt
 from .replay import ReplayGuard, wall_clock_ms
 from .scopes import (
     Action,

@@ -65,7 +65,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from protocol import ErrorCode, KluisError
-from protocol.receipts import ConsentReceipt, to_kantara
+from protocol.consent_export import to_kantara
+from protocol.receipts import ConsentReceipt
 from vault._exceptions import CorruptRecord
 from vault.api.agent_routes import register_agent_routes
 from vault.api.contact_routes import register_contact_routes

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from protocol import Action, DecisionStatus, KluisError
+from protocol.consent_export import to_kantara
 from protocol.purposes import PurposeCode
-from protocol.receipts import to_kantara
 from vault.api.dashboard.app import (
     SECURITY_HEADERS,
     Ctx,
