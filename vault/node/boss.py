@@ -43,7 +43,9 @@ from vault.home.lock import VaultLock
 from vault.services.access import AccessService
 from vault.services.contact_service import ContactService
 from vault.services.delivery import DeliveryService
+from vault.services.domain_check import DomainVerifier
 from vault.services.grantbook import GrantBook, RequestState
+from vault.services.identity import BusinessBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
 from vault.store.audit import Clock, wall_clock_ms
@@ -67,6 +69,7 @@ class VaultNode:
         grants: GrantBook,
         rules: RuleBook,
         access: AccessService,
+        verifier: DomainVerifier | None = None,
     ) -> None:
         self.home = home
         self._lock = lock
@@ -74,6 +77,8 @@ class VaultNode:
         self.grants = grants
         self.rules = rules
         self.access = access
+        #: Who asks: profiles, domain checks, petnames, change flags (vault/services/identity.py)
+        self.businesses = BusinessBook(vault, grants, verifier or DomainVerifier(vault.clock))
         self.node: Any = None  # protocol.runtime.Node when the network is on
         self.control: ControlServer | None = None
         self.agents: Any = None  # vault.services.agent_service.AgentService when the network is on
@@ -99,8 +104,13 @@ class VaultNode:
         limiter: RateLimiter | None = None,
         max_frame_size: int = MAX_FRAME_SIZE,
         network: bool = True,
+        domain_verifier: DomainVerifier | None = None,
     ) -> VaultNode:
-        """Lock, unlock, serve. ``control_port=None`` runs without the control API."""
+        """Lock, unlock, serve. ``control_port=None`` runs without the control API.
+
+        ``domain_verifier`` replaces the default one (tests give it a resolver
+        and a TLS context for a local HTTPS server).
+        """
         folder = Path(home)
         lock = VaultLock(folder)
         lock.acquire()
@@ -113,7 +123,7 @@ class VaultNode:
             access = AccessService(
                 vault, grants, rules, limiter=limiter, max_frame_size=max_frame_size
             )
-            self = cls(folder, lock, vault, grants, rules, access)
+            self = cls(folder, lock, vault, grants, rules, access, domain_verifier)
             if network:
                 from protocol.runtime import Node
 
@@ -231,6 +241,10 @@ class VaultNode:
             await self.delivery.aclose()
         with contextlib.suppress(Exception):
             await self.access.aclose()
+        with contextlib.suppress(Exception):
+            self.businesses.close()
+            if self.businesses.verifier is not None:
+                await self.businesses.verifier.aclose()
         if self.agents is not None:
             with contextlib.suppress(Exception):
                 await self.agents.aclose()

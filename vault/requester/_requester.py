@@ -123,6 +123,7 @@ from vault.requester._errors import (
     error_to_exception,
 )
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
+from vault.requester._profile import OwnProfile
 from vault.store.audit import Clock, wall_clock_ms
 from vault.store.crypto import Rng
 from vault.store.vault import Vault
@@ -208,6 +209,8 @@ class Requester:
         self.delivery = DeliveryEndpoint(self)
         #: Contact messages waiting for an unreachable vault (:class:`._contact.ContactQueue`).
         self.contacts_out = ContactQueue(self)
+        #: The signed business profile sent with every access request (:mod:`._profile`).
+        self.profile = OwnProfile(vault)
         self.node: Any = None  # protocol.runtime.Node when the network is on
         self._connected: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -421,6 +424,7 @@ class Requester:
                 ts=self.now(),
                 contact=contact,
                 hpke_key=self.delivery.public_hex,
+                business=self.profile.get(),
             )
         except ValidationError as exc:
             raise _bad_args(exc, "access request") from exc

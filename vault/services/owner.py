@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from protocol import Grant, RevokeNotice
 from vault.services.grantbook import GrantBook
+from vault.services.identity import BusinessBook
 from vault.services.rules import RuleBook
 from vault.store.vault import Vault
 
@@ -24,6 +25,7 @@ class Owner(Protocol):
     vault: Vault
     grants: GrantBook
     rules: RuleBook
+    businesses: BusinessBook
 
     @property
     def peer_id(self) -> str: ...
