@@ -33,7 +33,8 @@ GET      /profile                        every set field (the owner's own values
 GET/PUT/DELETE /profile/{path}           one field; PUT takes ``PutFieldBody``
 GET      /audit[?verify=1&tail=N]        audit entries (details hold paths, not values)
 GET      /receipts[?grant=ID]            consent receipts (signed JSON + Kantara shape)
-GET      /receipts/{id}[?format=kantara] one receipt
+GET      /receipts/{id}[?format=...]     one receipt (kantara, iso27560: rendered, signed)
+GET      /businesses[/{peer}]            who asks: label, profile, domain check (business_routes)
 POST     /dashboard/login-link           a one-time dashboard login link
 POST     /backup                         ``BackupBody`` → an encrypted backup (``kluis export``)
 POST     /passphrase                     ``PassphraseBody``: rewrap the data key
@@ -64,11 +65,12 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from protocol import ErrorCode, KluisError
-from protocol.consent_export import to_kantara
+from protocol import ErrorCode, Identity, KluisError
+from protocol.consent_export import to_iso27560, to_kantara
 from protocol.receipts import ConsentReceipt
 from vault._exceptions import CorruptRecord
 from vault.api.agent_routes import register_agent_routes
+from vault.api.business_routes import register_business_routes
 from vault.api.contact_routes import register_contact_routes
 from vault.api.dashboard import Dashboard
 from vault.api.dashboard.security import LINK_TTL_MS
@@ -271,6 +273,7 @@ class ControlServer:
         app.router.add_get(f"{p}/openapi.json", self.openapi)
         register_contact_routes(app, p, lambda: self.owner)  # inbox, contacts, erasures
         register_agent_routes(app, p, lambda: self.owner)  # intents, deals, agreements
+        register_business_routes(app, p, lambda: self.owner)  # who asks: labels, petnames
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document(API_PREFIX))
@@ -278,12 +281,20 @@ class ControlServer:
     async def list_receipts(self, request: web.Request) -> web.Response:
         grant_id = _query(request, "grant", max_len=128)
         refs = receipts(self.owner.grants, self.owner.vault.identity, grant_id)
-        return _ok(ReceiptList(receipts=[_receipt(r.receipt, False) for r in refs]))
+        label = self._label
+        return _ok(
+            ReceiptList(
+                receipts=[_receipt(r.receipt, None, label(r.receipt.requester)) for r in refs]
+            )
+        )
 
     async def get_receipt(self, request: web.Request) -> web.Response:
-        ref = receipt_for(self.owner.grants, self.owner.vault.identity, request.match_info["id"])
-        fmt = _query(request, "format", choices=("json", "kantara"))
-        return _ok(_receipt(ref.receipt, fmt == "kantara"))
+        identity = self.owner.vault.identity
+        ref = receipt_for(self.owner.grants, identity, request.match_info["id"])
+        fmt = _query(request, "format", choices=("json", "kantara", "iso27560"))
+        signer = identity if fmt in ("kantara", "iso27560") else None
+        label = self._label(ref.receipt.requester)
+        return _ok(_receipt(ref.receipt, signer, label, iso=fmt == "iso27560"))
 
     async def _check_passphrase(self, passphrase: str) -> None:
         vault = self.owner.vault
@@ -344,7 +355,14 @@ class ControlServer:
     async def list_requests(self, request: web.Request) -> web.Response:
         status = _query(request, "status", choices=("pending", "approved", "denied"))
         states = self.owner.grants.requests(status)
-        return _ok(RequestList(requests=[RequestView.of(s) for s in states]))
+        label = self._label
+        return _ok(
+            RequestList(requests=[RequestView.of(s, label(s.request.requester)) for s in states])
+        )
+
+    def _label(self, peer: str) -> dict[str, Any]:
+        """The business's label (name, domain check, flags) for a view."""
+        return self.owner.businesses.label(peer).to_json()
 
     async def approve(self, request: web.Request) -> web.Response:
         body = ApproveBody.model_validate(await _json(request))
@@ -367,7 +385,12 @@ class ControlServer:
     async def list_grants(self, request: web.Request) -> web.Response:
         book = self.owner.grants
         now = book.now()
-        return _ok(GrantList(grants=[GrantView.of(g, now) for g in book.grants()]))
+        label = self._label
+        return _ok(
+            GrantList(
+                grants=[GrantView.of(g, now, label(g.grant.requester)) for g in book.grants()]
+            )
+        )
 
     async def revoke(self, request: web.Request) -> web.Response:
         body = RevokeBody.model_validate(await _json(request))
@@ -466,7 +489,14 @@ def _query(
     return value
 
 
-def _receipt(receipt: ConsentReceipt, kantara: bool) -> ReceiptView:
+def _receipt(
+    receipt: ConsentReceipt,
+    signer: Identity | None,
+    business: dict[str, Any] | None = None,
+    *,
+    iso: bool = False,
+) -> ReceiptView:
+    """One receipt; with ``signer`` also rendered (Kantara, or ISO 27560 if ``iso``) and signed."""
     return ReceiptView(
         receipt_id=receipt.receipt_id,
         kind=receipt.kind.value,
@@ -474,7 +504,9 @@ def _receipt(receipt: ConsentReceipt, kantara: bool) -> ReceiptView:
         requester=receipt.requester,
         issued_at=receipt.issued_at,
         receipt=receipt.model_dump(mode="json"),
-        kantara=to_kantara(receipt) if kantara else None,
+        kantara=to_kantara(receipt, signer) if signer is not None and not iso else None,
+        iso27560=to_iso27560(receipt, signer) if signer is not None and iso else None,
+        business=business,
     )
 
 

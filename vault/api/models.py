@@ -89,9 +89,11 @@ class RequestView(_Out):
     decided_by: str
     reason: str
     grant_id: str | None
+    #: who asks: ``BusinessBook.label(...).to_json()`` (name, ``text``, domain check, flags)
+    business: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, s: RequestState) -> RequestView:
+    def of(cls, s: RequestState, business: dict[str, Any] | None = None) -> RequestView:
         r = s.request
         return cls(
             request_id=r.request_id,
@@ -110,6 +112,7 @@ class RequestView(_Out):
             decided_by=s.decided_by,
             reason=s.reason,
             grant_id=s.grant_id,
+            business=business,
         )
 
 
@@ -131,9 +134,10 @@ class GrantView(_Out):
     revoked_at: int | None
     notice_delivered: bool | None
     receipts: list[str]
+    business: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, s: GrantState, now_ms: int) -> GrantView:
+    def of(cls, s: GrantState, now_ms: int, business: dict[str, Any] | None = None) -> GrantView:
         g = s.grant
         return cls(
             grant_id=g.grant_id,
@@ -149,6 +153,7 @@ class GrantView(_Out):
             revoked_at=s.revoked_at,
             notice_delivered=s.notice_delivered,
             receipts=list(s.receipts),
+            business=business,
         )
 
 
@@ -214,7 +219,8 @@ class AuditView(_Out):
 
 
 class ReceiptView(_Out):
-    """One consent receipt: ``receipt`` as signed; ``kantara`` in the Kantara v1.1 shape."""
+    """One consent receipt: ``receipt`` as signed; ``kantara`` (Kantara v1.1) or
+    ``iso27560`` (DPV JSON-LD), each with its detached signature, when asked for."""
 
     receipt_id: str
     kind: str  # grant | revocation | erasure | deletion
@@ -223,6 +229,8 @@ class ReceiptView(_Out):
     issued_at: int
     receipt: dict[str, Any]
     kantara: dict[str, Any] | None = None
+    iso27560: dict[str, Any] | None = None
+    business: dict[str, Any] | None = None
 
 
 class ReceiptList(_Out):

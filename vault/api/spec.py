@@ -213,8 +213,9 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(
             Query(
                 "format",
-                {"type": "string", "enum": ["json", "kantara"]},
-                "kantara: also in the Kantara Consent Receipt v1.1 shape",
+                {"type": "string", "enum": ["json", "kantara", "iso27560"]},
+                "also rendered and signed: kantara (Consent Receipt v1.1) or iso27560 "
+                "(ISO/IEC TS 27560 record, DPV JSON-LD)",
             ),
         ),
         errors=(400, 404),

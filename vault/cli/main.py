@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vault.cli import agents, business, contact, remote, store
+from vault.cli import agents, business, businesses, contact, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
@@ -91,6 +91,7 @@ remote.register(app)  # start, requests, approve, deny, grants, revoke, rules, d
 app.add_typer(business.business_app, name="business")
 agents.register(app)  # intent send, deals, confirm, agreements, agents tournament
 contact.register(app)  # inbox, contacts, mute/block, erase, erasures
+businesses.register(app)  # businesses [show | petname | seen | verify]
 
 
 def main() -> None:
