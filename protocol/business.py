@@ -31,6 +31,7 @@ Rules the models enforce (a peer that breaks one sends invalid protocol):
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -70,6 +71,7 @@ def _dns_host(host: str) -> str:
     return host
 
 
+@functools.lru_cache(maxsize=1024)
 def _https_url(value: str) -> str:
     if not value.isascii() or any(ch.isspace() for ch in value):
         raise ValueError("a URL is ASCII without spaces")
@@ -85,7 +87,10 @@ def _https_url(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def _email(value: str) -> str:
+    # Cached (bounded): a business sends the same address with every request, and the
+    # full syntax check costs more than the signature check. Failures are not cached.
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
