@@ -31,7 +31,8 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 
   {ENV_DEBUG}=1         show tracebacks for internal errors
 
-[b]Exit codes[/b]: 0 ok, 1 audit chain broken (audit --verify), 2 error, 70 internal error.
+[b]Exit codes[/b]: 0 ok, 1 a check failed (audit --verify, receipts verify), 2 error,
+70 internal error.
 """
 
 
