@@ -38,6 +38,7 @@ from .connection import (
     State,
     render_state_table,
 )
+from .consent_export import to_kantara
 from .contact import (
     CONTACT_GRAMMAR,
     DELIVERY_GRAMMAR,
@@ -90,7 +91,7 @@ from .messages import (
     verify,
 )
 from .purposes import Purpose, PurposeCode
-from .receipts import ConsentReceipt, ReceiptKind, make_receipt, to_kantara, verify_receipt
+from .receipts import ConsentReceipt, ReceiptKind, make_receipt, verify_receipt
 from .replay import ReplayGuard
 from .scopes import (
     Action,

@@ -25,11 +25,13 @@ __all__ = [
     "MAX_INT",
     "MAX_JSON_DEPTH",
     "MAX_LIST_ITEMS",
+    "MAX_NAME_CHARS",
     "MAX_NONCES_PER_PEER",
     "MAX_NONCES_TOTAL",
     "MAX_OFFER_TEXT",
     "MAX_PATH_DEPTH",
     "MAX_PATH_LENGTH",
+    "MAX_PROFILE_BYTES",
     "MAX_PURPOSE_TEXT",
     "MAX_REASON_TEXT",
     "MAX_TEXT_FIELD_SMALL",
@@ -37,6 +39,8 @@ __all__ = [
     "MAX_VALUE_CENTS",
     "MAX_VALUE_CHARS",
     "MAX_WAIT_MS",
+    "MAX_WELL_KNOWN_BYTES",
+    "MAX_WELL_KNOWN_PEERS",
     "NONCE_BYTES",
     "REPLAY_WINDOW_MS",
 ]
@@ -121,3 +125,20 @@ MAX_VALUE_CENTS: int = 1_000_000_000
 
 #: Longest a requester may ask the vault to hold an ``await_decision`` long-poll.
 MAX_WAIT_MS: int = 60_000
+
+#: Characters of a business's display or legal name. A name is read at a glance
+#: on a phone; longer ones are either a mistake or an attempt to push the part
+#: that matters out of sight.
+MAX_NAME_CHARS: int = 100
+
+#: Bytes of a signed business profile (canonical JSON, signature included). It
+#: travels inside every access request, so it must stay small next to the frame
+#: limit; every field together fits in well under half of this.
+MAX_PROFILE_BYTES: int = 2048
+
+#: Bytes of a ``/.well-known/kluis.json`` file the vault will read. It lists peer
+#: ids (about 55 bytes each); more than this is not a kluis file.
+MAX_WELL_KNOWN_BYTES: int = 8192
+
+#: Peer ids one ``.well-known`` file may list (a business with several nodes).
+MAX_WELL_KNOWN_PEERS: int = 16

@@ -33,12 +33,9 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     StrictBool,
     ValidationError,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -51,10 +48,12 @@ from ._exceptions import (
     SignatureError,
     UnknownMessage,
 )
+from .business import BusinessProfile
 from .canonical import canonical_dumps, canonical_loads
 from .contact_terms import ContactPolicy, HpkePublicKey
 from .purposes import Purpose
 from .scopes import FieldPath, FieldPattern, Scope
+from .signed import Message, Signed
 from .signing import Identity, sign_object, verify_object
 from .wire import (
     Cents,
@@ -65,7 +64,6 @@ from .wire import (
     OfferText,
     PeerId,
     ReasonText,
-    Signature,
     TimestampMs,
     ValueText,
     Version,
@@ -115,41 +113,6 @@ _Patterns = Annotated[
 ]
 
 
-class Message(WireModel):
-    """Base of every wire message. ``type`` is the discriminator."""
-
-    type: str
-
-
-class Signed(Message):
-    """A message carrying an Ed25519 signature by the peer named in :attr:`signer_field`."""
-
-    #: The name of the peer-id field that says who signs this message.
-    signer_field: ClassVar[str]
-
-    #: Optional fields (added in a minor version) left out of the encoding when
-    #: unset, so that older objects keep their exact bytes and signatures.
-    omit_if_none: ClassVar[frozenset[str]] = frozenset()
-
-    sig: Signature = ""
-
-    @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        data = handler(self)
-        if self.omit_if_none and isinstance(data, dict):
-            for name in self.omit_if_none:
-                if data.get(name, 0) is None:
-                    del data[name]
-        return data
-
-    @property
-    def signer(self) -> str:
-        """The peer id that must have signed this message."""
-        value = getattr(self, self.signer_field)
-        assert isinstance(value, str)
-        return value
-
-
 class Offer(WireModel):
     """What the requester gives in return for the data. Money is integer cents."""
 
@@ -179,11 +142,13 @@ class AccessRequest(Signed):
     long the requester will keep the data after access ends (0 = delete at once).
     Optional (omitted when unset): ``contact``, the contact terms asked for with
     the ``contact`` action; ``hpke_key``, the requester's HPKE public key, so the
-    vault can seal store-and-forward deliveries to it (signed here by its identity).
+    vault can seal store-and-forward deliveries to it (signed here by its identity);
+    ``business``, the requester's own signed :class:`~protocol.business.BusinessProfile`
+    (who asks: names, website, policy, contact, jurisdiction).
     """
 
     signer_field: ClassVar[str] = "requester"
-    omit_if_none: ClassVar[frozenset[str]] = frozenset({"contact", "hpke_key"})
+    omit_if_none: ClassVar[frozenset[str]] = frozenset({"contact", "hpke_key", "business"})
 
     type: Literal["access_request"] = "access_request"
     request_id: Id
@@ -198,6 +163,16 @@ class AccessRequest(Signed):
     ts: TimestampMs
     contact: ContactPolicy | None = None
     hpke_key: HpkePublicKey | None = None
+    business: BusinessProfile | None = None
+
+    @model_validator(mode="after")
+    def _own_profile(self) -> AccessRequest:
+        if self.business is not None and self.business.peer_id != self.requester:
+            raise ValueError("the business profile belongs to another peer")
+        return self
+
+    def embedded(self) -> tuple[Signed, ...]:
+        return () if self.business is None else (self.business,)
 
 
 class AwaitDecision(Message):
@@ -497,6 +472,8 @@ def verify(message: Signed, peer_id: str | None = None) -> None:
         raise
     except (ValueError, TypeError) as exc:
         raise SignatureError("signature does not verify") from exc
+    for inner in message.embedded():
+        verify(inner)
 
 
 def error_from_exception(exc: KluisError, ref: str | None = None) -> Error:

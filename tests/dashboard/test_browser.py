@@ -237,3 +237,45 @@ async def test_login_form_and_keyboard(running: Running, browser: Any):
     assert r.node.vault.profile.get("contact.email") == "alice@new.example"
     await context.close()
     await other.close()
+
+
+async def test_businesses_by_name_and_petname(running_net: Running, biz: Requester, browser: Any):
+    """The owner sees who asks (not a peer id), gives it a petname, and sees a change flagged."""
+    r = running_net
+    biz.profile.set(
+        display_name="Fietsenwinkel De Spaak",
+        legal_name="De Spaak Fietsen B.V.",
+        contact_email="privacy@despaak.nl",
+        jurisdiction="NL",
+        privacy_policy_url="https://despaak.nl/privacy",
+    )  # fmt: skip  (no website: nothing to verify, and no lookup leaves 127.0.0.1)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(r.login_link())
+    pending = await biz.request(r.node.addrs[0], fields=["contact.email"], purpose="Marketing")
+    card = page.locator(f"#req-{pending.request_id}")
+    await card.wait_for(timeout=10_000)
+    heading = await card.locator("h2").inner_text()
+    assert heading.startswith("Fietsenwinkel De Spaak unverified asks for 1 field"), heading
+    assert biz.peer_id[:8] not in heading
+
+    await card.get_by_role("link", name="Fietsenwinkel De Spaak").click()
+    biz_card = page.locator(f"#biz-{biz.peer_id}")
+    await biz_card.get_by_text("De Spaak Fietsen B.V.").wait_for()
+    await biz_card.get_by_label("Your name for it").fill("my bike shop")
+    await biz_card.get_by_role("button", name="Save").click()
+    await page.get_by_text("Saved: my bike shop · Fietsenwinkel De Spaak (unverified)").wait_for()
+
+    biz.profile.set(privacy_policy_url="https://despaak.nl/privacy-v2")
+    await biz.request(r.node.addrs[0], fields=["contact.email"], purpose="CustomerCare")
+    await page.goto(r.url + "/businesses")
+    await biz_card.get_by_text("This business changed its profile").wait_for()
+    await biz_card.get_by_role("cell", name="https://despaak.nl/privacy-v2").wait_for()
+    await shot(page, "10-business-changed")
+    await biz_card.get_by_role("button", name="I have seen this change").click()
+    await page.get_by_text("Marked as seen: my bike shop").wait_for()
+    assert await biz_card.get_by_text("This business changed its profile").count() == 0
+    assert not errors, errors
+    await context.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import strategies as st
 
 from protocol import limits
 from protocol._exceptions import ErrorCode
+from protocol.business import BusinessProfile
 from protocol.messages import (
     AccessRequest,
     Ack,
@@ -76,8 +79,30 @@ def access_requests(draw: st.DrawFn) -> AccessRequest:
         offer=draw(offers),
         nonce=draw(nonces),
         ts=draw(timestamps),
+        business=draw(st.none() | business_profiles(who)),
     )
     return sign(msg, who) if draw(st.booleans()) else msg
+
+
+names = st.text(
+    st.characters(categories=("L", "N", "P", "S")), min_size=1, max_size=limits.MAX_NAME_CHARS
+).filter(lambda t: unicodedata.normalize("NFC", t) == t)
+
+
+@st.composite
+def business_profiles(draw: st.DrawFn, who: Identity) -> BusinessProfile:
+    """Valid profiles with arbitrary names (any letters, digits, punctuation, symbols)."""
+    msg = BusinessProfile(
+        peer_id=who.peer_id,
+        display_name=draw(names),
+        legal_name=draw(names),
+        contact_email="privacy@example.org",
+        jurisdiction=draw(st.sampled_from(["NL", "DE", "US-CA"])),
+        privacy_policy_url="https://example.org/privacy",
+        website=draw(st.sampled_from(["", "https://example.org", "https://xn--dspaak-fya.nl"])),
+        issued_at=draw(timestamps),
+    )
+    return sign(msg, who)
 
 
 @st.composite

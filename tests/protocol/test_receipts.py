@@ -132,16 +132,22 @@ def test_receipts_of_every_kind(
     assert doc["version"] == "KI-CR-v1.1.0"
     assert doc["consentTimestamp"] == (NOW + 9000) // 1000
     assert doc["piiPrincipalId"] == VAULT.peer_id
-    assert doc["piiControllers"][0]["piiController"] == REQUESTER.peer_id
+    assert doc["piiControllers"][0]["piiController"] == REQUESTER.peer_id  # no profile sent
     assert doc["publicKey"] == VAULT.public_bytes.hex()
     [service] = doc["services"]
     [purpose] = service["purposes"]
     assert KANTARA_PURPOSE <= set(purpose)
     assert purpose["purposeCategory"] == ["https://w3id.org/dpv#DeliveryOfGoods"]
-    assert purpose["piiCategory"] == ["address.*", "contact.email"]
-    assert purpose["consentType"] == "EXPLICIT"
+    assert purpose["piiCategory"] == [
+        "https://w3id.org/dpv/pd#EmailAddress",
+        "https://w3id.org/dpv/pd#PhysicalAddress",
+    ]
+    assert doc["kluis"]["fields"] == ["address.*", "contact.email"]
+    given = kind is ReceiptKind.GRANT
+    assert purpose["consentType"] == ("EXPLICIT" if given else "WITHDRAWN")
+    assert doc["consentStatus"].endswith("ConsentGiven" if given else "ConsentWithdrawn")
     assert doc["kluis"]["kind"] == kind.value
-    assert doc["kluis"]["signature"] == receipt.sig
+    assert doc["kluis"]["receipt"]["sig"] == receipt.sig
 
 
 def test_tampered_receipt() -> None:

@@ -28,8 +28,9 @@ Every route (method, path, handler, models) comes from the one table
 (``GET /api/v1/openapi.json``) is generated as well. The handlers are methods of
 :class:`ControlServer` (status, requests, grants, rules, profile, audit,
 receipts, backup, passphrase, login links),
-:class:`~vault.api.contact_routes.ContactRoutes` (inbox, contacts, erasures)
-and :class:`~vault.api.agent_routes.AgentRoutes` (intents, deals, agreements).
+:class:`~vault.api.contact_routes.ContactRoutes` (inbox, contacts, erasures),
+:class:`~vault.api.agent_routes.AgentRoutes` (intents, deals, agreements) and
+:class:`~vault.api.business_routes.BusinessRoutes` (who asks: profiles, petnames).
 
 The dashboard (:mod:`vault.api.dashboard`) is served on the same origin, outside
 ``/api/``: its pages use a session cookie and CSRF tokens instead of the bearer
@@ -46,15 +47,18 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from protocol import ErrorCode, KluisError
-from protocol.receipts import ConsentReceipt, to_kantara
+from protocol import ErrorCode, Identity, KluisError
+from protocol.consent_export import to_iso27560, to_kantara
+from protocol.receipts import ConsentReceipt
 from vault._exceptions import CorruptRecord, VaultExists
 from vault.api.agent_routes import AgentRoutes
 from vault.api.answers import BadRequest, ok, problem, problem_of
+from vault.api.business_routes import BusinessRoutes
 from vault.api.contact_routes import ContactRoutes
 from vault.api.dashboard import Dashboard
 from vault.api.dashboard.security import LINK_TTL_MS, origin_ok, own_hosts
@@ -213,7 +217,12 @@ class ControlServer:
 
     def _routes(self, app: web.Application) -> None:
         """Every route of :data:`~vault.api.spec.OPERATIONS`, each bound to its one handler."""
-        groups = (self, ContactRoutes(self.owner), AgentRoutes(self.owner))
+        groups = (
+            self,
+            ContactRoutes(self.owner),
+            AgentRoutes(self.owner),
+            BusinessRoutes(self.owner),
+        )
         for op in OPERATIONS:
             found = [getattr(g, op.handler) for g in groups if hasattr(g, op.handler)]
             if len(found) != 1:
@@ -226,12 +235,20 @@ class ControlServer:
     async def list_receipts(self, request: web.Request) -> web.Response:
         grant_id = query(request, "grant", max_len=128)
         refs = receipts(self.owner.grants, self.owner.vault.identity, grant_id)
-        return ok(ReceiptList(receipts=[_receipt(r.receipt, False) for r in refs]))
+        label = self._label
+        return ok(
+            ReceiptList(
+                receipts=[_receipt(r.receipt, None, label(r.receipt.requester)) for r in refs]
+            )
+        )
 
     async def get_receipt(self, request: web.Request) -> web.Response:
-        ref = receipt_for(self.owner.grants, self.owner.vault.identity, request.match_info["id"])
-        fmt = query(request, "format", choices=("json", "kantara"))
-        return ok(_receipt(ref.receipt, fmt == "kantara"))
+        identity = self.owner.vault.identity
+        ref = receipt_for(self.owner.grants, identity, request.match_info["id"])
+        fmt = query(request, "format", choices=("json", "kantara", "iso27560"))
+        signer = identity if fmt in ("kantara", "iso27560") else None
+        label = self._label(ref.receipt.requester)
+        return ok(_receipt(ref.receipt, signer, label, iso=fmt == "iso27560"))
 
     async def _check_passphrase(self, passphrase: str) -> None:
         vault = self.owner.vault
@@ -289,7 +306,14 @@ class ControlServer:
     async def list_requests(self, request: web.Request) -> web.Response:
         status = query(request, "status", choices=("pending", "approved", "denied"))
         states = self.owner.grants.requests(status)
-        return ok(RequestList(requests=[RequestView.of(s) for s in states]))
+        label = self._label
+        return ok(
+            RequestList(requests=[RequestView.of(s, label(s.request.requester)) for s in states])
+        )
+
+    def _label(self, peer: str) -> dict[str, Any]:
+        """The business's label (name, domain check, flags) for a view."""
+        return self.owner.businesses.label(peer).to_json()
 
     async def approve(self, request: web.Request) -> web.Response:
         body = await read_model(request, ApproveBody)
@@ -312,7 +336,12 @@ class ControlServer:
     async def list_grants(self, request: web.Request) -> web.Response:
         book = self.owner.grants
         now = book.now()
-        return ok(GrantList(grants=[GrantView.of(g, now) for g in book.grants()]))
+        label = self._label
+        return ok(
+            GrantList(
+                grants=[GrantView.of(g, now, label(g.grant.requester)) for g in book.grants()]
+            )
+        )
 
     async def revoke(self, request: web.Request) -> web.Response:
         body = await read_model(request, RevokeBody)
@@ -388,7 +417,14 @@ class ControlServer:
         )
 
 
-def _receipt(receipt: ConsentReceipt, kantara: bool) -> ReceiptView:
+def _receipt(
+    receipt: ConsentReceipt,
+    signer: Identity | None,
+    business: dict[str, Any] | None = None,
+    *,
+    iso: bool = False,
+) -> ReceiptView:
+    """One receipt; with ``signer`` also rendered (Kantara, or ISO 27560 if ``iso``) and signed."""
     return ReceiptView(
         receipt_id=receipt.receipt_id,
         kind=receipt.kind.value,
@@ -396,7 +432,9 @@ def _receipt(receipt: ConsentReceipt, kantara: bool) -> ReceiptView:
         requester=receipt.requester,
         issued_at=receipt.issued_at,
         receipt=receipt.model_dump(mode="json"),
-        kantara=to_kantara(receipt) if kantara else None,
+        kantara=to_kantara(receipt, signer) if signer is not None and not iso else None,
+        iso27560=to_iso27560(receipt, signer) if signer is not None and iso else None,
+        business=business,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from protocol import ErrorCode
 from vault.services.grantbook import GrantState, RequestState
+from vault.services.identity import BusinessLabel
 from vault.services.inbox import InboxMessage
 from vault.services.rules import Rule
 
@@ -111,9 +112,11 @@ class RequestView(_Out):
     decided_by: str
     reason: str
     grant_id: str | None
+    #: who asks: ``BusinessBook.label(...).to_json()`` (name, ``text``, domain check, flags)
+    business: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, s: RequestState) -> RequestView:
+    def of(cls, s: RequestState, business: dict[str, Any] | None = None) -> RequestView:
         r = s.request
         return cls(
             request_id=r.request_id,
@@ -132,6 +135,7 @@ class RequestView(_Out):
             decided_by=s.decided_by,
             reason=s.reason,
             grant_id=s.grant_id,
+            business=business,
         )
 
 
@@ -153,9 +157,10 @@ class GrantView(_Out):
     revoked_at: int | None
     notice_delivered: bool | None
     receipts: list[str]
+    business: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, s: GrantState, now_ms: int) -> GrantView:
+    def of(cls, s: GrantState, now_ms: int, business: dict[str, Any] | None = None) -> GrantView:
         g = s.grant
         return cls(
             grant_id=g.grant_id,
@@ -171,6 +176,7 @@ class GrantView(_Out):
             revoked_at=s.revoked_at,
             notice_delivered=s.notice_delivered,
             receipts=list(s.receipts),
+            business=business,
         )
 
 
@@ -236,7 +242,8 @@ class AuditView(_Out):
 
 
 class ReceiptView(_Out):
-    """One consent receipt: ``receipt`` as signed; ``kantara`` in the Kantara v1.1 shape."""
+    """One consent receipt: ``receipt`` as signed; ``kantara`` (Kantara v1.1) or
+    ``iso27560`` (DPV JSON-LD), each with its detached signature, when asked for."""
 
     receipt_id: str
     kind: str  # grant | revocation | erasure | deletion
@@ -245,6 +252,8 @@ class ReceiptView(_Out):
     issued_at: int
     receipt: dict[str, Any]
     kantara: dict[str, Any] | None = None
+    iso27560: dict[str, Any] | None = None
+    business: dict[str, Any] | None = None
 
 
 class ReceiptList(_Out):
@@ -415,3 +424,47 @@ class DealList(_Out):
 
 class AgreementList(_Out):
     agreements: list[dict[str, Any]]
+
+
+# -- businesses (vault/api/business_routes.py) ------------------------------------------
+
+
+class BusinessView(_Out):
+    """What the owner sees for a business; ``text`` is the one-line label."""
+
+    peer_id: str
+    name: str
+    text: str
+    petname: str | None
+    display_name: str | None
+    legal_name: str | None
+    website: str | None
+    privacy_policy_url: str | None
+    contact_email: str | None
+    jurisdiction: str | None
+    domain: str | None
+    verification: str  # verified | unverified | checking
+    verification_reason: str
+    changed: bool
+    flags: list[str]
+    warnings: list[str]
+    previous: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, label: BusinessLabel, previous: Any = None) -> BusinessView:
+        prev = None
+        if previous is not None:
+            prev = previous.model_dump(mode="json", exclude={"sig", "type"})
+        return cls(**label.to_json(), previous=prev)
+
+
+class BusinessList(_Out):
+    businesses: list[BusinessView]
+
+
+class PetnameBody(_In):
+    petname: Annotated[str, Field(max_length=64)] | None = None
+
+
+class EmptyBody(_In):
+    pass

@@ -225,8 +225,9 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(
             Query(
                 "format",
-                {"type": "string", "enum": ["json", "kantara"]},
-                "kantara: also in the Kantara Consent Receipt v1.1 shape",
+                {"type": "string", "enum": ["json", "kantara", "iso27560"]},
+                "also rendered and signed: kantara (Consent Receipt v1.1) or iso27560 "
+                "(ISO/IEC TS 27560 record, DPV JSON-LD)",
             ),
         ),
         errors=(400, 404),
@@ -313,6 +314,26 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/agents/agreements", "list_agreements", "Agreements (signed by both sides)",
         "agents", m.AgreementList, errors=(404,),
+    ),
+    Operation(
+        "GET", "/businesses", "list_businesses", "Businesses that asked: who they are",
+        "businesses", m.BusinessList, errors=(),
+    ),
+    Operation(
+        "GET", "/businesses/{id}", "get_business", "One business (and what changed)",
+        "businesses", m.BusinessView, errors=(400, 404),
+    ),
+    Operation(
+        "POST", "/businesses/{id}/petname", "set_petname", "Give a business your own name",
+        "businesses", m.BusinessView, body=m.PetnameBody, errors=(400, 404),
+    ),
+    Operation(
+        "POST", "/businesses/{id}/seen", "mark_seen", "Mark a changed profile as seen",
+        "businesses", m.BusinessView, body=m.EmptyBody, errors=(400, 404),
+    ),
+    Operation(
+        "POST", "/businesses/{id}/verify", "verify_domain", "Check the business's domain now",
+        "businesses", m.BusinessView, body=m.EmptyBody, errors=(400, 404),
     ),
 )  # fmt: skip
 

@@ -371,3 +371,98 @@ def grants(
     if not infos:
         table.add_row("(none)", "", "", "", "", "")
     stdout().print(table)
+
+
+profile_app = typer.Typer(
+    cls=KluisGroup,
+    help="The business's signed profile: who it is, shown to customers instead of its peer id.",
+    no_args_is_help=True,
+)
+business_app.add_typer(profile_app, name="profile")
+
+def _profile_json(profile: Any) -> dict[str, Any]:
+    return {k: v for k, v in profile.model_dump(mode="json").items() if k not in ("type", "sig")}
+
+
+@profile_app.command("show")
+def profile_show(
+    as_json: JsonOpt = False, home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None
+) -> None:
+    """Print the business profile customers see (and the domain they can verify)."""
+
+    async def work(biz: Requester) -> Any:
+        return biz.profile.get()
+
+    profile = _run(home, passphrase_file, None, work, network=False)
+    if profile is None:
+        raise RequesterError("no business profile yet; set one with `kluis business profile set`")
+    data = _profile_json(profile)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    for key, value in data.items():
+        if key == "address":
+            value = ", ".join(v for v in value.values() if v)
+        stdout().print(f"{key.replace('_', ' ')}: {value}", markup=False)
+    if profile.domain:
+        stdout().print(
+            f"verify it: publish `kluis business profile well-known` at "
+            f"https://{profile.domain}/.well-known/kluis.json",
+            markup=False,
+        )
+
+
+@profile_app.command("set")
+def profile_set(
+    display_name: Annotated[str | None, typer.Option(help="Name customers see.")] = None,
+    legal_name: Annotated[str | None, typer.Option(help="The data controller's legal name.")] = (
+        None
+    ),
+    website: Annotated[str | None, typer.Option(help="https://… (its domain is verified).")] = (
+        None
+    ),
+    privacy_policy_url: Annotated[str | None, typer.Option(help="https://… privacy policy.")] = (
+        None
+    ),
+    contact_email: Annotated[str | None, typer.Option(help="Privacy contact e-mail.")] = None,
+    contact_name: Annotated[str | None, typer.Option(help="Contact person or desk.")] = None,
+    phone: Annotated[str | None, typer.Option(help="E.164, e.g. +31201234567.")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="ISO 3166 code, e.g. NL.")] = None,
+    street: Annotated[str | None, typer.Option(help="Postal address: street.")] = None,
+    postal_code: Annotated[str | None, typer.Option(help="Postal address: postal code.")] = None,
+    locality: Annotated[str | None, typer.Option(help="Postal address: town or city.")] = None,
+    country: Annotated[str | None, typer.Option(help="Postal address: ISO country code.")] = None,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+) -> None:
+    """Set (or change) the signed profile; options not given keep their value.
+
+    The first time, give at least --display-name, --legal-name, --contact-email,
+    --jurisdiction and --privacy-policy-url. Every access request sent after this
+    carries the new profile; vaults flag the change to their owners.
+    """
+    fields: dict[str, Any] = {
+        "display_name": display_name, "legal_name": legal_name, "website": website,
+        "privacy_policy_url": privacy_policy_url, "contact_email": contact_email,
+        "contact_name": contact_name, "phone": phone, "jurisdiction": jurisdiction,
+    }  # fmt: skip
+    address = {"street": street, "postal_code": postal_code, "locality": locality,
+               "country": country}  # fmt: skip
+    if any(v is not None for v in address.values()):
+        fields["address"] = {k: v for k, v in address.items() if v is not None}
+
+    async def work(biz: Requester) -> Any:
+        return biz.profile.set(**fields)
+
+    profile = _run(home, passphrase_file, None, work, network=False)
+    stdout().print(f"profile signed: {profile.display_name} ({profile.legal_name})", markup=False)
+
+
+@profile_app.command("well-known")
+def profile_well_known(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
+    """Print the /.well-known/kluis.json body that verifies the website's domain."""
+
+    async def work(biz: Requester) -> bytes:
+        return biz.profile.well_known()
+
+    sys.stdout.write(_run(home, passphrase_file, None, work, network=False).decode())

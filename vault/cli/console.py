@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-__all__ = ["emit_json", "short_peer", "stderr", "stdout"]
+__all__ = ["business_text", "emit_json", "short_peer", "stderr", "stdout"]
 
 
 def stdout() -> Console:
@@ -27,3 +27,11 @@ def emit_json(data: Any) -> None:
 
 def short_peer(peer: str) -> str:
     return peer if len(peer) <= 16 else f"{peer[:8]}…{peer[-6:]}"
+
+
+def business_text(view: dict[str, Any] | None, peer: str) -> Any:
+    """Who a business is, for a table cell: its label (``Name (verified: domain)``) as
+    plain :class:`rich.text.Text`, so markup in a name a peer chose is shown, not run."""
+    from rich.text import Text
+
+    return Text(view["text"] if view else short_peer(peer))

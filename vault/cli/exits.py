@@ -3,7 +3,8 @@
 :class:`KluisGroup` wraps every command and sub-app:
 
 * a :class:`protocol.KluisError` -> ``error: <one line>`` on stderr, exit 2;
-* ``kluis audit --verify`` on a broken chain -> exit 1 (a result, not an error);
+* ``kluis audit --verify`` on a broken chain, ``kluis receipts verify`` on a
+  signature that does not hold -> exit 1 (a result, not an error);
 * anything else -> ``error: internal error``, exit 70; the traceback is shown
   only with ``KLUIS_DEBUG=1`` (it could hold personal values).
 """

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vault.cli import agents, business, contact, relay, remote, store
+from vault.cli import agents, business, businesses, contact, relay, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup
 from vault.cli.help import quiet_flag_types
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
@@ -32,7 +32,8 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 
   {ENV_DEBUG}=1         show tracebacks for internal errors
 
-[b]Exit codes[/b]: 0 ok, 1 audit chain broken (audit --verify), 2 error, 70 internal error.
+[b]Exit codes[/b]: 0 ok, 1 a check failed (audit --verify, receipts verify), 2 error,
+70 internal error.
 """
 
 
@@ -95,6 +96,7 @@ app.add_typer(business.business_app, name="business")
 agents.register(app)  # intent send, deals, confirm, agreements, agents tournament
 contact.register(app)  # inbox, contacts, mute/block, erase, erasures
 relay.register(app)  # relay: bootstrap peer + DHT server + circuit relay v2
+businesses.register(app)  # businesses [show | petname | seen | verify]
 
 
 def main() -> None:

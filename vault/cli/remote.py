@@ -18,7 +18,8 @@ from rich.table import Table
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
-from vault.cli.console import short_peer, stdout
+from vault.cli.console import business_text, short_peer, stdout
+from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import HomeOpt, JsonOpt, split_csv
 from vault.cli.start import start
 
@@ -37,12 +38,12 @@ def requests(
         return
     table = Table(title="access requests", title_justify="left")
     table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
-    for col in ("requester", "fields", "actions", "purpose", "days", "offer", "status"):
+    for col in ("business", "fields", "actions", "purpose", "days", "offer", "status"):
         table.add_column(col)
     for r in data["requests"]:
         table.add_row(
             r["request_id"],
-            short_peer(r["requester"]),
+            business_text(r.get("business"), r["requester"]),
             ", ".join(r["fields"]),
             ", ".join(r["actions"]),
             r["purpose"],
@@ -96,7 +97,7 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table(title="grants", title_justify="left")
     table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
-    for col in ("requester", "fields", "actions", "purpose", "expires (UTC)", "status"):
+    for col in ("business", "fields", "actions", "purpose", "expires (UTC)", "status"):
         table.add_column(col)
     for g in data["grants"]:
         status = g["status"]
@@ -106,7 +107,7 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             status += " (deletion receipt)"
         table.add_row(
             g["grant_id"],
-            short_peer(g["requester"]),
+            business_text(g.get("business"), g["requester"]),
             ", ".join(g["fields"]),
             ", ".join(g["actions"]),
             g["purpose"],
@@ -238,41 +239,65 @@ def dashboard(
 
 def receipts(
     grant_id: Annotated[
-        str | None, typer.Argument(help="Only this grant's receipts.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="Only this grant's receipts; or the word `verify` followed by a FILE.",
+            show_default=False,
+            metavar="[GRANT_ID | verify FILE]",
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Argument(help="With `verify`: the file to check.", show_default=False)
     ] = None,
     home: HomeOpt = None,
     receipt_id: Annotated[
         str | None, typer.Option("--id", help="Print one receipt as JSON.", show_default=False)
     ] = None,
     kantara: Annotated[
-        bool, typer.Option("--kantara", help="With --id: the Kantara Consent Receipt v1.1 shape.")
+        bool,
+        typer.Option("--kantara", help="With --id: as a Kantara Consent Receipt v1.1, signed."),
+    ] = False,
+    iso: Annotated[
+        bool,
+        typer.Option(
+            "--iso27560", help="With --id: as an ISO/IEC TS 27560 record (DPV JSON-LD), signed."
+        ),
     ] = False,
     as_json: JsonOpt = False,
     export: Annotated[
         Path | None,
         typer.Option(
             "--export",
-            help="Write every consent receipt and every erasure (request and the business's "
-            "signed receipt) to this JSON file.",
+            help="Write every consent receipt (as signed, and rendered as Kantara v1.1 and "
+            "ISO 27560, each signed) and every erasure (request and the business's signed "
+            "receipt) to this JSON file.",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """List consent receipts (grants, revocations, erasures, deletions), or print one.
+    """List consent receipts (grants, revocations, erasures, deletions), print one, or verify.
 
     Every receipt is signed: consent receipts by this vault, deletion and
     erasure receipts by the business. --export writes them all, with the
-    erasure requests they answer, to one file that anyone can verify.
+    erasure requests they answer, to one file that anyone can verify with
+    kluis receipts verify FILE (no vault or running node needed): one line
+    per receipt, exit 0 if every signature holds, 1 if any does not.
     """
+    if grant_id == "verify":
+        if file is None:
+            raise VaultError("give the file to verify: kluis receipts verify FILE")
+        raise typer.Exit(_verify_file(file))
+    if file is not None:
+        raise VaultError("one grant id at a time (or: kluis receipts verify FILE)")
     client = require_client(home)
     if export is not None:
         _export_receipts(client, export)
         return
     if receipt_id is not None:
-        one = client.get(
-            f"receipts/{urllib.parse.quote(receipt_id)}" + ("?format=kantara" if kantara else "")
-        )
-        typer.echo(json.dumps(one["kantara"] if kantara else one["receipt"], indent=2))
+        fmt = "?format=iso27560" if iso else ("?format=kantara" if kantara else "")
+        one = client.get(f"receipts/{urllib.parse.quote(receipt_id)}{fmt}")
+        shown = one["iso27560"] if iso else (one["kantara"] if kantara else one["receipt"])
+        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     query = f"?grant={urllib.parse.quote(grant_id)}" if grant_id else ""
     data = client.get(f"receipts{query}")
@@ -280,19 +305,38 @@ def receipts(
         typer.echo(json.dumps(data, indent=2))
         return
     table = Table(title="consent receipts", title_justify="left")
-    for col in ("id", "kind", "grant", "requester", "date (UTC)"):
+    for col in ("id", "kind", "grant", "business", "date (UTC)"):
         table.add_column(col)
     for r in data["receipts"]:
         table.add_row(
             r["receipt_id"],
             r["kind"],
             r["grant_id"],
-            short_peer(r["requester"]),
+            business_text(r.get("business"), r["requester"]),
             format_ms(r["issued_at"]),
         )
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")
     stdout().print(table)
+
+
+def _verify_file(path: Path) -> int:
+    from vault.services.receipt_check import check_document
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise VaultError(f"cannot read {path}: {exc.strerror}") from None
+    results = check_document(raw)
+    out = stdout()
+    for r in results:
+        out.print(r.line, markup=False)
+    bad = sum(1 for r in results if not r.ok)
+    out.print(
+        f"{len(results) - bad} of {len(results)} verified" + (f", {bad} FAILED" if bad else ""),
+        markup=False,
+    )
+    return EXIT_VERIFY_FAILED if bad or not results else 0
 
 
 def _export_receipts(client: ControlClient, target: Path) -> None:
@@ -301,11 +345,20 @@ def _export_receipts(client: ControlClient, target: Path) -> None:
     if target.exists():
         raise VaultError(f"{target} exists already; choose another file")
     consent = client.get("receipts")["receipts"]
+    rendered = {
+        fmt: [
+            client.get(f"receipts/{urllib.parse.quote(r['receipt_id'])}?format={fmt}")[fmt]
+            for r in consent
+        ]
+        for fmt in ("kantara", "iso27560")
+    }
     erasures = client.get("erasures")["erasures"]
     document = {
         "format": "kluis-receipts-v1",
         "vault": client.get("status")["peer_id"],
         "consent_receipts": [r["receipt"] for r in consent],
+        "kantara": rendered["kantara"],
+        "iso27560": rendered["iso27560"],
         "erasures": erasures,
     }
     atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))

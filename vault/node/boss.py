@@ -52,7 +52,9 @@ from vault.services.access import AccessService
 from vault.services.agent_service import AgentService
 from vault.services.contact_service import ContactService
 from vault.services.delivery import DeliveryService
+from vault.services.domain_check import DomainVerifier
 from vault.services.grantbook import GrantBook, RequestState
+from vault.services.identity import BusinessBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RuleBook
 from vault.store.vault import Vault
@@ -72,12 +74,15 @@ class VaultNode(Service):
         grants: GrantBook,
         rules: RuleBook,
         access: AccessService,
+        verifier: DomainVerifier | None = None,
     ) -> None:
         self.home = home
         self.vault = vault
         self.grants = grants
         self.rules = rules
         self.access = access
+        #: Who asks: profiles, domain checks, petnames, change flags (vault/services/identity.py)
+        self.businesses = BusinessBook(vault, grants, verifier or DomainVerifier(vault.clock))
         self.node: Any = None  # protocol.runtime.Node when the network is on
         self.control: ControlServer | None = None
         self.agents: AgentService | None = None  # with the network only (agents use libp2p)
@@ -104,11 +109,14 @@ class VaultNode(Service):
         max_frame_size: int = MAX_FRAME_SIZE,
         network: bool = True,
         reach: Any = None,
+        domain_verifier: DomainVerifier | None = None,
     ) -> VaultNode:
         """Lock, unlock, serve. ``control_port=None`` runs without the control API.
 
         ``reach`` (a :class:`protocol.runtime.reach.ReachConfig`) joins the DHT and
         keeps a relay reservation when needed: see ``vault.home.config.reach_config``.
+        ``domain_verifier`` replaces the default one (tests give it a resolver
+        and a TLS context for a local HTTPS server).
         """
         folder = Path(home)
         async with Steps() as steps:
@@ -122,8 +130,9 @@ class VaultNode(Service):
             access = AccessService(
                 vault, grants, rules, limiter=limiter, max_frame_size=max_frame_size
             )
-            self = cls(folder, vault, grants, rules, access)
+            self = cls(folder, vault, grants, rules, access, domain_verifier)
             steps.undo(lambda: vault.audit.append("node.stop"), "audit the stop")
+            steps.undo(self._close_businesses, "stop the domain checks")
             if network:
                 from protocol.runtime import Node
 
@@ -230,6 +239,11 @@ class VaultNode(Service):
         return notice
 
     # -- lifecycle ----------------------------------------------------------------------
+
+    async def _close_businesses(self) -> None:
+        self.businesses.close()
+        if self.businesses.verifier is not None:
+            await self.businesses.verifier.aclose()
 
     async def close(self) -> None:
         """Stop serving, close the store, release the lock (the start, undone). Idempotent."""

@@ -40,6 +40,7 @@ from protocol import (
     sign,
     verify,
 )
+from protocol.business import BusinessProfile
 from protocol.limits import MAX_WAIT_MS
 from vault.requester._args import bad_args, parse_purpose, vault_peer_of
 from vault.requester._book import GrantRecord, RequestRecord
@@ -61,10 +62,18 @@ POLL_SLACK = 10.0
 class Asking:
     """The requester's access requests, from signing to the verified grant."""
 
-    def __init__(self, local: Local, link: VaultLink, hpke_key: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        local: Local,
+        link: VaultLink,
+        hpke_key: Callable[[], str],
+        profile: Callable[[], BusinessProfile | None] = lambda: None,
+    ) -> None:
         self._local = local
         self._link = link
         self._hpke_key = hpke_key
+        #: The business's signed profile, sent with every request (``Requester.profile``).
+        self._profile = profile
 
     def record(
         self,
@@ -97,6 +106,7 @@ class Asking:
                 ts=local.now(),
                 contact=contact,
                 hpke_key=self._hpke_key(),
+                business=self._profile(),
             )
         except ValidationError as exc:
             raise bad_args(exc, "access request") from exc

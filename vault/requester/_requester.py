@@ -84,6 +84,7 @@ from vault.requester._delivery import DeliveryEndpoint
 from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
 from vault.requester._link import CALL_TIMEOUT, VaultLink
 from vault.requester._local import GrantRef, Local
+from vault.requester._profile import OwnProfile
 from vault.requester._reading import Reader
 from vault.requester._receipts import ReceiptSender
 from vault.requester._revocation import Revocation
@@ -125,11 +126,15 @@ class Requester(Service):
         self.revocation = Revocation(self.local, self.receipt_sender)
         #: Store-and-forward: HPKE key, queued deliveries, erasure (:mod:`._delivery`).
         self.delivery = DeliveryEndpoint(self)
-        self.asking = Asking(self.local, self.link, lambda: self.delivery.public_hex)
+        self.asking = Asking(
+            self.local, self.link, lambda: self.delivery.public_hex, lambda: self.profile.get()
+        )
         self.reader = Reader(self.local, self.link, self.revocation, self.receipt_sender)
         #: Contact messages waiting for an unreachable vault (:class:`._contact.ContactQueue`).
         self.contacts_out = ContactQueue(self)
         self._retention: asyncio.Task[Any] | None = None
+        #: The signed business profile sent with every access request (:mod:`._profile`).
+        self.profile = OwnProfile(vault)
 
     # -- ways in -------------------------------------------------------------------
 

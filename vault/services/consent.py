@@ -8,8 +8,11 @@ business's own signature (the owner's proof that it deleted).
 Receipts are *derived*, not stored: the receipt id is a hash of the grant id,
 the kind and the evidence, ``issued_at`` is the time of the event, and Ed25519
 signatures are deterministic. So a receipt downloaded twice is byte-identical,
-and nothing new needs to be sealed at rest. Export is JSON, as signed, or in
-the Kantara Consent Receipt v1.1 shape (:func:`protocol.receipts.to_kantara`).
+and nothing new needs to be sealed at rest. Each receipt embeds, as its
+controller, the signed business profile that the grant's request carried (the
+business as it presented itself when the owner consented). Export is JSON, as
+signed, or rendered and signed by :mod:`protocol.consent_export` (Kantara
+Consent Receipt v1.1, ISO/IEC TS 27560 in DPV JSON-LD).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 from dataclasses import dataclass
 
 from protocol import DeletionReceipt, Identity, RevokeNotice
+from protocol.business import BusinessProfile
 from protocol.receipts import ConsentReceipt, make_receipt
 from vault.services.grantbook import GrantBook, GrantState, NotFound
 
@@ -37,10 +41,23 @@ def _rid(grant_id: str, kind: str, evidence: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def _controller(book: GrantBook, request_id: str) -> BusinessProfile | None:
+    """The signed profile the grant's request carried: the controller at consent time."""
+    try:
+        return book.request(request_id).request.business
+    except NotFound:
+        return None
+
+
 def _for_state(book: GrantBook, identity: Identity, state: GrantState) -> list[ConsentReceipt]:
     grant = state.grant
     first = _rid(grant.grant_id, "grant", "")
-    out = [make_receipt(grant, identity, now_ms=grant.issued_at, receipt_id=first)]
+    controller = _controller(book, grant.request_id)
+    out = [
+        make_receipt(
+            grant, identity, now_ms=grant.issued_at, receipt_id=first, controller=controller
+        )
+    ]
     notice: RevokeNotice | None = state.notice
     if notice is not None:
         kind = "erasure" if notice.erase else "revocation"
@@ -51,6 +68,7 @@ def _for_state(book: GrantBook, identity: Identity, state: GrantState) -> list[C
                 now_ms=notice.revoked_at,
                 evidence=notice,
                 receipt_id=_rid(grant.grant_id, kind, ""),
+                controller=controller,
             )
         )
     deletions: list[DeletionReceipt] = sorted(
@@ -64,6 +82,7 @@ def _for_state(book: GrantBook, identity: Identity, state: GrantState) -> list[C
                 now_ms=deletion.deleted_at,
                 evidence=deletion,
                 receipt_id=_rid(grant.grant_id, "deletion", deletion.receipt_id),
+                controller=controller,
             )
         )
     return out

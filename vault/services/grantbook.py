@@ -61,6 +61,7 @@ __all__ = [
     "GrantBook",
     "GrantState",
     "NotFound",
+    "RequestListener",
     "RequestState",
     "RevokeListener",
 ]
@@ -131,6 +132,8 @@ class GrantState(JsonRecord):
 
 
 
+#: Called after a new access request commits, with its (pending) state.
+RequestListener = Callable[[RequestState], None]
 #: Called after a decision commits, with the decided request (and its grant, if approved).
 DecisionListener = Callable[[RequestState, Grant | None], None]
 #: Called after a revocation commits, with the grant's state and the signed notice.
@@ -148,6 +151,7 @@ class GrantBook:
         self._receipts: dict[str, DeletionReceipt] = {}
         self._granted_peers: set[str] = set()
         self._decision_listeners: list[DecisionListener] = []
+        self._request_listeners: list[RequestListener] = []
         self._revoke_listeners: list[RevokeListener] = []
         self.corrupt: list[CorruptRecord] = []
         self.rolled_back: list[RolledBackRecord] = []
@@ -306,6 +310,11 @@ class GrantBook:
             )
             self._put_request(state, entry.seq)
         self._requests[request.request_id] = state
+        for listener in list(self._request_listeners):
+            try:
+                listener(state)
+            except Exception:
+                log.exception("request listener failed for %s", state.request_id)
         return state
 
     def approve(
@@ -500,6 +509,11 @@ class GrantBook:
         return True
 
     # -- listeners ------------------------------------------------------------------
+
+    def on_request(self, listener: RequestListener) -> Callable[[], None]:
+        """Call ``listener`` after each new request commits (pending, before any rule runs)."""
+        self._request_listeners.append(listener)
+        return lambda: self._remove(self._request_listeners, listener)
 
     def on_decision(self, listener: DecisionListener) -> Callable[[], None]:
         """Call ``listener`` after each approve/deny commits; returns an unregister function."""

@@ -18,6 +18,7 @@ from vault.services.contact_service import ContactService
 from vault.services.delivery import DeliveryService
 from vault.services.erasure import ErasureBook
 from vault.services.grantbook import GrantBook
+from vault.services.identity import BusinessBook
 from vault.services.inbox import Inbox
 from vault.services.rules import RuleBook
 from vault.store.vault import Vault
@@ -36,6 +37,7 @@ class Owner(Protocol):
     delivery: DeliveryService
     erasures: ErasureBook
     agents: AgentService | None
+    businesses: BusinessBook
 
     @property
     def peer_id(self) -> str: ...

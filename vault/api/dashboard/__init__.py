@@ -15,7 +15,7 @@ from vault.api.dashboard.app import Ctx, Dashboard, Invalid, Page, action, endpo
 __all__ = ["PAGE_MODULES", "Ctx", "Dashboard", "Invalid", "Page", "action", "endpoint", "page"]
 
 #: Modules whose import registers pages (``vault.api.dashboard.<name>``).
-PAGE_MODULES = ("views", "features")
+PAGE_MODULES = ("views", "features", "businesses")
 
 for _name in PAGE_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -354,6 +354,7 @@ class Dashboard:
             "flashes": flashes,
             "peer_id": self.owner.peer_id,
             "now": self.owner.grants.now(),
+            "biz": self.owner.businesses.label,  # who a peer id is (templates/_business.html)
             **data,
         }
         template = self.env.get_template(pg.template)

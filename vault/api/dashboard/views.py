@@ -10,8 +10,8 @@ from aiohttp import web
 
 from protocol import Action, DecisionStatus, KluisError
 from protocol.clock import DAY_MS
+from protocol.consent_export import to_iso27560, to_kantara
 from protocol.purposes import PurposeCode
-from protocol.receipts import to_kantara
 from vault.api.dashboard.app import (
     SECURITY_HEADERS,
     Ctx,
@@ -94,7 +94,7 @@ async def approve(ctx: Ctx) -> str:
         actions=None if actions == asked_actions else actions,
     )
     message = (
-        f"Approved: {short_peer(req.requester)} may {', '.join(actions)} "
+        f"Approved: {ctx.owner.businesses.label(req.requester).name} may {', '.join(actions)} "
         f"{', '.join(fields)} until {when(grant.expires_at)}."
     )
     if ctx.value("always") == "1":
@@ -122,7 +122,9 @@ async def deny(ctx: Ctx) -> str:
     if len(reason) > 280:
         raise Invalid("/requests", {f"{rid}.reason": "Keep the reason under 280 characters."})
     state = ctx.owner.deny(rid, reason)
-    ctx.flash(f"Denied the request from {short_peer(state.request.requester)}.")
+    ctx.flash(
+        f"Denied the request from {ctx.owner.businesses.label(state.request.requester).name}."
+    )
     return "/requests"
 
 
@@ -144,10 +146,11 @@ async def grants_page(ctx: Ctx) -> dict[str, Any]:
     rows = [GrantRow(g, g.status(now), stats.use(g.grant_id)) for g in book.grants()]
     active = [r for r in rows if r.status == "active"]
     ended = [r for r in reversed(rows) if r.status != "active"]
-    labels = {g.grant.requester: short_peer(g.grant.requester) for g in book.grants()}
+    name = ctx.owner.businesses.label
+    labels = {g.grant.requester: name(g.grant.requester).name for g in book.grants()}
     bars = [
         Bar(
-            f"{short_peer(r.state.grant.requester)} · {r.state.grant_id[:6]}",
+            f"{labels[r.state.grant.requester]} · {r.state.grant_id[:6]}",
             r.state.grant.expires_at,
         )
         for r in active
@@ -170,7 +173,8 @@ async def revoke(ctx: Ctx) -> str:
     state = ctx.owner.grants.grant(gid)
     await ctx.owner.revoke(gid, reason=reason, erase=erase)
     ctx.flash(
-        f"Revoked grant {gid[:8]} of {short_peer(state.grant.requester)}: it is refused from now on"
+        f"Revoked grant {gid[:8]} of {ctx.owner.businesses.label(state.grant.requester).name}: "
+        "it is refused from now on"
         + (", and the business was asked to erase your data." if erase else ".")
     )
     return "/grants"
@@ -298,9 +302,17 @@ async def receipts_page(ctx: Ctx) -> dict[str, Any]:
 async def receipt_download(ctx: Ctx) -> web.StreamResponse:
     rid = ctx.request.match_info["id"]
     ref = receipt_for(ctx.owner.grants, ctx.owner.vault.identity, rid)
-    kantara = ctx.request.query.get("format") == "kantara"
-    data = to_kantara(ref.receipt) if kantara else ref.receipt.model_dump(mode="json")
-    name = f"kluis-receipt-{ref.receipt.kind.value}-{rid[:12]}{'-kantara' if kantara else ''}.json"
+    fmt = ctx.request.query.get("format", "")
+    identity = ctx.owner.vault.identity
+    data = (
+        to_kantara(ref.receipt, identity)
+        if fmt == "kantara"
+        else to_iso27560(ref.receipt, identity)
+        if fmt == "iso27560"
+        else ref.receipt.model_dump(mode="json")
+    )
+    suffix = f"-{fmt}" if fmt in ("kantara", "iso27560") else ""
+    name = f"kluis-receipt-{ref.receipt.kind.value}-{rid[:12]}{suffix}.json"
     return web.Response(
         text=json.dumps(data, indent=2, ensure_ascii=False) + "\n",
         content_type="application/json",

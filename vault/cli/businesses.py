@@ -1,0 +1,130 @@
+"""``kluis businesses``: who asked this vault, verified or not, with your own names for them.
+
+These talk to the running node (D2), like ``kluis requests``."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from vault.cli.client import require_client
+from vault.cli.console import stdout
+from vault.cli.exits import KluisGroup
+from vault.cli.options import HomeOpt, JsonOpt
+
+__all__ = ["register"]
+
+businesses_app = typer.Typer(
+    cls=KluisGroup,
+    help="Businesses that asked for your data: who they are, whether their domain is "
+    "verified, your petnames for them, and profile changes you have not seen yet.",
+    invoke_without_command=True,
+)
+
+PeerArg = Annotated[str, typer.Argument(help="The business's peer id (see `kluis businesses`).")]
+
+
+def _path(peer: str, action: str = "") -> str:
+    return f"businesses/{urllib.parse.quote(peer, safe='')}" + (f"/{action}" if action else "")
+
+
+def _print_one(view: dict[str, Any]) -> None:
+    out = stdout()
+    out.print(view["text"], markup=False)
+    rows = [
+        ("peer id", view["peer_id"]),
+        ("petname", view["petname"]),
+        ("display name", view["display_name"]),
+        ("legal name", view["legal_name"]),
+        ("website", view["website"]),
+        ("privacy policy", view["privacy_policy_url"]),
+        ("contact", view["contact_email"]),
+        ("jurisdiction", view["jurisdiction"]),
+        (
+            "domain check",
+            view["verification"] + (f" ({r})" if (r := view["verification_reason"]) else ""),
+        ),
+    ]
+    for key, value in rows:
+        if value:
+            out.print(f"  {key}: {value}", markup=False)
+    previous = view.get("previous")
+    if view["changed"] and previous:
+        out.print("  changed since you last looked:", markup=False)
+        for key, old in previous.items():
+            new = view.get(key)
+            if key in view and new != old:
+                out.print(f"    {key}: {old} -> {new}", markup=False)
+        out.print(f"  (mark it seen: kluis businesses seen {view['peer_id']})", markup=False)
+
+
+@businesses_app.callback()
+def businesses(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List every business that asked: name, domain check, flags."""
+    if ctx.invoked_subcommand is not None:
+        return
+    data = require_client(home).get("businesses")
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="businesses", title_justify="left")
+    table.add_column("peer id", no_wrap=True)
+    for col in ("business", "legal name", "warnings"):
+        table.add_column(col)
+    for b in data["businesses"]:
+        table.add_row(
+            b["peer_id"],
+            Text(
+                b["name"] + f" ({b['verification']}" + (f": {b['domain']})" if b["domain"] else ")")
+            ),
+            Text(b["legal_name"] or ""),
+            Text(", ".join(b["warnings"])),
+        )
+    if not data["businesses"]:
+        table.add_row("(none)", "", "", "")
+    stdout().print(table)
+
+
+@businesses_app.command("show")
+def show(peer: PeerArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one business's profile, domain check and what changed."""
+    view = require_client(home).get(_path(peer))
+    if as_json:
+        typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
+        return
+    _print_one(view)
+
+
+@businesses_app.command("petname")
+def petname(
+    peer: PeerArg,
+    name: Annotated[str, typer.Argument(help='Your name for it; "" removes it.')],
+    home: HomeOpt = None,
+) -> None:
+    """Give a business your own name for it (shown instead of the name it chose)."""
+    view = require_client(home).post(_path(peer, "petname"), {"petname": name})
+    stdout().print(view["text"], markup=False)
+
+
+@businesses_app.command("seen")
+def seen(peer: PeerArg, home: HomeOpt = None) -> None:
+    """You have seen this business's changed profile: stop flagging it."""
+    view = require_client(home).post(_path(peer, "seen"), {})
+    stdout().print(view["text"], markup=False)
+
+
+@businesses_app.command("verify")
+def verify(peer: PeerArg, home: HomeOpt = None) -> None:
+    """Check the business's domain now (its /.well-known/kluis.json)."""
+    view = require_client(home).post(_path(peer, "verify"), {})
+    _print_one(view)
+
+
+def register(target: typer.Typer) -> None:
+    """Add ``kluis businesses …`` to the ``kluis`` app (called once by :mod:`vault.cli.main`)."""
+    target.add_typer(businesses_app, name="businesses")
