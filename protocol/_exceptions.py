@@ -73,6 +73,8 @@ not this one::
         │   ├── AlreadyRunning       [vault.home.lock] another node holds this vault
         │   ├── NotFound             [vault.services.grantbook] no object with that id
         │   ├── RuleError            [vault.services.rules] a rule that cannot be added
+        │   ├── InvalidPetname       [vault.services.identity] a petname the owner cannot give
+        │   ├── DomainUnverified     [vault.services.domain_check] a domain check that failed
         │   ├── IntentFileError      [vault.services.agent_service] a bad intent file
         │   ├── NoRunningNode        [vault.cli.client] no node runs on this KLUIS_HOME
         │   └── ApiProblem           [vault.cli.client] the node's API answered a problem

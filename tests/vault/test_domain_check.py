@@ -8,6 +8,7 @@ import pytest
 
 from protocol import Identity
 from protocol.business import well_known_document
+from tests.conftest import ManualClock
 from vault.services import domain_check
 from vault.services.domain_check import (
     CHECKING,
@@ -17,7 +18,6 @@ from vault.services.domain_check import (
     PublicOnlyResolver,
 )
 
-from .access_helpers import ManualClock
 from .https_helpers import https_server
 
 BIZ = Identity(b"\x21" * 32)

@@ -10,13 +10,14 @@ import pytest
 
 from protocol import Identity
 from protocol.business import well_known_document
+from tests.conftest import ManualClock
 from vault.services.domain_check import DomainVerifier
 from vault.services.grantbook import GrantBook, NotFound
 from vault.services.identity import BusinessBook, InvalidPetname
 from vault.store.vault import Vault
 
 from ..protocol.business_helpers import profile
-from .access_helpers import ManualClock, access_request
+from .access_helpers import access_request
 from .conftest import PASSPHRASE
 from .https_helpers import https_server
 

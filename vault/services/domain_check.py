@@ -53,6 +53,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from protocol import KluisError
 from protocol.business import WELL_KNOWN_PATH, parse_well_known
 from protocol.limits import MAX_WELL_KNOWN_BYTES
+from vault._exceptions import VaultError
 
 __all__ = [
     "CHECKING",
@@ -101,7 +102,7 @@ class DomainCheck:
         }
 
 
-class _Unverified(Exception):
+class DomainUnverified(VaultError):
     """A check that failed, with the one-line reason shown to the owner."""
 
 
@@ -213,7 +214,7 @@ class DomainVerifier:
                     status, reason = VERIFIED, ""
                 else:
                     status, reason = UNVERIFIED, "the domain's kluis.json names another peer"
-            except _Unverified as exc:
+            except DomainUnverified as exc:
                 status, reason = UNVERIFIED, str(exc)
             except KluisError:
                 status, reason = UNVERIFIED, "the domain's kluis.json is not valid"
@@ -267,20 +268,20 @@ class DomainVerifier:
                     target = urljoin(url, resp.headers.get("Location", ""))
                     parts = urlsplit(target)
                     if parts.scheme != "https" or parts.netloc != domain:
-                        raise _Unverified("the domain redirects its kluis.json elsewhere")
+                        raise DomainUnverified("the domain redirects its kluis.json elsewhere")
                     url = target
                     continue
                 if resp.status != 200:
-                    raise _Unverified(f"the domain has no kluis.json (HTTP {resp.status})")
+                    raise DomainUnverified(f"the domain has no kluis.json (HTTP {resp.status})")
                 if (resp.content_length or 0) > MAX_WELL_KNOWN_BYTES:
-                    raise _Unverified("the domain's kluis.json is too large")
+                    raise DomainUnverified("the domain's kluis.json is too large")
                 body = b""
                 while chunk := await resp.content.read(MAX_WELL_KNOWN_BYTES + 1 - len(body)):
                     body += chunk
                     if len(body) > MAX_WELL_KNOWN_BYTES:
-                        raise _Unverified("the domain's kluis.json is too large")
+                        raise DomainUnverified("the domain's kluis.json is too large")
                 return body
-        raise _Unverified("the domain redirects too often")
+        raise DomainUnverified("the domain redirects too often")
 
     async def aclose(self) -> None:
         """Cancel running checks and close the HTTP client. Idempotent."""
