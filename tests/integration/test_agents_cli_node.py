@@ -91,7 +91,7 @@ def test_cli_through_the_running_node(tmp_path: Path) -> None:
 
         # a deal above the threshold waits for `kluis confirm`
         intent = tmp_path / "intent.json"
-        body = {**DEMO_INTENT, "window_seconds": 2,
+        body = {**DEMO_INTENT, "window_seconds": 4,
                 "mandate": {**DEMO_INTENT["mandate"], "confirm_above_cents": 999}}  # fmt: skip
         intent.write_text(json.dumps(body), encoding="utf-8")
         sent = _cli(["intent", "send", str(intent), "--no-wait", "--json"], home)
@@ -128,7 +128,7 @@ def test_cli_through_the_running_node(tmp_path: Path) -> None:
 
         # without a threshold, `intent send` waits for the outcome and prints it
         plain = tmp_path / "plain.json"
-        plain.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 2}), encoding="utf-8")
+        plain.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 4}), encoding="utf-8")
         waited = _cli(["intent", "send", str(plain)], home)
         assert waited.exit_code == 0, waited.output
         assert ": agreed" in waited.output and "grant:" in waited.output

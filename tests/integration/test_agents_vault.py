@@ -188,7 +188,7 @@ async def test_deal_above_the_threshold_waits_for_the_owner(
     )
     raw = {
         **INTENT,
-        "window_seconds": 2,
+        "window_seconds": 6,
         "mandate": {**INTENT["mandate"], "confirm_above_cents": 999},
     }
     spec, mandate = svc.parse_intent(raw)
@@ -237,11 +237,11 @@ async def test_control_api_casts_an_intent_and_lists_the_agreement(
         auth = {"Authorization": f"Bearer {node.control_token}"}
         base = f"{node.control_url}/api/v1/agents"
         async with aiohttp.ClientSession(headers=auth) as http:
-            async with http.post(f"{base}/intents", json={**INTENT, "window_seconds": 2}) as r:
+            async with http.post(f"{base}/intents", json={**INTENT, "window_seconds": 5}) as r:
                 assert r.status == 202, await r.text()
                 ref = (await r.json())["ref"]
             entry: dict = {}
-            for _ in range(200):
+            for _ in range(400):  # the window, plus room for a loaded machine (bounded)
                 async with http.get(f"{base}/intents") as r:
                     entry = next(e for e in (await r.json())["intents"] if e["ref"] == ref)
                 if entry["status"] != "negotiating":
