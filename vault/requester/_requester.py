@@ -154,8 +154,14 @@ class Requester(Service):
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
         reach: Any = None,
+        store: str | None = None,
     ) -> Requester:
         """Unlock the business store in ``home`` (made with :meth:`create` if missing) and start.
+
+        ``store="postgresql://..."`` keeps the book (requests, grants, sealed
+        copies, receipts owed, outbox) in PostgreSQL, shared by several worker
+        processes; ``home`` keeps the keyfile and this worker's high-water mark
+        (decision D28). Without it the book is ``home/vault.db`` (SQLite).
 
         ``network=False`` opens the store only (no libp2p node: local queries,
         retention). ``retention_interval=None`` turns the periodic sweep off.
@@ -165,7 +171,7 @@ class Requester(Service):
         mode: Literal["open", "auto"] = "auto" if create else "open"
         return await cls._boot(
             home, passphrase, mode, listen, bootstrap, mdns, network, clock, rng,
-            retention_interval, reach,
+            retention_interval, reach, store,
         )  # fmt: skip
 
     @classmethod
@@ -182,11 +188,15 @@ class Requester(Service):
         clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
+        store: str | None = None,
     ) -> Requester:
-        """Make a new business store (fresh identity) in ``home`` and start (never overwrites)."""
+        """Make a new business store (fresh identity) in ``home`` and start (never overwrites).
+
+        ``store``: a ``postgresql://`` URL for the book, as in :meth:`open`.
+        """
         return await cls._boot(
             home, passphrase, "create", listen, bootstrap, mdns, network, clock, rng,
-            retention_interval, None,
+            retention_interval, None, store,
         )  # fmt: skip
 
     @classmethod
@@ -220,6 +230,7 @@ class Requester(Service):
         rng: Rng,
         retention_interval: float | None,
         reach: Any = None,
+        store: str | None = None,
     ) -> Requester:
         """Lock, unlock, start the node, then the background tasks; each undone on failure."""
         folder = Path(home)
@@ -229,11 +240,11 @@ class Requester(Service):
             steps.undo(lock.release, "release the business store's lock")
             if mode == "create" or (mode == "auto" and not VaultPaths(folder).exists()):
                 vault = await asyncio.to_thread(
-                    Vault.create, folder, passphrase, clock=clock, rng=rng
+                    Vault.create, folder, passphrase, clock=clock, rng=rng, store=store
                 )
             else:
                 vault = await asyncio.to_thread(
-                    Vault.open, folder, passphrase, clock=clock, rng=rng
+                    Vault.open, folder, passphrase, clock=clock, rng=rng, store=store
                 )
             steps.undo(vault.close, "close the business store")
             self = cls(folder, vault, clock=clock, rng=rng)
