@@ -43,12 +43,15 @@ class Server:
     def _run(self, *args: str) -> None:
         subprocess.run([*self._as, *args], check=True, capture_output=True, timeout=120, cwd="/")
 
-    def start(self) -> None:
+    def start(self, *, fsync: bool = False) -> None:
+        """initdb and start; ``fsync=True`` for figures that should compare with SQLite's FULL."""
         self._run(
             str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
             "--no-sync", "-E", "UTF8",
         )  # fmt: skip
-        options = f"-p {self.port} -h 127.0.0.1 -k {self.data} -F -c max_connections=60"
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.data} -c max_connections=60"
+        if not fsync:
+            options += " -F"
         self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
             "-l", str(self.data / "server.log"), "-w", "-t", "60", "start",
