@@ -136,6 +136,15 @@ class LocalBook:
         self._requests: dict[str, RequestRecord] = {}
         self._grants: dict[str, GrantRecord] = {}
         self.corrupt: list[CorruptRecord] = []
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the book from the store again.
+
+        The index is this process's; with a shared PostgreSQL store (D28) a worker
+        that takes over vault relationships reloads it to see what the others wrote.
+        """
+        self._requests, self._grants, self.corrupt = {}, {}, []
         for name, raw in self._store.items(REQUEST_KIND, errors=self.corrupt):
             try:
                 self._requests[name] = RequestRecord.from_json(canonical_loads(raw))

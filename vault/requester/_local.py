@@ -8,6 +8,7 @@ that each of them reads and writes the same store under the same clock.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ class Local:
     vault: Vault
     clock: Clock
     rng: Rng = os.urandom
+    #: Whether this process acts for a vault now: always, unless workers share the
+    #: store (D28), when only the vaults of the shards it leases are its own.
+    owns: Callable[[str], bool] = lambda _vault_peer: True
     book: LocalBook = field(init=False)
     copies: SealedCopies = field(init=False)
 

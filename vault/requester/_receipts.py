@@ -50,11 +50,15 @@ class ReceiptSender:
         return bool(await asyncio.shield(task))
 
     async def send_pending(self) -> int:
-        """(Re)send every receipt the vault has not acknowledged; how many got through."""
+        """(Re)send every receipt owed to a vault this worker holds; how many got through."""
         if self._link.node is None:
             return 0
         book = self._local.book
-        pending = [r.grant_id for r in book.grants() if r.receipt and not r.receipt_acked]
+        pending = [
+            r.grant_id
+            for r in book.grants()
+            if r.receipt and not r.receipt_acked and self._local.owns(r.vault_peer)
+        ]
         results = await asyncio.gather(*(self.deliver(g) for g in pending))
         return sum(1 for ok in results if ok)
 

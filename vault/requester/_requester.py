@@ -88,7 +88,9 @@ from vault.requester._profile import OwnProfile
 from vault.requester._reading import Reader
 from vault.requester._receipts import ReceiptSender
 from vault.requester._revocation import Revocation
+from vault.requester._share import WorkerShare
 from vault.store.crypto import Rng
+from vault.store.leases import DEFAULT_TTL, LeaseChange, Leases
 from vault.store.vault import Vault
 
 __all__ = ["Requester"]
@@ -135,6 +137,10 @@ class Requester(Service):
         self._retention: asyncio.Task[Any] | None = None
         #: The signed business profile sent with every access request (:mod:`._profile`).
         self.profile = OwnProfile(vault)
+        #: The PostgreSQL store's URL (None: SQLite in ``home``); never logged.
+        self._store_url: str | None = None
+        #: This worker's share of the vaults, once it :meth:`join_workers` (D28).
+        self.share: WorkerShare | None = None
 
     # -- ways in -------------------------------------------------------------------
 
@@ -154,8 +160,14 @@ class Requester(Service):
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
         reach: Any = None,
+        store: str | None = None,
     ) -> Requester:
         """Unlock the business store in ``home`` (made with :meth:`create` if missing) and start.
+
+        ``store="postgresql://..."`` keeps the book (requests, grants, sealed
+        copies, receipts owed, outbox) in PostgreSQL, shared by several worker
+        processes; ``home`` keeps the keyfile and this worker's high-water mark
+        (decision D28). Without it the book is ``home/vault.db`` (SQLite).
 
         ``network=False`` opens the store only (no libp2p node: local queries,
         retention). ``retention_interval=None`` turns the periodic sweep off.
@@ -165,7 +177,7 @@ class Requester(Service):
         mode: Literal["open", "auto"] = "auto" if create else "open"
         return await cls._boot(
             home, passphrase, mode, listen, bootstrap, mdns, network, clock, rng,
-            retention_interval, reach,
+            retention_interval, reach, store,
         )  # fmt: skip
 
     @classmethod
@@ -182,11 +194,15 @@ class Requester(Service):
         clock: Clock = now_ms,
         rng: Rng = os.urandom,
         retention_interval: float | None = DEFAULT_RETENTION_INTERVAL,
+        store: str | None = None,
     ) -> Requester:
-        """Make a new business store (fresh identity) in ``home`` and start (never overwrites)."""
+        """Make a new business store (fresh identity) in ``home`` and start (never overwrites).
+
+        ``store``: a ``postgresql://`` URL for the book, as in :meth:`open`.
+        """
         return await cls._boot(
             home, passphrase, "create", listen, bootstrap, mdns, network, clock, rng,
-            retention_interval, None,
+            retention_interval, None, store,
         )  # fmt: skip
 
     @classmethod
@@ -220,6 +236,7 @@ class Requester(Service):
         rng: Rng,
         retention_interval: float | None,
         reach: Any = None,
+        store: str | None = None,
     ) -> Requester:
         """Lock, unlock, start the node, then the background tasks; each undone on failure."""
         folder = Path(home)
@@ -229,14 +246,15 @@ class Requester(Service):
             steps.undo(lock.release, "release the business store's lock")
             if mode == "create" or (mode == "auto" and not VaultPaths(folder).exists()):
                 vault = await asyncio.to_thread(
-                    Vault.create, folder, passphrase, clock=clock, rng=rng
+                    Vault.create, folder, passphrase, clock=clock, rng=rng, store=store
                 )
             else:
                 vault = await asyncio.to_thread(
-                    Vault.open, folder, passphrase, clock=clock, rng=rng
+                    Vault.open, folder, passphrase, clock=clock, rng=rng, store=store
                 )
             steps.undo(vault.close, "close the business store")
             self = cls(folder, vault, clock=clock, rng=rng)
+            self._store_url = store
             if network:
                 from protocol.runtime import Node
 
@@ -267,6 +285,39 @@ class Requester(Service):
         if self._retention is not None:
             self._retention.cancel()
         await self._tasks.aclose(grace=CLOSE_GRACE)
+        if self.share is not None:
+            share, self.share = self.share, None
+            await share.close()
+
+    # -- several workers on one store (D28) -------------------------------------------------
+
+    async def join_workers(self, worker: str, *, ttl: float = DEFAULT_TTL) -> WorkerShare:
+        """Share this PostgreSQL store's vault relationships with the other workers.
+
+        From now on this process acts (resends receipts, sweeps retention) only
+        for the vaults whose shards it leases; it takes over a dead worker's
+        shards within ``ttl`` plus a third of it, and then sends every receipt
+        that worker still owed. Returns after the first claim. ``worker`` names
+        this process uniquely among the workers (a host name and pid will do).
+        """
+        if self._store_url is None:
+            raise ValueError("workers share a PostgreSQL store: open with store='postgresql://...'")
+        if self.share is not None:
+            raise ValueError(f"already working as {self.share.leases.worker!r}")
+        leases = await asyncio.to_thread(Leases, self._store_url, worker, ttl=ttl)
+        share = WorkerShare(leases, self._took_over)
+        self.local.owns = share.owns
+        self.share = share
+        await share.tick()
+        self._tasks.spawn(share.run(), name=f"worker {worker}")
+        return share
+
+    async def _took_over(self, change: LeaseChange) -> None:
+        """New shards: read what the other workers wrote, then keep their promises."""
+        del change  # the whole book is reloaded; the filters pick the owned vaults
+        self.book.reload()
+        self.revocation.expire_due(self.now())
+        await self.receipt_sender.send_pending()
 
     async def close(self) -> None:
         """Finish receipt sends (briefly), stop the node, close the store. Idempotent."""

@@ -172,12 +172,17 @@ class Revocation:
         return updated
 
     def expire_due(self, now: int, only: str | None = None) -> list[str]:
-        """Delete the data of every grant (or just ``only``) whose retention is over."""
+        """Delete the data of every grant (or just ``only``) whose retention is over.
+
+        A sweep (no ``only``) touches only the vaults this worker holds (D28).
+        """
         book = self._local.book
         done = []
         for rec in [book.grant(only)] if only is not None else book.grants():
             if rec.data_deleted or rec.status(now) is not GrantStatus.EXPIRED:
                 continue
+            if only is None and not self._local.owns(rec.vault_peer):
+                continue  # another worker's vault (D28)
             if now >= rec.retention_deadline():
                 self.delete(rec, DeletionReason.RETENTION_EXPIRED, now=now)
                 self._receipts.schedule(rec.grant_id)

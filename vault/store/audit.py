@@ -52,9 +52,10 @@ from protocol import (
 from protocol.clock import Clock, now_ms
 from vault._exceptions import AuditError, CorruptRecord, StorageError
 from vault.store.crypto import CryptoFailure, Sealer
-from vault.store.db import Database
+from vault.store.db import AnyDatabase
 from vault.store.highwater import HighWaterMark, RollbackDetected
 from vault.store.jsonform import HexBytes, JsonRecord, parse_record
+from vault.store.pgdb import is_unique_violation
 from vault.store.records import Store
 
 __all__ = ["AuditEntry", "AuditLog", "VerifyReport", "genesis_hash"]
@@ -127,7 +128,7 @@ class AuditLog:
 
     def __init__(
         self,
-        db: Database,
+        db: AnyDatabase,
         store: Store,
         sealer: Sealer,
         identity: Identity,
@@ -193,7 +194,9 @@ class AuditLog:
             try:
                 self._db.execute("INSERT INTO audit (seq, sealed) VALUES (?, ?)", (seq, sealed))
             except StorageError as exc:  # seq is the primary key: the row exists already
-                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                if isinstance(exc.__cause__, sqlite3.IntegrityError) or is_unique_violation(
+                    exc.__cause__
+                ):
                     raise AuditError(f"audit entry {seq} exists beyond the recorded head") from exc
                 raise
             self._head = None

@@ -47,8 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from vault._exceptions import StorageError
+from vault.store.pgdb import PgDatabase, is_postgres_url
 
-__all__ = ["SCHEMA_VERSION", "Database"]
+__all__ = ["SCHEMA_VERSION", "AnyDatabase", "Database", "open_database"]
 
 log = logging.getLogger(__name__)
 
@@ -305,3 +306,16 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.path})"
+
+
+#: The seam the sealed store runs on: this SQLite file, or PostgreSQL (D28).
+AnyDatabase = Database | PgDatabase
+
+
+def open_database(path: Path, store: str | None, *, create: bool = False) -> AnyDatabase:
+    """The vault's SQLite file at ``path``, or the PostgreSQL database ``store`` names."""
+    if store is None:
+        return Database.open(path, create=create)
+    if not is_postgres_url(store):
+        raise StorageError("a store must be a postgresql:// connection string")
+    return PgDatabase.open(store, create=create)

@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 
 from vault._exceptions import CorruptRecord
 from vault.store.crypto import CryptoFailure, Keyring, mac
-from vault.store.db import Database
+from vault.store.db import AnyDatabase
 
 __all__ = ["Store", "record_ad"]
 
@@ -50,7 +50,7 @@ class Store:
     #: Record ids kept in memory; a read touches the same few names again and again.
     ID_CACHE_SIZE = 8192
 
-    def __init__(self, db: Database, keyring: Keyring) -> None:
+    def __init__(self, db: AnyDatabase, keyring: Keyring) -> None:
         self._db = db
         self._keys = keyring
         self._ids: dict[tuple[str, str], bytes] = {}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from vault.store.audit import _row_ad
 from vault.store.crypto import CryptoFailure, Keyring, mac
-from vault.store.db import Database
+from vault.store.db import AnyDatabase
 from vault.store.records import record_ad
 
 __all__ = ["BATCH_SIZE", "Progress", "RekeyCounts", "convert"]
@@ -57,7 +57,7 @@ class RekeyCounts:
 
 
 def convert(
-    db: Database,
+    db: AnyDatabase,
     old: Keyring,
     new: Keyring,
     *,
@@ -106,7 +106,7 @@ def convert(
 
 
 def _record(
-    db: Database,
+    db: AnyDatabase,
     old: Keyring,
     new: Keyring,
     kind: str,
@@ -138,7 +138,7 @@ def _record(
 
 
 def _audit_row(
-    db: Database, old: Keyring, new: Keyring, seq: int, sealed: bytes, counts: RekeyCounts
+    db: AnyDatabase, old: Keyring, new: Keyring, seq: int, sealed: bytes, counts: RekeyCounts
 ) -> None:
     ad = _row_ad(seq)
     try:

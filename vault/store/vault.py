@@ -51,7 +51,7 @@ from vault.store.crypto import (
     SecretKey,
     derive_kek,
 )
-from vault.store.db import Database
+from vault.store.db import AnyDatabase, Database, open_database
 from vault.store.highwater import HighWaterMark, RollbackDetected
 from vault.store.keyfile import Keyfile, read_keyfile
 from vault.store.profile import Profile
@@ -87,7 +87,7 @@ class Vault:
     def __init__(
         self,
         paths: VaultPaths,
-        db: Database,
+        db: AnyDatabase,
         keyring: Keyring,
         identity: Identity,
         *,
@@ -119,8 +119,15 @@ class Vault:
         clock: Clock = now_ms,
         rng: Rng = os.urandom,
         kdf_params: KdfParams | None = None,
+        store: str | None = None,
     ) -> Vault:
-        """Make a new vault in ``home`` (refuses to overwrite one) and return it unlocked."""
+        """Make a new vault in ``home`` (refuses to overwrite one) and return it unlocked.
+
+        ``store`` (a ``postgresql://`` URL) keeps the sealed records and the audit
+        chain in PostgreSQL instead of ``home/vault.db``; ``home`` still holds the
+        keyfile and the high-water mark (D28). A database that already holds a
+        store is refused.
+        """
         check_new_passphrase(passphrase)
         paths = VaultPaths(Path(home))
         if paths.keyfile.exists() or paths.database.exists():
@@ -133,8 +140,10 @@ class Vault:
             paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StorageError(f"cannot create {paths.home}: {exc.strerror}") from exc
-        db = Database.open(paths.database, create=True)
+        db = open_database(paths.database, store, create=True)
         try:
+            if store is not None and Store(db, keyring).count(IDENTITY_KIND) > 0:
+                raise VaultExists(db.path, "a store already exists in", hint="open it instead")
             identity = Identity(rng(32))
             vault = cls(paths, db, keyring, identity, clock=clock, rng=rng)
             with db.transaction():
@@ -160,6 +169,7 @@ class Vault:
         rng: Rng = os.urandom,
         audit_unlock: bool = True,
         check_rollback: bool = True,
+        store: str | None = None,
     ) -> Vault:
         """Unlock the vault in ``home``. A wrong passphrase touches no file.
 
@@ -168,6 +178,9 @@ class Vault:
         back). ``check_rollback=False`` is for ``kluis audit --verify`` only,
         which opens a suspect vault to report on it; it then adds no audit entry.
         An interrupted ``kluis rekey`` is finished first (:mod:`vault.store.rekey`).
+        ``store``: the PostgreSQL database the records are in (see :meth:`create`);
+        a worker's home opening it for the first time starts its mark at the
+        chain's current head (D28).
         """
         paths = VaultPaths(Path(home))
         keyfile, kek, data_key = _unlock(paths, passphrase)
@@ -176,16 +189,16 @@ class Vault:
             next_key = keyfile.unwrap_next(kek)
         except CryptoFailure as exc:
             raise StorageError(f"the pending key in {paths.keyfile} is damaged") from exc
-        db = Database.open(paths.database)
+        db = open_database(paths.database, store)
         try:
             previous: Keyring | None = None
             if next_key is not None:  # a `kluis rekey` was interrupted: carry it through
                 previous, keyring = keyring, Keyring(next_key, rng)
                 convert(db, previous, keyring)
-            store = Store(db, keyring)
-            seed = store.get(IDENTITY_KIND, IDENTITY_NAME)
+            records = Store(db, keyring)
+            seed = records.get(IDENTITY_KIND, IDENTITY_NAME)
             if seed is None or len(seed) != 32:
-                if seed is None and store.count(IDENTITY_KIND) > 0:  # a row, not at our id
+                if seed is None and records.count(IDENTITY_KIND) > 0:  # a row, not at our id
                     raise StorageError(
                         "this keyfile's data key opens nothing in the vault database "
                         "(an old keyfile? `kluis rekey` retires old keys)"
@@ -197,6 +210,8 @@ class Vault:
                     vault._finish_rekey(previous, kek, keyfile.params, resumed=True)
                 elif keyfile.version == 1:
                     vault._upgrade_keyfile(keyfile, kek)
+                elif store is not None and not vault.mark.exists():
+                    vault.mark.create(*vault.audit.head())  # a new worker's home (D28)
                 else:
                     vault.audit.check_floor()
             except RollbackDetected:
