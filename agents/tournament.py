@@ -1,4 +1,9 @@
-"""Tournaments on the ANAC domains, and the ``kluis agents tournament`` command.
+"""Tournaments on negotiation domains, and the ``kluis agents tournament`` command.
+
+By default it plays the domains kluis ships (:mod:`agents.domains`: data for a
+discount, a phone contract, delivery terms, an insurance quote), so it runs from
+a wheel. ``--scenarios DIR`` plays a folder of ANAC/GENIUS scenarios instead
+(:mod:`agents.anac`; they are AGPL-licensed and never ship with kluis).
 
 Two formats:
 
@@ -45,6 +50,7 @@ from rich.console import Console
 from ._errors import StrategyLoadError, UsageError
 from .anac import AnacError, Scenario, load_scenarios
 from .default_strategy import DefaultStrategy
+from .domains import DomainFileError, shipped_scenarios
 from .metrics import OutcomeAnalysis
 from .pool import POOL
 from .simulator import SimulationResult, simulate
@@ -78,7 +84,8 @@ Factory = Callable[[], Strategy]
 
 
 def default_domains_dir() -> Path:
-    """``../shared/scenarios/anac`` relative to the repository root."""
+    """``../shared/scenarios/anac`` relative to the repository root: where a development
+    checkout keeps the ANAC scenarios (benchmarks and tests use them when present)."""
     repo = Path(__file__).resolve().parent.parent
     return (repo.parent / "shared" / "scenarios" / "anac").resolve()
 
@@ -268,17 +275,33 @@ def _filter(scenarios: Iterable[Scenario], names: str | None) -> list[Scenario]:
     return [s for s in scenarios if s.name.lower() in wanted]
 
 
+def _load(root: Path | None) -> list[Scenario]:
+    """The shipped domains, or the ANAC scenarios under ``root``."""
+    if root is None:
+        try:
+            return shipped_scenarios()
+        except DomainFileError as exc:  # a broken install; say which file
+            raise UsageError(exc.message) from exc
+    if not root.is_dir():
+        raise UsageError(f"no scenario folder at {root}")
+    try:
+        return load_scenarios(root)
+    except AnacError as exc:
+        raise UsageError(exc.message) from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kluis agents tournament",
         description="Play kluis's strategies (and yours) against a pool of classic "
-        "negotiators on the ANAC domains.",
+        "negotiators, on the domains kluis ships or on a folder of ANAC scenarios.",
     )
     parser.add_argument(
-        "--domains",
+        "--scenarios",
         type=Path,
         default=None,
-        help="folder of ANAC scenarios (default: ../shared/scenarios/anac)",
+        metavar="DIR",
+        help="folder of ANAC/GENIUS scenarios (XML) to play instead of the shipped domains",
     )
     parser.add_argument("--only", default=None, help="comma-separated scenario names to play")
     parser.add_argument("--rounds", type=int, default=200, help="rounds per session (default 200)")
@@ -324,15 +347,14 @@ def main(argv: list[str] | None = None) -> int:
         strategies, families = _parse_strategies(args.strategies, args.strategy)
         if args.against == "self" and len(strategies) + int(args.self_play) < 2:
             raise UsageError("self-play needs at least two strategies (or --self-play)")
-        root = args.domains or default_domains_dir()
-        if not root.is_dir():
-            raise UsageError(f"no scenario folder at {root}")
-        try:
-            scenarios = _filter(load_scenarios(root), args.only)
-        except AnacError as exc:
-            raise UsageError(exc.message) from exc
+        available = _load(args.scenarios)
+        scenarios = _filter(available, args.only)
+        if available and not scenarios:
+            names = ", ".join(s.name for s in available)
+            raise UsageError(f"no scenario named {args.only}; choose from {names}")
         if not scenarios:
-            raise UsageError(f"no scenarios (a domain file and two profiles) under {root}")
+            where = "the shipped domains" if args.scenarios is None else str(args.scenarios)
+            raise UsageError(f"no scenarios (a domain file and two profiles) in {where}")
     except UsageError as exc:
         print(f"kluis agents tournament: error: {exc}", file=sys.stderr)  # one line, no wrap
         return 2

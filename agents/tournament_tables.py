@@ -8,25 +8,45 @@ where a weakness against one kind of negotiator shows.
 
 from __future__ import annotations
 
+import io
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the tournament imports this module to print its tables
     from .tournament import Match, TournamentResult
 
-__all__ = ["breakdown", "render_breakdown", "render_table"]
+__all__ = ["PrintableTable", "breakdown", "render_breakdown", "render_table"]
+
+#: Columns a table is laid out in when turned into plain text by ``str()``.
+TEXT_WIDTH = 120
 
 
-def render_table(result: TournamentResult, title: str | None = None) -> Table:
+class PrintableTable(Table):
+    """A rich :class:`~rich.table.Table` that ``print()`` and ``str()`` show as text.
+
+    ``Console().print(table)`` still renders it with colour; plain ``print(table)``
+    (a notebook, a script, a log) gets the same table without markup rather than
+    ``<rich.table.Table object at 0x…>``.
+    """
+
+    def __str__(self) -> str:
+        out = io.StringIO()
+        Console(file=out, width=TEXT_WIDTH, color_system=None, legacy_windows=False).print(self)
+        return out.getvalue().rstrip("\n")
+
+
+def render_table(result: TournamentResult, title: str | None = None) -> PrintableTable:
     """The per-strategy summary, best mean own utility first."""
     what = "against the pool" if result.against == "pool" else "self-play"
-    table = Table(
+    table = PrintableTable(
         title=title
-        or f"{len(result.scenarios)} ANAC domains, {result.rounds} rounds, {what}, "
+        or f"{len(result.scenarios)} domain{'s' if len(result.scenarios) != 1 else ''}, "
+        f"{result.rounds} rounds, {what}, "
         f"{len(result.matches)} sessions",
     )
     table.add_column("strategy", no_wrap=True)
@@ -86,8 +106,10 @@ def breakdown(
     }
 
 
-def _grid(title: str, first: str, data: dict[str, dict[str, tuple[float, float, int]]]) -> Table:
-    table = Table(title=title)
+def _grid(
+    title: str, first: str, data: dict[str, dict[str, tuple[float, float, int]]]
+) -> PrintableTable:
+    table = PrintableTable(title=title)
     table.add_column(first, no_wrap=True)
     names = list(data)
     for name in names:
@@ -105,7 +127,7 @@ def _grid(title: str, first: str, data: dict[str, dict[str, tuple[float, float, 
     return table
 
 
-def render_breakdown(result: TournamentResult) -> list[Table]:
+def render_breakdown(result: TournamentResult) -> list[PrintableTable]:
     """Per-opponent and per-domain tables of the scored (non-pool) strategies."""
     per_opponent = breakdown(result, lambda m, name: m.other(name))
     per_domain = breakdown(result, lambda m, name: m.scenario)

@@ -1,6 +1,6 @@
 """Strategy benchmark: kluis's strategies against the opponent pool on the shared ANAC domains.
 
-Run: ``python benchmarks/bench_tournament.py [--rounds 200] [--domains PATH] [--self-play]``
+Run: ``python benchmarks/bench_tournament.py [--rounds 200] [--scenarios DIR] [--self-play]``
 (a few minutes on a 2-core machine). It prints figures; it is not a test.
 
 1. The summary: every kluis strategy against every agent of :mod:`agents.pool`
@@ -41,15 +41,15 @@ from agents.tournament import (
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--domains", type=Path, default=default_domains_dir())
+    parser.add_argument("--scenarios", type=Path, default=default_domains_dir())
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--self-play", action="store_true", help="also the self-play table")
     args = parser.parse_args()
 
     console = Console(width=120)
-    scenarios = load_scenarios(args.domains)
+    scenarios = load_scenarios(args.scenarios)
     if not scenarios:
-        console.print(f"no scenarios under {args.domains}")
+        console.print(f"no scenarios under {args.scenarios}")
         return 1
     sizes = ", ".join(f"{s.name} ({s.domain.size})" for s in scenarios)
     console.print(f"{len(scenarios)} scenarios: {sizes}")

@@ -45,7 +45,8 @@ not this one::
     │   │   └── EndOfStream          [protocol.runtime.node] the peer ended it cleanly (EOF)
     │   └── StreamClosed             we closed it ourselves ("you closed it")
     ├── DomainError                  [agents] a domain, issue or bid built badly (local)
-    │   └── AnacError                [agents.anac] an ANAC scenario file we cannot use
+    │   ├── AnacError                [agents.anac] an ANAC scenario file we cannot use
+    │   └── DomainFileError          [agents.domains] a kluis domain file (TOML) we cannot use
     ├── IntentExpired                [agents.intents] the intent's expiry has passed
     ├── DecisionPending              [vault.requester] no decision before the timeout
     └── LocalError                   something on this machine (store, files, config)

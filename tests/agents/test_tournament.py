@@ -49,11 +49,11 @@ def test_default_domains_dir_is_the_shared_folder() -> None:
 
 @needs_anac
 def test_main_against_the_pool_by_default(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--domains", str(ANAC), "--only", "Laptop,NiceOrDie", "--rounds", "10",
+    rc = main(["--scenarios", str(ANAC), "--only", "Laptop,NiceOrDie", "--rounds", "10",
                "--strategies", "default,conceder"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
-    assert "against the pool" in out and "2 ANAC domains" in out
+    assert "against the pool" in out and "2 domains" in out
     assert "per opponent" in out and "per domain" in out
     for opponent in POOL:
         assert opponent in out  # a row per opponent
@@ -62,7 +62,7 @@ def test_main_against_the_pool_by_default(capsys: pytest.CaptureFixture[str]) ->
 
 @needs_anac
 def test_main_self_play_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--domains", str(ANAC), "--only", "Laptop", "--rounds", "10", "--against", "self",
+    rc = main(["--scenarios", str(ANAC), "--only", "Laptop", "--rounds", "10", "--against", "self",
                "--strategies", "default,conceder,tit-for-tat", "--no-breakdown"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
@@ -76,13 +76,15 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_main_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--domains", str(tmp_path / "missing")]) == 2
+    assert main(["--scenarios", str(tmp_path / "missing")]) == 2
     assert "no scenario folder" in _one_error_line(capsys)
-    assert main(["--domains", str(tmp_path)]) == 2
+    assert main(["--scenarios", str(tmp_path)]) == 2
     assert "no scenarios" in _one_error_line(capsys)
-    assert main(["--domains", str(tmp_path), "--strategies", "nope,default"]) == 2
+    assert main(["--only", "NiceOrDie"]) == 2  # an ANAC name without --scenarios
+    assert "no scenario named NiceOrDie; choose from data-for-discount" in _one_error_line(capsys)
+    assert main(["--scenarios", str(tmp_path), "--strategies", "nope,default"]) == 2
     assert "unknown strategy 'nope'" in _one_error_line(capsys)
-    assert main(["--domains", str(tmp_path), "--rounds", "0"]) == 2
+    assert main(["--scenarios", str(tmp_path), "--rounds", "0"]) == 2
     _one_error_line(capsys)
 
 
@@ -115,7 +117,7 @@ def test_a_strategy_that_cannot_load_is_one_clear_line(
     with pytest.raises(StrategyLoadError, match=r"expected|cannot load") as info:
         load_strategy(spec)
     assert why in str(info.value) and "\n" not in str(info.value)
-    assert main(["--domains", str(tmp_path), "--strategy", spec]) == 2
+    assert main(["--scenarios", str(tmp_path), "--strategy", spec]) == 2
     assert why in _one_error_line(capsys)
 
 
@@ -127,7 +129,7 @@ def test_your_strategy_joins_from_the_command_line(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "mine", raising=False)
-    rc = main(["--domains", str(ANAC), "--only", "Laptop", "--rounds", "10",
+    rc = main(["--scenarios", str(ANAC), "--only", "Laptop", "--rounds", "10",
                "--strategies", "default", "--strategy", "mine:Stubborn",
                "--strategy", f"{tmp_path / 'mine.py'}:make"])  # fmt: skip
     out = capsys.readouterr().out
@@ -179,10 +181,9 @@ def test_self_play_round_robin() -> None:
         assert stat.sessions == 8
 
 
-@needs_anac
 def test_python_dash_m_works() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "agents.tournament", "--only", "NiceOrDie", "--rounds", "5",
+        [sys.executable, "-m", "agents.tournament", "--only", "phone-contract", "--rounds", "5",
          "--strategies", "default,linear", "--no-breakdown"],
         cwd=REPO,
         capture_output=True,

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from protocol import ErrorCode
+from protocol import ErrorCode, Identity
 from protocol.listen import LOOPBACK
+from tests.vault.access_helpers import access_request
 from vault.requester import AccessDenied, Offer, Requester
 
 from .conftest import Running
@@ -233,7 +234,7 @@ async def test_login_form_and_keyboard(running: Running, browser: Any):
     await shot(page, "06-profile-invalid")
     await page.get_by_label("Value (lists: separate with commas)").fill("alice@new.example")
     await page.keyboard.press("Enter")
-    await page.get_by_text("Saved contact.email").wait_for()
+    await page.get_by_text("Saved E-mail, version 2.").wait_for()
     assert r.node.vault.profile.get("contact.email") == "alice@new.example"
     await context.close()
     await other.close()
@@ -278,4 +279,66 @@ async def test_businesses_by_name_and_petname(running_net: Running, biz: Request
     await page.get_by_text("Marked as seen: my bike shop").wait_for()
     assert await biz_card.get_by_text("This business changed its profile").count() == 0
     assert not errors, errors
+    await context.close()
+
+
+async def test_profile_labels_checkbox_and_phone_width(running: Running, browser: Any):
+    """The profile page speaks a person's words ("City", not address.home.city), a
+    true/false field is a checkbox that saves both ways, and the requests page's
+    "Decided" table fits a 375 px phone without sideways scrolling."""
+    r = running
+    r.node.vault.profile.set("preferences.newsletter", True)
+    context = await browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(r.login_link())
+    await page.goto(r.url + "/profile")
+
+    # labels from the schema's titles; the path is still there, small, for the curious
+    assert await page.get_by_label("City (home)", exact=True).input_value() == "Zwolle"
+    assert await page.get_by_label("E-mail", exact=True).input_value() == "alice@example.org"
+    assert await page.get_by_label("Given name", exact=True).input_value() == "Alice"
+    assert await page.get_by_label("address.home.city").count() == 0
+
+    # a true/false value is a checkbox; unticking saves false, ticking saves true
+    box = page.get_by_label("Newsletter (preference)", exact=True)
+    assert await box.get_attribute("type") == "checkbox" and await box.is_checked()
+    await box.uncheck()
+    await page.get_by_role("button", name="Save Newsletter (preference)").click()
+    await page.get_by_text("Saved Newsletter (preference)").wait_for()
+    assert r.node.vault.profile.get("preferences.newsletter") is False
+    box = page.get_by_label("Newsletter (preference)", exact=True)
+    assert not await box.is_checked()
+    await box.check()
+    await page.get_by_role("button", name="Save Newsletter (preference)").click()
+    await page.get_by_text("Saved Newsletter (preference)").wait_for()
+    assert r.node.vault.profile.get("preferences.newsletter") is True
+    assert await page.get_by_label("Newsletter (preference)", exact=True).is_checked()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the profile page is {width}px wide on a phone"
+    await shot(page, "11-profile-phone")
+
+    # decided requests (with long field lists) on a phone: no sideways scroll at all
+    fields = ["address.home.*", "contact.email", "contact.phone", "name.given", "name.family"]
+    for _ in range(3):
+        req = access_request(Identity.generate(), r.node.vault.peer_id, fields)
+        r.node.grants.submit(req)
+        r.node.grants.deny(req.request_id, "not now")
+    await page.goto(r.url + "/requests")
+    table = page.locator("table.stack")
+    await table.wait_for()
+    heads = await page.evaluate(  # each cell names its column (the header row is hidden)
+        "[...document.querySelectorAll('table.stack td')].slice(0, 5)"
+        ".map(td => getComputedStyle(td, '::before').content)"
+    )
+    assert heads == ['"Business: "', '"Fields: "', '"Purpose: "', '"Decision: "', '"When: "']
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the requests page is {width}px wide on a phone"
+    inner = await page.evaluate(
+        "[...document.querySelectorAll('.scroll')].map(e => e.scrollWidth - e.clientWidth)"
+    )
+    assert inner and max(inner) <= 0, f"the Decided table scrolls sideways by {max(inner)}px"
+    await shot(page, "12-requests-decided-phone")
+    assert errors == []
     await context.close()

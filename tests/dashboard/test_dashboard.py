@@ -201,11 +201,11 @@ async def test_profile_edit_with_inline_errors(running: Running):
             running.url + "/profile/set",
             data={"csrf": csrf, "path": "contact.phone", "value": "+31 20 123 4567"},
         ) as resp:
-            assert resp.status == 200 and "Saved contact.phone" in await resp.text()
+            assert resp.status == 200 and "Saved Phone, version 1." in await resp.text()
         async with s.post(
             running.url + "/profile/unset", data={"csrf": csrf, "path": "name.given"}
         ) as resp:
-            assert "Removed name.given" in await resp.text()
+            assert "Removed Given name." in await resp.text()
         async with s.post(
             running.url + "/profile/unset", data={"csrf": csrf, "path": "name.given"}
         ) as resp:

@@ -93,9 +93,19 @@ def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) 
     assert "no business listens" in result.output
 
 
-@pytest.mark.skipif(not default_domains_dir().is_dir(), reason="shared ANAC scenarios not present")
 def test_cli_agents_tournament() -> None:
-    result = CliRunner().invoke(app, ["agents", "tournament", "--only", "Laptop", "--rounds", "10"])
+    """The shipped domains by default (no ../shared needed)."""
+    args = ["agents", "tournament", "--only", "phone-contract", "--rounds", "10", "--no-breakdown"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "default" in result.output and "1 domain," in result.output
+
+
+@pytest.mark.skipif(not default_domains_dir().is_dir(), reason="shared ANAC scenarios not present")
+def test_cli_agents_tournament_on_anac() -> None:
+    args = ["agents", "tournament", "--scenarios", str(default_domains_dir()), "--only", "Laptop",
+            "--rounds", "10", "--no-breakdown"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "default" in result.output
 

@@ -11,7 +11,18 @@ from hypothesis import strategies as st
 from protocol.limits import MAX_INT
 from vault._exceptions import CorruptRecord, InvalidValue, UnknownField
 from vault.store.profile import ProfileField, decode_field, encode_field
-from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
+from vault.store.schema import (
+    Address,
+    Contact,
+    Name,
+    ProfileDocument,
+    field_label,
+    format_value,
+    parse_text,
+    resolve,
+    schema_paths,
+    validate_value,
+)
 
 SLUG = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
 #: Profile text is one line: no control characters (issue 13, §4).
@@ -166,3 +177,22 @@ def test_integers_stay_within_what_every_peer_reads_exactly() -> None:
     for big in (MAX_INT + 1, -MAX_INT - 1, int(parse_text("custom.big", "9" * 18))):
         with pytest.raises(InvalidValue):
             validate_value("custom.big", big)
+
+
+def test_every_field_has_a_label_a_person_reads() -> None:
+    """Labels come from the schema's titles (one source): every model field has one."""
+    for model in (ProfileDocument, Name, Contact, Address):
+        for name, field in model.model_fields.items():
+            assert field.title, f"{model.__name__}.{name} has no title"
+    assert field_label("address.home.city") == "City (home)"
+    assert field_label("contact.email") == "E-mail"
+    assert field_label("name.family") == "Family name"
+    assert field_label("birth_date") == "Date of birth"
+    assert field_label("preferences.dark_mode") == "Dark mode (preference)"
+    assert field_label("custom.shoe_size") == "Shoe size (custom field)"
+    for pattern in schema_paths():
+        path = pattern.replace("<label>", "home").replace("<key...>", "x").replace("<key>", "x")
+        label = field_label(path)
+        assert label and "." not in label and "_" not in label, (path, label)
+    with pytest.raises(UnknownField):
+        field_label("totally.bogus")

@@ -201,7 +201,7 @@ def tournament(
         list[str] | None, typer.Argument(help="Arguments for the tournament (see --help).")
     ] = None,
 ) -> None:
-    """Run every strategy against every other on the ANAC domains and print the table."""
+    """Play the strategies on the shipped domains (or --scenarios DIR) and print the tables."""
     from agents.tournament import main
 
     raise typer.Exit(main(list(args or [])))

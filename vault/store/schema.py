@@ -41,6 +41,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     EmailStr,
+    Field,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -59,6 +60,7 @@ __all__ = [
     "Name",
     "ProfileDocument",
     "describe_error",
+    "field_label",
     "parse_text",
     "resolve",
     "schema_paths",
@@ -165,34 +167,38 @@ class _Strict(BaseModel):
 
 
 class Name(_Strict):
-    given: Text | None = None
-    family: Text | None = None
+    given: Text | None = Field(None, title="Given name")
+    family: Text | None = Field(None, title="Family name")
 
 
 class Contact(_Strict):
-    email: EmailStr | None = None
-    phone: Phone | None = None
+    email: EmailStr | None = Field(None, title="E-mail")
+    phone: Phone | None = Field(None, title="Phone")
 
 
 class Address(_Strict):
-    street: Text | None = None
-    city: Text | None = None
-    postal_code: PostalCode | None = None
-    region: Text | None = None
-    country: Country | None = None
+    street: Text | None = Field(None, title="Street and number")
+    city: Text | None = Field(None, title="City")
+    postal_code: PostalCode | None = Field(None, title="Postal code")
+    region: Text | None = Field(None, title="Region")
+    country: Country | None = Field(None, title="Country")
 
 
 class ProfileDocument(_Strict):
-    """The standard profile. Every field is optional; ``custom`` is free-form."""
+    """The standard profile. Every field is optional; ``custom`` is free-form.
 
-    name: Name | None = None
-    contact: Contact | None = None
-    address: dict[Slug, Address] | None = None
-    birth_date: dt.date | None = None
-    language: Language | None = None
-    preferences: dict[Slug, Scalar] | None = None
-    interests: list[Interest] | None = None
-    custom: dict[CustomKey, Scalar] | None = None
+    Every field has a ``title``: the one source of the label a person reads
+    (:func:`field_label`), in the dashboard and anywhere else a path would be jargon.
+    """
+
+    name: Name | None = Field(None, title="Name")
+    contact: Contact | None = Field(None, title="Contact")
+    address: dict[Slug, Address] | None = Field(None, title="Address")
+    birth_date: dt.date | None = Field(None, title="Date of birth")
+    language: Language | None = Field(None, title="Language")
+    preferences: dict[Slug, Scalar] | None = Field(None, title="Preference")
+    interests: list[Interest] | None = Field(None, title="Interests")
+    custom: dict[CustomKey, Scalar] | None = Field(None, title="Custom field")
 
     @field_validator("birth_date")
     @classmethod
@@ -386,3 +392,35 @@ def schema_paths() -> list[str]:
 
     walk(ProfileDocument, "")
     return out
+
+
+def _humanise(key: str) -> str:
+    text = key.replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@functools.lru_cache(maxsize=4096)
+def field_label(path: str) -> str:
+    """What a person calls the field at ``path``, from the schema's titles.
+
+    ``contact.email`` → "E-mail"; ``address.home.city`` → "City (home)": the leaf's
+    title, with the owner's own keys on the way in brackets. A key that is itself
+    the leaf (``preferences.dark_mode``, ``custom.shoe_size``) is the label, with its
+    group's title: "Dark mode (preference)". Raises :class:`UnknownField` like
+    :func:`resolve`.
+    """
+    spec = resolve(path)
+    tp: Any = ProfileDocument
+    title, keys = "", []
+    for key in spec.keys:
+        if _is_model(tp):
+            field = tp.model_fields[key]
+            title = field.title or _humanise(key)
+            tp = _strip_optional(field.annotation)
+        else:  # a dict: the key is the owner's own name
+            tp = _strip_optional(typing.get_args(tp)[1])
+            if _is_model(tp):
+                keys.append(key)
+            else:
+                return f"{_humanise(key)} ({title.lower()})"
+    return f"{title} ({', '.join(keys)})" if keys else title

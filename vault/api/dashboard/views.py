@@ -28,7 +28,7 @@ from vault.api.dashboard.stats import GrantUse
 from vault.services.consent import receipt_for, receipts
 from vault.services.grantbook import GrantState
 from vault.services.rules import RequesterCondition, Rule, RuleAction
-from vault.store.schema import format_value, schema_paths
+from vault.store.schema import field_label, format_value, schema_paths
 
 ACTION_HELP = {
     "read": "read the current values",
@@ -183,12 +183,38 @@ async def revoke(ctx: Ctx) -> str:
 # -- profile ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ProfileRow:
+    """One stored field as the profile page shows it: a person's label, the path for
+    the curious, and a checkbox rather than a text box for a true/false value."""
+
+    field: Any
+    label: str
+    text: str
+    is_bool: bool
+
+
+def _label(path: str) -> str:
+    try:
+        return field_label(path)
+    except KluisError:  # a field stored under an older schema: its path is all we have
+        return path
+
+
 @page("/profile", "Profile", "profile.html", order=30)
 async def profile_page(ctx: Ctx) -> dict[str, Any]:
     errors: list[Any] = []
     fields = ctx.owner.vault.profile.fields(errors=errors)
     return {
-        "fields": [(f, format_value(f.value) if f.value is not None else "") for f in fields],
+        "fields": [
+            ProfileRow(
+                f,
+                _label(f.path),
+                format_value(f.value) if f.value is not None else "",
+                isinstance(f.value, bool),
+            )
+            for f in fields
+        ],
         "corrupt": [e.name for e in errors],
         "schema_paths": schema_paths(),
         "typed": {},
@@ -199,6 +225,8 @@ async def profile_page(ctx: Ctx) -> dict[str, Any]:
 async def profile_set(ctx: Ctx) -> str:
     path = ctx.value("path").strip()
     text = ctx.value("value")
+    if ctx.value("kind") == "bool":  # a checkbox: unticked sends nothing, which means false
+        text = "true" if text == "true" else "false"
     key = ctx.value("form") or path
     if not path:
         raise Invalid(
@@ -208,7 +236,7 @@ async def profile_set(ctx: Ctx) -> str:
         rec = ctx.owner.vault.profile.set_text(path, text)
     except KluisError as exc:
         raise Invalid("/profile", {key: exc.message}, typed={key: text, "_path": path}) from exc
-    ctx.flash(f"Saved {path} (version {rec.version}).")
+    ctx.flash(f"Saved {_label(path)}, version {rec.version}.")
     return "/profile"
 
 
@@ -216,7 +244,7 @@ async def profile_set(ctx: Ctx) -> str:
 async def profile_unset(ctx: Ctx) -> str:
     path = ctx.value("path").strip()
     ctx.owner.vault.profile.unset(path)
-    ctx.flash(f"Removed {path}.")
+    ctx.flash(f"Removed {_label(path)}.")
     return "/profile"
 
 
