@@ -31,10 +31,11 @@ from pydantic import ValidationError
 
 from protocol import AccessDenied, ContactPolicy, ErrorCode, KluisError, Offer
 from vault.api.answers import BadRequest, ok, problem, problem_of
-from vault.api.dashboard.security import origin_ok, own_hosts
-from vault.api.inputs import query, read_model
-from vault.api.models import API_PREFIX
+from vault.api.dashboard.security import LINK_TTL_MS, origin_ok, own_hosts
+from vault.api.inputs import query, read_json, read_model
+from vault.api.models import API_PREFIX, LoginLink
 from vault.business import models as b
+from vault.business.dashboard import BusinessDashboard
 from vault.business.spec import BUSINESS_OPERATIONS, business_document
 from vault.home.atomic import atomic_write
 from vault.requester import GrantStatus, UnknownGrant, parse_purpose
@@ -72,8 +73,7 @@ class BusinessControl:
         self.token = secrets.token_hex(32)
         self.url = ""
         self._runner: web.AppRunner | None = None
-        #: Extra routes (the dashboard) attach here before start.
-        self.attachments: list[Callable[[web.Application], None]] = []
+        self.dashboard = BusinessDashboard(node, lambda: self.token, lambda: self.port)
 
     async def start(self) -> str:
         app = web.Application(
@@ -81,8 +81,7 @@ class BusinessControl:
         )
         for op in BUSINESS_OPERATIONS:
             app.router.add_route(op.method, API_PREFIX + op.path, getattr(self, op.handler))
-        for attach in self.attachments:
-            attach(app)
+        self.dashboard.attach(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -267,6 +266,16 @@ class BusinessControl:
     async def list_erasures(self, request: web.Request) -> web.Response:
         rows = [r.model_dump(mode="json") for r in self.node.biz.erasure_receipts()]
         return ok(b.ErasureReceiptList(receipts=rows))
+
+    async def login_link(self, request: web.Request) -> web.Response:
+        await read_json(request)  # no fields; a malformed body is still a 400
+        return ok(
+            LoginLink(
+                url=self.dashboard.login_url(self.url),
+                dashboard_url=self.url + "/",
+                expires_in_s=LINK_TTL_MS // 1000,
+            )
+        )
 
     async def get_profile(self, request: web.Request) -> web.Response:
         return ok(self._profile())

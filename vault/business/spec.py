@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from vault.api.models import LoginLink
 from vault.api.spec import Operation, Query, document_of
 from vault.business import models as b
 
@@ -45,6 +46,8 @@ BUSINESS_OPERATIONS: tuple[Operation, ...] = (
               b.DeletionReceiptList, errors=()),
     Operation("GET", "/erasures", "list_erasures", "Signed erasure receipts given", "receipts",
               b.ErasureReceiptList, errors=()),
+    Operation("POST", "/login-link", "login_link", "A one-time link into the dashboard", "meta",
+              LoginLink, errors=(400,)),
     Operation("GET", "/profile", "get_profile", "The signed business profile", "profile",
               b.ProfileOut, errors=()),
     Operation("PUT", "/profile", "set_profile", "Set (or change) the signed profile", "profile",

@@ -719,3 +719,14 @@ async def _until_stopped() -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+@business_app.command()
+def dashboard(home: BizHomeOpt = None) -> None:
+    """Print a one-time login link into the running business node's dashboard."""
+    client = _client(home)
+    if client is None:
+        raise RequesterError("no business node runs; start one with `kluis business start`")
+    link = client.post("login-link")
+    stdout().print(f"open (once, within {link['expires_in_s'] // 60} minutes): {link['url']}",
+                   markup=False)  # fmt: skip
