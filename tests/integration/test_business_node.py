@@ -201,3 +201,15 @@ async def test_openapi_matches_the_router_and_the_token_is_required(bn: Business
     with pytest.raises(ApiProblem) as exc:
         await call(client, "POST", "requests", {"vault": "x", "fields": []})
     assert exc.value.status == 400 and exc.value.code is ErrorCode.INVALID_BODY
+    with pytest.raises(ApiProblem) as exc:
+        await call(client, "GET", "activity?after=%C2%B2")
+    assert exc.value.code is ErrorCode.BAD_QUERY
+    with pytest.raises(ApiProblem) as exc:
+        await call(client, "GET", "activity?colour=red")
+    assert exc.value.code is ErrorCode.BAD_QUERY
+    with pytest.raises(ApiProblem) as exc:
+        await call(client, "POST", "grants/g1/contact", {"category": "spam", "subject": "x"})
+    assert exc.value.code is ErrorCode.INVALID_BODY
+    with pytest.raises(ApiProblem) as exc:
+        await call(client, "POST", "grants/nope/read", {})
+    assert exc.value.status == 404

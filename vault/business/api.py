@@ -248,7 +248,10 @@ class BusinessControl:
         return ok(b.ContactResult(message_id=mid, grant_id=grant_id, mailing_id=body.mailing_id))
 
     async def list_activity(self, request: web.Request) -> web.Response:
-        after = int(query(request, "after", max_len=12) or -1)
+        given = query(request, "after", max_len=12)
+        if given is not None and not (given.isascii() and given.isdigit()):
+            raise BadRequest("after is a sequence number", code=ErrorCode.BAD_QUERY)
+        after = int(given) if given is not None else -1
         grant = query(request, "grant", max_len=128)
         rows = [
             b.ActivityView(

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol import Action, ContactCategory
+
 __all__ = [
     "ActivityList",
     "ActivityView",
@@ -32,7 +34,6 @@ __all__ = [
     "WaitBody",
 ]
 
-_ID = Field(min_length=1, max_length=128)
 
 
 class _In(BaseModel):
@@ -62,7 +63,9 @@ class SendRequestBody(_In):
     retention_days: int = Field(default=0, ge=0, le=3650)
     offer: str = Field(default="", max_length=200)
     offer_cents: int = Field(default=0, ge=0, le=10**9)
-    actions: list[str] = Field(default_factory=lambda: ["read", "subscribe"], max_length=8)
+    actions: list[Action] = Field(
+        default_factory=lambda: [Action.READ, Action.SUBSCRIBE], min_length=1, max_length=8
+    )
     contact: list[tuple[str, int, int]] | None = Field(
         default=None, max_length=16, description="contact terms: [category, max messages, days]"
     )
@@ -127,7 +130,7 @@ class CopyView(_Out):
 
 
 class ContactBody(_In):
-    category: str = Field(min_length=1, max_length=64)
+    category: ContactCategory
     subject: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=4000)
     mailing_id: str | None = Field(default=None, min_length=1, max_length=128)
