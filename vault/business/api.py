@@ -247,6 +247,19 @@ class BusinessControl:
         )
         return ok(b.ContactResult(message_id=mid, grant_id=grant_id, mailing_id=body.mailing_id))
 
+    async def list_mailings(self, request: web.Request) -> web.Response:
+        rows = [
+            b.MailingView(
+                mailing_id=y.mailing_id,
+                sent=y.sent,
+                refused=dict(y.refused),
+                first_at=y.first_at,
+                last_at=y.last_at,
+            )
+            for y in self.node.mailings.yields()
+        ]
+        return ok(b.MailingList(mailings=rows))
+
     async def list_activity(self, request: web.Request) -> web.Response:
         given = query(request, "after", max_len=12)
         if given is not None and not (given.isascii() and given.isdigit()):

@@ -26,6 +26,8 @@ __all__ = [
     "CopyView",
     "DeletionReceiptList",
     "ErasureReceiptList",
+    "MailingList",
+    "MailingView",
     "ProfileBody",
     "ProfileOut",
     "ReadBody",
@@ -33,7 +35,6 @@ __all__ = [
     "SendRequestBody",
     "WaitBody",
 ]
-
 
 
 class _In(BaseModel):
@@ -183,3 +184,17 @@ class ProfileOut(_Out):
 
     profile: dict[str, Any] | None
     well_known: dict[str, Any] | None
+
+
+class MailingView(_Out):
+    """One mailing's yield as the business can measure it: sent, and refusals by code."""
+
+    mailing_id: str
+    sent: int
+    refused: dict[str, int]
+    first_at: int
+    last_at: int
+
+
+class MailingList(_Out):
+    mailings: list[MailingView]

@@ -38,6 +38,8 @@ BUSINESS_OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/grants/{id}/contact", "send_contact",
               "Message the customer within their contact terms", "contact", b.ContactResult,
               body=b.ContactBody, errors=(400, 403, 404)),
+    Operation("GET", "/mailings", "list_mailings", "Contact yield per mailing", "contact",
+              b.MailingList, errors=()),
     Operation("GET", "/activity", "list_activity", "What the held subscriptions saw", "grants",
               b.ActivityList, query=(Query("after", dict(_SEQ), "only entries after this seq"),
                                      Query("grant", {"type": "string", "maxLength": 128},
