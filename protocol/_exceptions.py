@@ -81,7 +81,8 @@ not this one::
         │   └── ApiProblem           [vault.cli.client] the node's API answered a problem
         └── RequesterError           [vault.requester] the business's own store or arguments
             ├── UnknownGrant         no local grant with that id
-            └── UnknownRequest       no local access request with that id
+            ├── UnknownRequest       no local access request with that id
+            └── OfferRulesError      [vault.business.offer_rules] bad offer rules or agent
 
 Rules that follow from the design:
 

@@ -34,8 +34,19 @@ VAULT_FLOORS: dict[str, set[str]] = {
     "api": {"_exceptions", "home", "store", "services"},
     "node": {"_exceptions", "home", "store", "services", "api"},
     "requester": {"_exceptions", "home", "store"},
+    "business": {"_exceptions", "home", "store", "api", "requester"},
     "demo": {"_exceptions", "home", "store", "services", "node", "requester"},
-    "cli": {"_exceptions", "home", "store", "services", "api", "node", "requester", "demo"},
+    "cli": {
+        "_exceptions",
+        "home",
+        "store",
+        "services",
+        "api",
+        "node",
+        "requester",
+        "demo",
+        "business",
+    },
 }
 
 

@@ -33,7 +33,7 @@ from vault.api import models as m
 from vault.api.answers import PROBLEM_JSON
 from vault.services.rules import Rule
 
-__all__ = ["OPERATIONS", "Operation", "Query", "openapi_document"]
+__all__ = ["OPERATIONS", "Operation", "Query", "document_of", "openapi_document"]
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 
@@ -352,10 +352,28 @@ _REASONS = {
 }
 
 
+#: The owner's API, as the document's ``info`` says it.
+_OWNER_INFO = {
+    "title": "kluis owner control API",
+    "version": "1.0.0",
+    "description": (
+        "The vault owner's local API. It listens on 127.0.0.1 only and every "
+        "request needs `Authorization: Bearer <token>` (the token is in "
+        "KLUIS_HOME/control.token, mode 0600). Errors are RFC 9457 problem "
+        "details (`application/problem+json`: type, title, status, detail) with "
+        "a stable `code` to act on."
+    ),
+}
+
+
 @lru_cache(maxsize=1)
 def openapi_document(prefix: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the control API (JSON-ready, cached)."""
-    ops = OPERATIONS
+    return document_of(OPERATIONS, prefix, _OWNER_INFO)
+
+
+def document_of(ops: tuple[Operation, ...], prefix: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of an operation table (the business node has one too)."""
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m.Problem, "serialization")]
     for op in ops:
         if op.body is not None:
@@ -418,17 +436,7 @@ def openapi_document(prefix: str = "/api/v1") -> dict[str, Any]:
         paths.setdefault(prefix + op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "kluis owner control API",
-            "version": "1.0.0",
-            "description": (
-                "The vault owner's local API. It listens on 127.0.0.1 only and every "
-                "request needs `Authorization: Bearer <token>` (the token is in "
-                "KLUIS_HOME/control.token, mode 0600). Errors are RFC 9457 problem "
-                "details (`application/problem+json`: type, title, status, detail) with "
-                "a stable `code` to act on."
-            ),
-        },
+        "info": dict(info),
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "security": [{"bearer": []}],
         "paths": paths,

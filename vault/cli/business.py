@@ -8,9 +8,13 @@ The business has its own folder and passphrase, separate from any vault::
     KLUIS_BUSINESS_LISTEN      where its node listens while a command runs
                                (default /ip4/0.0.0.0/tcp/0: every interface)
 
-Every network command starts the business's node for the duration of the
-command only; a revoke notice sent while no command runs is picked up on the
-next read (the vault refuses it with ``revoked`` and the SDK deletes then).
+``kluis business start`` runs the business node (:mod:`vault.business`): it
+answers revocations and erasure requests at once, holds subscriptions and
+serves a control API. While it runs, every other command here is a client of
+that API (``control.url``/``control.token`` in the business home). Without a
+running node, a network command starts the business's node for the duration
+of the command only; a revoke notice sent meanwhile is picked up on the next
+read (the vault refuses it with ``revoked`` and the SDK deletes then).
 Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup`.
 """
 
@@ -19,20 +23,27 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import platformdirs
 import typer
 from rich.table import Table
 
 from protocol import Offer
+from protocol.business import well_known_document
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
+from vault.business.api import URL_FILE
+from vault.cli.client import ControlClient
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
+from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths
 from vault.requester import GrantHandle, Requester, RequesterError, parse_purpose, vault_peer_of
 from vault.store.schema import format_value
@@ -96,6 +107,24 @@ def resolve_business_home(explicit: Path | None) -> Path:
     return platformdirs.user_data_path("kluis-business", appauthor=False)
 
 
+def _client(home: Path | None) -> ControlClient | None:
+    """The running business node's API client, or None when no node runs.
+
+    A store held by a one-shot command (no ``control.url``) is named as such, so
+    the user is not told that a *vault* runs.
+    """
+    folder = resolve_business_home(home)
+    pid = running_pid(folder)
+    if pid is None:
+        return None
+    if not (folder / URL_FILE).exists():
+        raise RequesterError(
+            f"the business store is in use by another `kluis business` command (pid {pid}); "
+            "run `kluis business start` to let commands share it"
+        )
+    return ControlClient.from_home(folder)
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -143,17 +172,78 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
     return asyncio.run(main())
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A grant as the node's API lists it (the fields the table and --json use)."""
+
+    grant_id: str
+    vault: str
+    fields: list[str]
+    purpose: str
+    status: str
+    expires_at: int
+    retention_days: int
+    data_deleted: bool
+    deleted_at: int | None
+    deletion_reason: str | None
+    receipt_id: str | None
+    receipt_acked: bool
+    subscribed: bool = False
+
+    @property
+    def vault_peer(self) -> str:
+        return self.vault
+
+
+def _domain_of(website: Any) -> str | None:
+    return urlsplit(website).hostname if isinstance(website, str) and website else None
+
+
+#: Seconds between looks at the node's activity while following a subscription.
+FOLLOW_INTERVAL = 0.5
+
+
+def _follow(client: ControlClient, grant_id: str) -> None:
+    """Print what the node's held subscription receives, until the grant ends."""
+    out = stdout()
+    grant = {g["grant_id"]: g for g in client.get("grants")["grants"]}.get(grant_id)
+    if grant is None:
+        raise RequesterError(f"no grant {grant_id} in this business store")
+    out.print(f"following grant {grant_id} (held by the business node); Ctrl-C to stop",
+              markup=False)  # fmt: skip
+    after = max((a["seq"] for a in client.get("activity")["activity"]), default=-1)
+    while True:
+        rows = client.get(f"activity?grant={grant_id}&after={after}")["activity"]
+        for row in rows:
+            after = max(after, row["seq"])
+            if row["kind"] == "update":
+                out.print(f"{row['path']} changed (version {row['version']})", markup=False)
+        status = {g["grant_id"]: g for g in client.get("grants")["grants"]}[grant_id]
+        if status["status"] != "active":
+            sent = "receipt sent" if status["receipt_acked"] else "receipt pending"
+            out.print(f"grant {grant_id} {status['status']}: local data deleted, {sent}",
+                      markup=False)  # fmt: skip
+            return
+        time.sleep(FOLLOW_INTERVAL)
+
+
 def _show(value: Any) -> str:
     if value is None:
         return ""
     return format_value(list(value) if isinstance(value, tuple) else value)
 
 
-def _print_grant(grant: GrantHandle) -> None:
+def _print_grant(grant: GrantHandle | dict[str, Any]) -> None:
+    """The approval line, from the SDK's handle or the node's grant view."""
+    if isinstance(grant, dict):
+        gid, fields = grant["grant_id"], grant["fields"]
+        expires, retention = grant["expires_at"], grant["retention_days"]
+    else:
+        gid, fields = grant.grant_id, list(grant.fields)
+        expires, retention = grant.expires_at, grant.retention_days
     stdout().print(
-        f"approved: grant {grant.grant_id} (fields: {', '.join(grant.fields)}; "
-        f"expires {format_ms(grant.expires_at, MINUTE_UTC)}; "
-        f"retention {grant.retention_days} days)",
+        f"approved: grant {gid} (fields: {', '.join(fields)}; "
+        f"expires {format_ms(expires, MINUTE_UTC)}; retention {retention} days)",
         markup=False,
     )
 
@@ -185,6 +275,10 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
 @business_app.command("id")
 def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
     """Print the business's peer id."""
+
+    if (client := _client(home)) is not None:
+        sys.stdout.write(client.get("status")["peer_id"] + "\n")
+        return
 
     async def work(biz: Requester) -> str:
         return biz.peer_id
@@ -223,6 +317,19 @@ def request(
     wanted = _split(fields) or []
     parse_purpose(purpose)  # fail before unlocking: nothing touched
     vault_peer_of(vault_multiaddr)
+    if (client := _client(home)) is not None:
+        sent = client.post("requests", {
+            "vault": vault_multiaddr, "fields": wanted, "purpose": purpose,
+            "purpose_text": purpose_text, "days": days, "retention_days": retention_days,
+            "offer": offer, "offer_cents": offer_cents,
+        })  # fmt: skip
+        sys.stdout.write(sent["request_id"] + "\n")
+        sys.stdout.flush()
+        if wait is not None:
+            with stderr().status("Waiting for the owner's decision…"):
+                view = client.post(f"requests/{sent['request_id']}/wait", {"timeout": wait})
+            _print_grant(view)
+        return
 
     async def work(biz: Requester) -> None:
         pending = await biz.request(
@@ -254,6 +361,10 @@ def wait_decision(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Wait for the owner's decision on a request sent earlier (exit 2 if denied)."""
+    if (client := _client(home)) is not None:
+        with stderr().status("Waiting for the owner's decision…"):
+            _print_grant(client.post(f"requests/{request_id}/wait", {"timeout": timeout}))
+        return
 
     async def work(biz: Requester) -> None:
         pending = biz.pending(request_id)
@@ -280,7 +391,13 @@ def read(
         records = await biz.read_records(grant_id, _split(fields))
         return {path: rec.model_dump(mode="json") for path, rec in records.items()}
 
-    data = _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
+    if (client := _client(home)) is not None:
+        wanted = _split(fields)
+        got = client.post(f"grants/{grant_id}/read", {"fields": wanted} if wanted else {})
+        data = {p: {"value": v, "version": got["versions"].get(p, 0)}
+                for p, v in got["values"].items()}  # fmt: skip
+    else:
+        data = _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
     if as_json:
         sys.stdout.write(
             json.dumps({p: r["value"] for p, r in data.items()}, indent=2, ensure_ascii=False)
@@ -306,7 +423,17 @@ def subscribe(
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
 ) -> None:
-    """Print updates as the owner changes granted fields, until revoked or Ctrl-C."""
+    """Print updates as the owner changes granted fields, until revoked or Ctrl-C.
+
+    While the business node runs it holds the subscription itself; this command
+    then follows what the node receives (paths and versions).
+    """
+    if (client := _client(home)) is not None:
+        try:
+            _follow(client, grant_id)
+        except KeyboardInterrupt:
+            stderr().print("stopped", markup=False)
+        return
 
     async def work(biz: Requester) -> None:
         out = stdout()
@@ -335,7 +462,10 @@ def grants(
     async def work(biz: Requester) -> list[Any]:
         return biz.grants()
 
-    infos = _run(home, passphrase_file, None, work, network=False)
+    if (client := _client(home)) is not None:
+        infos = [_Row(**row) for row in client.get("grants")["grants"]]
+    else:
+        infos = _run(home, passphrase_file, None, work, network=False)
     if as_json:
         rows = [
             {
@@ -380,6 +510,7 @@ profile_app = typer.Typer(
 )
 business_app.add_typer(profile_app, name="profile")
 
+
 def _profile_json(profile: Any) -> dict[str, Any]:
     return {k: v for k, v in profile.model_dump(mode="json").items() if k not in ("type", "sig")}
 
@@ -391,12 +522,15 @@ def profile_show(
     """Print the business profile customers see (and the domain they can verify)."""
 
     async def work(biz: Requester) -> Any:
-        return biz.profile.get()
+        profile = biz.profile.get()
+        return None if profile is None else _profile_json(profile)
 
-    profile = _run(home, passphrase_file, None, work, network=False)
-    if profile is None:
+    if (client := _client(home)) is not None:
+        data = client.get("profile")["profile"]
+    else:
+        data = _run(home, passphrase_file, None, work, network=False)
+    if data is None:
         raise RequesterError("no business profile yet; set one with `kluis business profile set`")
-    data = _profile_json(profile)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
@@ -404,10 +538,11 @@ def profile_show(
         if key == "address":
             value = ", ".join(v for v in value.values() if v)
         stdout().print(f"{key.replace('_', ' ')}: {value}", markup=False)
-    if profile.domain:
+    domain = _domain_of(data.get("website"))
+    if domain:
         stdout().print(
             f"verify it: publish `kluis business profile well-known` at "
-            f"https://{profile.domain}/.well-known/kluis.json",
+            f"https://{domain}/.well-known/kluis.json",
             markup=False,
         )
 
@@ -451,11 +586,15 @@ def profile_set(
     if any(v is not None for v in address.values()):
         fields["address"] = {k: v for k, v in address.items() if v is not None}
 
-    async def work(biz: Requester) -> Any:
-        return biz.profile.set(**fields)
+    async def work(biz: Requester) -> dict[str, Any]:
+        return _profile_json(biz.profile.set(**fields))
 
-    profile = _run(home, passphrase_file, None, work, network=False)
-    stdout().print(f"profile signed: {profile.display_name} ({profile.legal_name})", markup=False)
+    if (client := _client(home)) is not None:
+        given = {k: v for k, v in fields.items() if v is not None}
+        data = client.put("profile", given)["profile"]
+    else:
+        data = _run(home, passphrase_file, None, work, network=False)
+    stdout().print(f"profile signed: {data['display_name']} ({data['legal_name']})", markup=False)
 
 
 @profile_app.command("well-known")
@@ -465,4 +604,129 @@ def profile_well_known(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt 
     async def work(biz: Requester) -> bytes:
         return biz.profile.well_known()
 
+    if (client := _client(home)) is not None:
+        sys.stdout.write(well_known_document(client.get("status")["peer_id"]).decode())
+        return
     sys.stdout.write(_run(home, passphrase_file, None, work, network=False).decode())
+
+
+@business_app.command()
+def contact(
+    grant_id: Annotated[str, typer.Argument(help="The contact grant to write under.")],
+    category: Annotated[str, typer.Option("--category", help="service, marketing, survey…")],
+    subject: Annotated[str, typer.Option("--subject", help="One line.")],
+    body: Annotated[str, typer.Option("--body", help="The message.")] = "",
+    mailing: Annotated[
+        str | None, typer.Option("--mailing", help="Mailing id, to count its yield.")
+    ] = None,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Keep it and retry if the vault is unreachable.")
+    ] = False,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Message a customer within their contact terms; prints the message id.
+
+    The vault applies the customer's rules (caps, quiet hours, categories, blocks)
+    and refuses with a one-line reason (exit 2) what they do not allow.
+    """
+    if (client := _client(home)) is not None:
+        sent = client.post(f"grants/{grant_id}/contact", {
+            "category": category, "subject": subject, "body": body, "mailing_id": mailing,
+            "queue": queue,
+        })  # fmt: skip
+        sys.stdout.write(sent["message_id"] + "\n")
+        return
+
+    async def work(biz: Requester) -> str:
+        return await biz.contact(grant_id, category, subject, body, mailing_id=mailing,
+                                 queue=queue)  # fmt: skip
+
+    sys.stdout.write(_run(home, passphrase_file, listen, work, bootstrap=bootstrap) + "\n")
+
+
+@business_app.command()
+def start(
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+    listen: ListenOpt = None,
+    bootstrap: BootstrapOpt = None,
+    control_port: Annotated[
+        int, typer.Option("--control-port", min=0, max=65535, help="0: the OS picks one.")
+    ] = 0,
+    offers: Annotated[
+        Path | None, typer.Option("--offers", help="Offer rules (TOML) to answer intents with.")
+    ] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", help="Or an agent module: MODULE:NAME or file.py:NAME."),
+    ] = None,
+) -> None:
+    """Run the business node until Ctrl-C: answers revocations and erasures at once,
+    holds subscriptions, answers intents, and serves the control API the other
+    `kluis business` commands use while it runs."""
+    from vault.business import BusinessNode
+    from vault.home.config import load_config, network_settings, reach_config
+
+    folder = resolve_business_home(home)
+    if not VaultPaths(folder).exists():
+        raise RequesterError(f"no business store in {folder} (run `kluis business init`)")
+    if (pid := running_pid(folder)) is not None:
+        raise RequesterError(f"the business store is in use (pid {pid}); one node per store")
+    config = load_config(folder)
+    if not listen and "listen" not in config.network.model_fields_set:
+        listen = list(DEFAULT_LISTEN)
+    net = network_settings(config, listen=listen, bootstrap=bootstrap)
+    passphrase = read_passphrase(passphrase_file, env=ENV_BUSINESS_PASSPHRASE)
+
+    async def main() -> None:
+        with stderr().status("Unlocking the business store (Argon2id)…"):
+            node = await BusinessNode.start(
+                folder, passphrase, listen=list(net.listen), bootstrap=list(net.bootstrap),
+                mdns=net.mdns, reach=reach_config(net), control_port=control_port,
+                offers=offers, agent=agent,
+            )  # fmt: skip
+        async with node:
+            out = stdout()
+            out.print(f"business node {node.peer_id}", markup=False)
+            for addr in node.addrs:
+                out.print(f"  listening on {addr}", markup=False)
+            out.print(f"  control API {node.control_url}", markup=False)
+            if node.offer_categories:
+                out.print(f"  answering intents: {', '.join(node.offer_categories)}",
+                          markup=False)  # fmt: skip
+            sys.stdout.flush()
+            await _until_stopped()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        stderr().print("stopped", markup=False)
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT (Ctrl-C), then return so the node closes in order."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+@business_app.command()
+def dashboard(home: BizHomeOpt = None) -> None:
+    """Print a one-time login link into the running business node's dashboard."""
+    client = _client(home)
+    if client is None:
+        raise RequesterError("no business node runs; start one with `kluis business start`")
+    link = client.post("login-link")
+    stdout().print(f"open (once, within {link['expires_in_s'] // 60} minutes): {link['url']}",
+                   markup=False)  # fmt: skip

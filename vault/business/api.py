@@ -1,0 +1,347 @@
+"""The business node's control API: the owner's API machinery, a table of its own.
+
+Same security as the vault's (:mod:`vault.api.control`, whose reasoning holds
+here unchanged): 127.0.0.1 only; a 32-byte bearer token in
+``KLUIS_BUSINESS_HOME/control.token`` (0600) beside ``control.url``, compared in
+constant time; a foreign ``Host`` or a cross-site ``Origin``/``Sec-Fetch-Site``
+refused with 403 before the token is looked at (the dashboard's own
+:func:`~vault.api.dashboard.security.origin_ok`); errors are RFC 9457 problems
+(:mod:`vault.api.answers`), bodies are read by :mod:`vault.api.inputs`. The
+routes and the OpenAPI document come from
+:data:`vault.business.spec.BUSINESS_OPERATIONS`.
+
+Because the files have the owner's names, the CLI's
+:class:`~vault.cli.client.ControlClient` talks to this node unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from protocol import AccessDenied, ContactPolicy, ErrorCode, KluisError, Offer
+from vault.api.answers import BadRequest, ok, problem, problem_of
+from vault.api.dashboard.security import LINK_TTL_MS, origin_ok, own_hosts
+from vault.api.inputs import query, read_json, read_model
+from vault.api.models import API_PREFIX, LoginLink
+from vault.business import models as b
+from vault.business.dashboard import BusinessDashboard
+from vault.business.spec import BUSINESS_OPERATIONS, business_document
+from vault.home.atomic import atomic_write
+from vault.requester import GrantStatus, UnknownGrant, parse_purpose
+
+if TYPE_CHECKING:
+    from vault.business.node import BusinessNode
+
+__all__ = ["TOKEN_FILE", "URL_FILE", "BusinessControl"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "control.token"  # noqa: S105 (a file name)
+URL_FILE = "control.url"
+MAX_BODY = 64 * 1024
+
+_KNOWN_QUERY: dict[tuple[str, str], set[str]] = {
+    (op.method, API_PREFIX + op.path): {q.name for q in op.query} for op in BUSINESS_OPERATIONS
+}
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.TOO_LARGE,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BusinessControl:
+    """The aiohttp app on 127.0.0.1 serving :data:`BUSINESS_OPERATIONS`, and its files."""
+
+    def __init__(self, node: BusinessNode, home: Path, *, port: int = 0) -> None:
+        self.node = node
+        self.home = Path(home)
+        self.port = port
+        self.token = secrets.token_hex(32)
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self.dashboard = BusinessDashboard(node, lambda: self.token, lambda: self.port)
+
+    async def start(self) -> str:
+        app = web.Application(
+            client_max_size=MAX_BODY, middlewares=[self._guard_mw, self._errors_mw]
+        )
+        for op in BUSINESS_OPERATIONS:
+            app.router.add_route(op.method, API_PREFIX + op.path, getattr(self, op.handler))
+        self.dashboard.attach(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.port}"
+        atomic_write(self.home / TOKEN_FILE, (self.token + "\n").encode("ascii"), mode=0o600)
+        atomic_write(self.home / URL_FILE, (self.url + "\n").encode("ascii"), mode=0o600)
+        return self.url
+
+    async def stop(self) -> None:
+        for name, mine in ((TOKEN_FILE, self.token), (URL_FILE, self.url)):
+            path = self.home / name
+            with contextlib.suppress(OSError):
+                if mine and path.read_text(encoding="ascii").strip() == mine:
+                    path.unlink()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    # -- middleware ----------------------------------------------------------------------
+
+    @web.middleware
+    async def _guard_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.host not in own_hosts(self.port):
+            return problem(403, ErrorCode.FORBIDDEN_HOST, "requests must address 127.0.0.1")
+        if not request.path.startswith("/api/"):
+            return await handler(request)  # the dashboard: cookie + CSRF (its own guard)
+        origin, site = request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
+        if not origin_ok(request.host, origin, site, self.port):
+            return problem(403, ErrorCode.CROSS_ORIGIN, "cross-site requests are refused")
+        auth = request.headers.get("Authorization", "")
+        given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii")):
+            return problem(401, ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
+        info = request.match_info
+        route = info.route.resource.canonical if info.route.resource is not None else ""
+        known = _KNOWN_QUERY.get((request.method, route))
+        if known is not None and (extra := set(request.query) - known):
+            unknown = ", ".join(sorted(extra))[:100]
+            return problem(400, ErrorCode.BAD_QUERY, f"unknown query parameter: {unknown}")
+        return await handler(request)
+
+    @web.middleware
+    async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return problem(
+                exc.status, _HTTP_CODES.get(exc.status, ErrorCode.HTTP_ERROR), exc.reason
+            )
+        except ValidationError as exc:
+            where = [
+                ".".join(str(p) for p in e["loc"]) or "(body)"
+                for e in exc.errors(include_input=False, include_url=False)[:3]
+            ]
+            return problem(400, ErrorCode.INVALID_BODY, "invalid body: " + ", ".join(where))
+        except KluisError as exc:
+            return problem_of(exc)
+        except Exception:
+            log.exception("business API failed on %s %s", request.method, request.path)
+            return problem(500, ErrorCode.INTERNAL, "internal error")
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(business_document(API_PREFIX))
+
+    async def status(self, request: web.Request) -> web.Response:
+        node = self.node
+        profile = node.biz.profile.get()
+        return ok(
+            b.BizStatusView(
+                peer_id=node.biz.peer_id,
+                addrs=node.biz.addrs,
+                control_url=self.url,
+                pid=os.getpid(),
+                display_name=None if profile is None else profile.display_name,
+                held_subscriptions=node.holder.held(),
+                offers=node.offer_categories,
+            )
+        )
+
+    async def list_requests(self, request: web.Request) -> web.Response:
+        return ok(b.BizRequestList(requests=[_request(r) for r in self.node.biz.requests()]))
+
+    async def send_request(self, request: web.Request) -> web.Response:
+        body = await read_model(request, b.SendRequestBody)
+        parse_purpose(body.purpose)
+        try:
+            terms = None if body.contact is None else ContactPolicy.of(body.contact)
+        except ValueError as exc:  # an unknown category (pydantic's errors are ValueErrors too)
+            raise BadRequest("contact: unknown category or bad numbers") from exc
+        pending = await self.node.biz.request(
+            body.vault,
+            body.fields,
+            body.purpose,
+            body.purpose_text,
+            days=body.days,
+            retention_days=body.retention_days,
+            offer=Offer(description=body.offer, value_cents=body.offer_cents),
+            actions=body.actions,
+            contact=terms,
+        )
+        return ok(_request(self.node.biz.book.request(pending.request_id)), status=201)
+
+    async def wait_decision(self, request: web.Request) -> web.Response:
+        body = await read_model(request, b.WaitBody)
+        pending = self.node.biz.pending(request.match_info["id"])
+        grant = await pending.decision(timeout=body.timeout)
+        self.node.holder.refresh()
+        return ok(self._grant(grant.grant_id))
+
+    async def list_grants(self, request: web.Request) -> web.Response:
+        self.node.holder.refresh()
+        infos = self.node.biz.grants()
+        return ok(b.BizGrantList(grants=[self._grant(g.grant_id) for g in infos]))
+
+    async def read_grant(self, request: web.Request) -> web.Response:
+        body = await read_model(request, b.ReadBody)
+        grant_id = request.match_info["id"]
+        records = await self.node.biz.read_records(grant_id, body.fields)
+        return ok(
+            b.ReadResult(
+                grant_id=grant_id,
+                values={p: r.value for p, r in records.items()},
+                versions={p: r.version for p, r in records.items()},
+            )
+        )
+
+    async def get_copy(self, request: web.Request) -> web.Response:
+        grant_id = request.match_info["id"]
+        info = self.node.biz.grant_info(grant_id)
+        if info.status != GrantStatus.ACTIVE:
+            raise AccessDenied(
+                f"grant {grant_id} is {info.status}",
+                code=ErrorCode.REVOKED if info.status == GrantStatus.REVOKED else ErrorCode.EXPIRED,
+            )
+        return ok(
+            b.CopyView(
+                grant_id=grant_id,
+                values=dict(self.node.biz.local_copy(grant_id)),
+                expires_at=info.expires_at,
+                retention_days=info.retention_days,
+            )
+        )
+
+    async def send_contact(self, request: web.Request) -> web.Response:
+        body = await read_model(request, b.ContactBody)
+        grant_id = request.match_info["id"]
+        mid = await self.node.contact(
+            grant_id,
+            body.category,
+            body.subject,
+            body.body,
+            mailing_id=body.mailing_id,
+            queue=body.queue,
+        )
+        return ok(b.ContactResult(message_id=mid, grant_id=grant_id, mailing_id=body.mailing_id))
+
+    async def list_mailings(self, request: web.Request) -> web.Response:
+        rows = [
+            b.MailingView(
+                mailing_id=y.mailing_id,
+                sent=y.sent,
+                refused=dict(y.refused),
+                first_at=y.first_at,
+                last_at=y.last_at,
+            )
+            for y in self.node.mailings.yields()
+        ]
+        return ok(b.MailingList(mailings=rows))
+
+    async def list_activity(self, request: web.Request) -> web.Response:
+        given = query(request, "after", max_len=12)
+        if given is not None and not (given.isascii() and given.isdigit()):
+            raise BadRequest("after is a sequence number", code=ErrorCode.BAD_QUERY)
+        after = int(given) if given is not None else -1
+        grant = query(request, "grant", max_len=128)
+        rows = [
+            b.ActivityView(
+                seq=seq, at=a.at, kind=a.kind, grant_id=a.grant_id, path=a.path, version=a.version
+            )
+            for seq, a in self.node.holder.numbered()
+            if seq > after and (grant is None or a.grant_id == grant)
+        ]
+        return ok(b.ActivityList(activity=rows))
+
+    async def list_receipts(self, request: web.Request) -> web.Response:
+        rows = [r.model_dump(mode="json") for r in self.node.biz.receipts()]
+        return ok(b.DeletionReceiptList(receipts=rows))
+
+    async def list_erasures(self, request: web.Request) -> web.Response:
+        rows = [r.model_dump(mode="json") for r in self.node.biz.erasure_receipts()]
+        return ok(b.ErasureReceiptList(receipts=rows))
+
+    async def login_link(self, request: web.Request) -> web.Response:
+        await read_json(request)  # no fields; a malformed body is still a 400
+        return ok(
+            LoginLink(
+                url=self.dashboard.login_url(self.url),
+                dashboard_url=self.url + "/",
+                expires_in_s=LINK_TTL_MS // 1000,
+            )
+        )
+
+    async def get_profile(self, request: web.Request) -> web.Response:
+        return ok(self._profile())
+
+    async def set_profile(self, request: web.Request) -> web.Response:
+        body = await read_model(request, b.ProfileBody)
+        self.node.biz.profile.set(**body.model_dump(exclude_none=True))
+        return ok(self._profile())
+
+    def _profile(self) -> b.ProfileOut:
+        own = self.node.biz.profile
+        profile = own.get()
+        if profile is None:
+            return b.ProfileOut(profile=None, well_known=None)
+        shown = {
+            k: v for k, v in profile.model_dump(mode="json").items() if k not in ("type", "sig")
+        }
+        return b.ProfileOut(profile=shown, well_known=json.loads(own.well_known()))
+
+    def _grant(self, grant_id: str) -> b.BizGrantView:
+        info = self.node.biz.grant_info(grant_id)
+        return b.BizGrantView(
+            grant_id=info.grant_id,
+            vault=info.vault_peer,
+            fields=list(info.fields),
+            purpose=info.purpose,
+            status=info.status,
+            expires_at=info.expires_at,
+            retention_days=info.retention_days,
+            data_deleted=info.data_deleted,
+            deleted_at=info.deleted_at,
+            deletion_reason=info.deletion_reason,
+            receipt_id=info.receipt_id,
+            receipt_acked=info.receipt_acked,
+            subscribed=grant_id in self.node.holder.held(),
+        )
+
+
+def _request(rec: Any) -> b.BizRequestView:
+    req = rec.request
+    return b.BizRequestView(
+        request_id=rec.request_id,
+        vault=rec.vault_addr,
+        fields=list(req.scope.fields),
+        purpose=req.purpose.code.value,
+        created_at=rec.created_at,
+        status=rec.status,
+        grant_id=rec.grant_id,
+        reason=rec.reason,
+    )
+
+
+__all__ += ["BadRequest", "UnknownGrant"]  # re-exported for the CLI's error mapping

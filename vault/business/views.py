@@ -1,0 +1,99 @@
+"""What the business dashboard shows, computed from the node (no HTML here).
+
+Each function returns plain rows for one section. Received values appear only
+for grants that are live now (:func:`received`); everything else is ids,
+paths, times and counts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vault.requester import GrantStatus
+
+if TYPE_CHECKING:
+    from vault.business.node import BusinessNode
+
+__all__ = ["PETNAME_KIND", "Relationship", "check_petname", "obligations", "received"]
+
+#: Store kind of the business's own names for the vaults it serves.
+PETNAME_KIND = "vault_petname"
+MAX_PETNAME = 64
+
+
+def check_petname(text: str) -> str:
+    """A petname the business may give: 1..64 characters, no control or format characters."""
+    from vault.requester import RequesterError
+
+    name = text.strip()
+    if not name or len(name) > MAX_PETNAME:
+        raise RequesterError(f"a petname is 1 to {MAX_PETNAME} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise RequesterError("a petname cannot hold control, format or bidi characters")
+    return name
+
+
+def petname(node: BusinessNode, vault_peer: str) -> str:
+    raw = node.biz.vault.store.get(PETNAME_KIND, vault_peer)
+    return "" if raw is None else raw.decode("utf-8")
+
+
+def set_petname(node: BusinessNode, vault_peer: str, name: str) -> None:
+    node.biz.vault.store.put(PETNAME_KIND, vault_peer, check_petname(name).encode("utf-8"))
+
+
+@dataclass
+class Relationship:
+    vault: str
+    petname: str
+    grants: list[Any] = field(default_factory=list)
+
+
+def relationships(node: BusinessNode) -> list[Relationship]:
+    """Every vault this business holds or held a grant from, with those grants."""
+    by_vault: dict[str, list[Any]] = defaultdict(list)
+    for info in node.biz.grants():
+        by_vault[info.vault_peer].append(info)
+    for rec in node.biz.requests():
+        by_vault.setdefault(rec.request.vault, [])
+    return [Relationship(v, petname(node, v), g) for v, g in sorted(by_vault.items())]
+
+
+def awaiting(node: BusinessNode) -> list[Any]:
+    return [r for r in node.biz.requests() if r.status == "pending"]
+
+
+def received(node: BusinessNode) -> list[dict[str, Any]]:
+    """The sealed copies of live grants only, with the grant's expiry and retention."""
+    rows = []
+    for info in node.biz.grants():
+        if info.status != GrantStatus.ACTIVE:
+            continue
+        values = node.biz.local_copy(info.grant_id)
+        rows.append({"info": info, "fields": sorted(values.items())})
+    return rows
+
+
+def obligations(node: BusinessNode) -> list[dict[str, Any]]:
+    """What the business still owes: data to delete by a deadline, receipts not acknowledged."""
+    now = node.biz.now()
+    rows = []
+    for rec in node.biz.book.grants():
+        status = rec.status(now)
+        if status == GrantStatus.EXPIRED and not rec.data_deleted:
+            deadline = rec.retention_deadline()
+            rows.append({"grant_id": rec.grant_id, "vault": rec.vault_peer,
+                         "what": "delete the data (retention)", "deadline": deadline,
+                         "overdue": deadline <= now})  # fmt: skip
+        elif rec.receipt is not None and not rec.receipt_acked:
+            rows.append({"grant_id": rec.grant_id, "vault": rec.vault_peer,
+                         "what": "deliver the deletion receipt", "deadline": None,
+                         "overdue": False})  # fmt: skip
+    return rows
+
+
+def deals(node: BusinessNode) -> list[Any]:
+    return [] if node.offer_agent is None else node.offer_agent.agreements()
