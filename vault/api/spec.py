@@ -119,6 +119,15 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 404),
     ),
     Operation(
+        "POST",
+        "/requests/deny-unknown",
+        "deny_unknown",
+        "Deny every pending request from a business that never held a grant",
+        "requests",
+        m.RequestList,
+        body=m.DenyBody,
+    ),
+    Operation(
         "GET", "/grants", "list_grants", "Grants, with status", "grants", m.GrantList, errors=()
     ),
     Operation(

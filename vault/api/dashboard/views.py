@@ -54,9 +54,12 @@ def _pending(owner: Owner) -> int:
 @page("/requests", "Requests", "requests.html", order=10, badge=_pending)
 async def requests_page(ctx: Ctx) -> dict[str, Any]:
     book = ctx.owner.grants
+    book.expire_pending()  # the owner never sees an expired request as waiting
+    pending = book.requests(DecisionStatus.PENDING)
     decided = [r for r in book.requests() if r.status is not DecisionStatus.PENDING]
     return {
-        "pending": book.requests(DecisionStatus.PENDING),
+        "pending": pending,
+        "unknown": sum(1 for r in pending if not book.has_granted(r.request.requester)),
         "decided": list(reversed(decided))[:20],
         "purpose_label": _purpose_label,
         "action_help": ACTION_HELP,
@@ -125,6 +128,14 @@ async def deny(ctx: Ctx) -> str:
     ctx.flash(
         f"Denied the request from {ctx.owner.businesses.label(state.request.requester).name}."
     )
+    return "/requests"
+
+
+@action("/requests/deny-unknown")
+async def deny_unknown(ctx: Ctx) -> str:
+    denied = ctx.owner.grants.deny_unknown()
+    count = len(denied)
+    ctx.flash(f"Denied {count} request{'s' if count != 1 else ''} from unknown businesses.")
     return "/requests"
 
 
