@@ -407,8 +407,10 @@ class ControlServer:
             raise bad_tail from exc
         if tail is not None and not 1 <= tail <= 1_000_000:
             raise bad_tail
-        verify = query(request, "verify", choices=("0", "1", "true", "false"))
-        report = log_.verify() if verify in ("1", "true") else None
+        verify = query(request, "verify", choices=("0", "1", "true", "false", "full"))
+        report = None
+        if verify in ("1", "true", "full"):  # in a worker thread: reads go on meanwhile
+            report = await log_.verify_off_loop(full=verify == "full")
         try:
             entries = log_.tail(tail) if tail else list(log_.entries())
         except CorruptRecord:

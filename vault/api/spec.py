@@ -204,8 +204,9 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(
             Query(
                 "verify",
-                {"type": "string", "enum": ["0", "1", "true", "false"]},
-                "1: walk and verify the whole chain",
+                {"type": "string", "enum": ["0", "1", "true", "false", "full"]},
+                "1: verify what came after the last verification's checkpoint; "
+                "full: walk the whole chain",
             ),
             Query(
                 "tail",

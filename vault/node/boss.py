@@ -149,6 +149,9 @@ class VaultNode(Service):
                 steps.undo(self.node.close, "stop the libp2p node")
             await access.start()
             steps.undo(access.aclose, "stop the access service")
+            steps.undo(
+                lambda: self.contact.strangers.flush_all(grants.now()), "audit refusal counts"
+            )
             if self.node is not None:
                 self._serve(max_frame_size)
             await self.delivery.start()

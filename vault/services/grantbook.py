@@ -201,8 +201,8 @@ class GrantBook:
             except (KluisError, KeyError, TypeError, ValueError):
                 self.corrupt.append(CorruptRecord(name, kind=RECEIPT_KIND))
         self._check_trail()
-        for state in self.requests(DecisionStatus.PENDING):
-            self._hold(state)
+        for pending in self.requests(DecisionStatus.PENDING):
+            self._hold(pending)
         for exc in self.corrupt:
             log.warning("grant book: %s", exc.message)
 
