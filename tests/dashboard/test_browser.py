@@ -155,6 +155,7 @@ async def test_approve_read_revoke_refused(running_net: Running, biz: Requester,
 
     # the audit timeline shows it all, verified; receipts download as JSON
     await page.get_by_role("link", name="Audit log").click()
+    await page.get_by_role("button", name="Verify now").click()
     await page.get_by_text("Chain intact").wait_for()
     await page.get_by_text("Grant revoked").first.wait_for()
     await page.get_by_text("Data read").first.wait_for()

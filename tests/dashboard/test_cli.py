@@ -67,7 +67,7 @@ async def test_start_prints_dashboard_and_login_link(vault_home: Path):
             async with s.get(link) as resp:
                 assert resp.status == 200 and str(resp.url).endswith("/requests")
             async with s.get(dash + "audit") as resp:
-                assert "Chain intact" in await resp.text()
+                assert "Verify now" in await resp.text()
 
         def cli(*args: str) -> Result:
             return CliRunner().invoke(

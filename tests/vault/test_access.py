@@ -96,6 +96,7 @@ def refused(svc: AccessService, who: Identity | str, msg: Any, code: ErrorCode) 
     reply = call(svc, who, msg)
     assert isinstance(reply, Error), reply
     assert reply.code is code, reply
+    svc.strangers.flush_all(svc.grants.now())  # a stranger's refusals are counted per window
     entries = list(svc.vault.audit.entries(seq + 1))
     assert [e.kind for e in entries] == ["access.refused"]
     assert entries[0].details["code"] == code.value
@@ -303,26 +304,72 @@ async def test_refusals(service: AccessService, clock: ManualClock) -> None:
 
 
 async def test_flood_is_rate_limited_others_served(service: AccessService) -> None:
+    """A peer holding a grant: its rate-limit refusals are audited once per burst, then counted."""
     grant = granted(service)
     bob = Identity.generate()
     codes = []
     for _ in range(200):
-        reply = answer(service, MALLORY.peer_id, b"{}")  # each on its own stream: poisoned
+        reply = answer(service, ALICE.peer_id, b"{}")  # each on its own stream: poisoned
         assert isinstance(reply, Error)
         codes.append(reply.code)
     assert ErrorCode.RATE_LIMITED in codes
     limited = [e for e in service.vault.audit.entries() if e.details.get("code") == "rate_limited"]
     # audited once per burst, not once per frame
     assert 1 <= len(limited) < codes.count(ErrorCode.RATE_LIMITED) / 4
-    assert isinstance(
-        call(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"])), ReadResult
-    )
     assert bob.peer_id not in service.limiter._buckets  # untouched
     service.flush_throttled()
     counted = [e for e in service.vault.audit.entries() if e.kind == "access.rate_limited"]
     assert sum(e.details["refused"] for e in counted) + len(limited) == codes.count(
         ErrorCode.RATE_LIMITED
     )
+    service.limiter._buckets.clear()  # a fresh budget for the honest read
+    assert isinstance(
+        call(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"])), ReadResult
+    )
+
+
+async def test_a_strangers_flood_is_one_counted_entry_per_window(
+    service: AccessService, clock: ManualClock
+) -> None:
+    """Issue 13 §1: junk from a peer with no grant and no request is tallied, not logged."""
+    from vault.services.refusals import WINDOW_MS
+
+    grant = granted(service)
+    before = len(service.vault.audit)
+    codes = [answer(service, MALLORY.peer_id, b"{}").code for _ in range(200)]  # type: ignore[union-attr]
+    assert ErrorCode.RATE_LIMITED in codes
+    assert len(service.vault.audit) == before  # nothing written during the window
+    assert isinstance(
+        call(service, ALICE, read(ALICE, grant.grant_id, ["contact.email"])), ReadResult
+    )
+    read_seq = len(service.vault.audit)
+    assert read_seq == before + 1  # the honest read's own entry, and nothing else
+    clock.advance(WINDOW_MS)
+    answer(service, MALLORY.peer_id, b"{}")  # the window is over: its count is written
+    counts = [e for e in service.vault.audit.entries(before + 1) if e.kind == "access.refused"]
+    assert len(counts) == 1
+    entry = counts[0].details
+    assert entry["peer"] == MALLORY.peer_id and entry["count"] == 200
+    assert sum(entry["codes"].values()) == 200
+    assert entry["codes"]["rate_limited"] == codes.count(ErrorCode.RATE_LIMITED)
+    assert MALLORY.peer_id not in service._throttled  # no per-stranger state outside the tally
+    service.strangers.flush_all(service.grants.now())
+    last = service.vault.audit.tail(1)[0]
+    assert last.details["peer"] == MALLORY.peer_id and last.details["count"] == 1
+
+
+async def test_the_strangers_tracked_are_bounded(service: AccessService) -> None:
+    """More strangers than the table holds share one overflow entry: the log's bound holds."""
+    service.strangers.max_tracked = 4
+    before = len(service.vault.audit)
+    for _ in range(10):
+        answer(service, Identity.generate().peer_id, b"{}")
+    assert len(service.strangers) == 4
+    service.strangers.flush_all(service.grants.now())
+    counts = [e.details for e in service.vault.audit.entries(before + 1)]
+    assert len(counts) == 5
+    overflow = counts[-1]
+    assert overflow["peer"] == "*" and overflow["count"] == 6 and overflow["peers"] == 6
 
 
 async def test_protocol_error_hook(service: AccessService) -> None:
@@ -330,6 +377,7 @@ async def test_protocol_error_hook(service: AccessService) -> None:
 
     reply = service.on_protocol_error(ServerStream(ALICE.peer_id), FrameTooLarge("too big"))
     assert isinstance(reply, Error) and reply.code is ErrorCode.FRAME_TOO_LARGE
+    service.strangers.flush_all(service.grants.now())
     assert service.vault.audit.tail(1)[0].kind == "access.refused"
 
 

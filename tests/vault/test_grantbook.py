@@ -174,9 +174,9 @@ def test_deletion_receipt_checks(book: GrantBook, cvault: Vault) -> None:
 
 
 def test_pending_cap_per_peer(book: GrantBook, cvault: Vault) -> None:
-    from vault.services.grantbook import MAX_PENDING_PER_PEER
+    from vault.services.grantbook import MAX_PENDING_PER_UNKNOWN_PEER
 
-    for _ in range(MAX_PENDING_PER_PEER):
+    for _ in range(MAX_PENDING_PER_UNKNOWN_PEER):
         book.submit(access_request(ALICE, cvault.peer_id))
     with pytest.raises(Exception, match="too many pending"):
         book.submit(access_request(ALICE, cvault.peer_id))

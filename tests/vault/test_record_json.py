@@ -223,11 +223,18 @@ ONE_WAY: list[tuple[Any, dict[str, Any]]] = [
     ),
     (
         VerifyReport(checked=5, head_seq=5),
-        {"ok": True, "checked": 5, "head_seq": 5, "first_bad": None, "reason": None},
+        {"ok": True, "checked": 5, "head_seq": 5, "first_bad": None, "reason": None, "skipped": 0},
     ),
     (
         VerifyReport(checked=5, head_seq=5, first_bad=3, reason="bad hash"),
-        {"ok": False, "checked": 5, "head_seq": 5, "first_bad": 3, "reason": "bad hash"},
+        {
+            "ok": False,
+            "checked": 5,
+            "head_seq": 5,
+            "first_bad": 3,
+            "reason": "bad hash",
+            "skipped": 0,
+        },
     ),
     (
         MailingStats("ml", delivered=3, read=2),

@@ -305,6 +305,7 @@ class ControlServer:
 
     async def list_requests(self, request: web.Request) -> web.Response:
         status = query(request, "status", choices=("pending", "approved", "denied"))
+        self.owner.grants.expire_pending()  # the owner never sees an expired request as waiting
         states = self.owner.grants.requests(status)
         label = self._label
         return ok(
@@ -332,6 +333,11 @@ class ControlServer:
         rid = request.match_info["id"]
         self.owner.deny(rid, body.reason)
         return ok(DecisionView(request=RequestView.of(self.owner.grants.request(rid))))
+
+    async def deny_unknown(self, request: web.Request) -> web.Response:
+        body = await read_model(request, DenyBody)
+        denied = self.owner.grants.deny_unknown(body.reason)
+        return ok(RequestList(requests=[RequestView.of(s) for s in denied]))
 
     async def list_grants(self, request: web.Request) -> web.Response:
         book = self.owner.grants
@@ -401,8 +407,10 @@ class ControlServer:
             raise bad_tail from exc
         if tail is not None and not 1 <= tail <= 1_000_000:
             raise bad_tail
-        verify = query(request, "verify", choices=("0", "1", "true", "false"))
-        report = log_.verify() if verify in ("1", "true") else None
+        verify = query(request, "verify", choices=("0", "1", "true", "false", "full"))
+        report = None
+        if verify in ("1", "true", "full"):  # in a worker thread: reads go on meanwhile
+            report = await log_.verify_off_loop(full=verify == "full")
         try:
             entries = log_.tail(tail) if tail else list(log_.entries())
         except CorruptRecord:

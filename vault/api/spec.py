@@ -119,6 +119,15 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 404),
     ),
     Operation(
+        "POST",
+        "/requests/deny-unknown",
+        "deny_unknown",
+        "Deny every pending request from a business that never held a grant",
+        "requests",
+        m.RequestList,
+        body=m.DenyBody,
+    ),
+    Operation(
         "GET", "/grants", "list_grants", "Grants, with status", "grants", m.GrantList, errors=()
     ),
     Operation(
@@ -195,8 +204,9 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(
             Query(
                 "verify",
-                {"type": "string", "enum": ["0", "1", "true", "false"]},
-                "1: walk and verify the whole chain",
+                {"type": "string", "enum": ["0", "1", "true", "false", "full"]},
+                "1: verify what came after the last verification's checkpoint; "
+                "full: walk the whole chain",
             ),
             Query(
                 "tail",

@@ -1,4 +1,5 @@
-"""``kluis requests | approve | deny | grants | revoke | rules | dashboard | receipts``.
+"""``kluis requests | approve | deny | deny-unknown | grants | revoke | rules | dashboard |
+receipts``.
 
 These need the running node (D2) and talk to it through its control API; with
 no node running they say so and exit 2."""
@@ -87,6 +88,22 @@ def deny(
     """Deny an access request."""
     require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
     stdout().print(f"denied: {request_id}", markup=False)
+
+
+def deny_unknown(
+    home: HomeOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (sent to each requester).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Deny every waiting request from a business you have never granted anything."""
+    data = require_client(home).post("requests/deny-unknown", {"reason": reason})
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    count = len(data["requests"])
+    stdout().print(
+        f"denied {count} request{'s' if count != 1 else ''} from unknown businesses", markup=False
+    )
 
 
 def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
@@ -374,6 +391,7 @@ def register(target: typer.Typer) -> None:
     target.command("requests")(requests)
     target.command("approve")(approve)
     target.command("deny")(deny)
+    target.command("deny-unknown")(deny_unknown)
     target.command("grants")(grants)
     target.command("revoke")(revoke)
     target.command("dashboard")(dashboard)

@@ -1,6 +1,6 @@
 """The node's configuration file: ``KLUIS_HOME/config.toml``.
 
-It holds network settings only, none of them personal, so it is plain TOML
+It holds network and inbox settings, none of them personal, so it is plain TOML
 the owner can edit (and the one file under ``KLUIS_HOME`` that is not sealed)::
 
     [network]
@@ -11,6 +11,9 @@ the owner can edit (and the one file under ``KLUIS_HOME`` that is not sealed)::
     reserve = "auto"     # reserve a relay slot: auto (when AutoNAT says not public),
                          # always, never
     hole_punch = true    # DCUtR: upgrade relayed connections to direct ones
+
+    [requests]
+    pending_days = 7     # an access request the owner has not decided expires (denied)
 
 Command-line flags win over the file: ``--listen`` replaces ``listen``,
 ``--bootstrap`` adds to ``bootstrap``, ``--mdns/--no-mdns`` replaces ``mdns``.
@@ -42,6 +45,7 @@ __all__ = [
     "ConfigError",
     "NetworkConfig",
     "NodeConfig",
+    "RequestsConfig",
     "load_config",
     "network_settings",
     "reach_config",
@@ -84,10 +88,20 @@ class NetworkConfig(BaseModel):
         return addrs
 
 
+class RequestsConfig(BaseModel):
+    """The access-request inbox (decision D31)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Days a request waits for the owner before it expires (denied, audited).
+    pending_days: Annotated[int, Field(ge=1, le=365)] = 7
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     network: NetworkConfig = NetworkConfig()
+    requests: RequestsConfig = RequestsConfig()
 
 
 def load_config(home: Path) -> NodeConfig:

@@ -47,6 +47,7 @@ from protocol.framing import MAX_FRAME_SIZE
 from protocol.lifecycle import Service, Steps, opener
 from protocol.listen import DEFAULT_LISTEN
 from vault.api.control import ControlServer
+from vault.home.config import load_config
 from vault.home.lock import VaultLock
 from vault.services.access import AccessService
 from vault.services.agent_service import AgentService
@@ -125,7 +126,9 @@ class VaultNode(Service):
             steps.undo(lock.release, "release the vault lock")
             vault = await asyncio.to_thread(Vault.open, folder, passphrase, clock=clock)
             steps.undo(vault.close, "close the vault")
-            grants = GrantBook(vault, clock=clock)
+            pending_days = load_config(folder).requests.pending_days
+            grants = GrantBook(vault, clock=clock, pending_days=pending_days)
+            grants.expire_pending()
             rules = RuleBook(vault)
             access = AccessService(
                 vault, grants, rules, limiter=limiter, max_frame_size=max_frame_size
@@ -146,6 +149,9 @@ class VaultNode(Service):
                 steps.undo(self.node.close, "stop the libp2p node")
             await access.start()
             steps.undo(access.aclose, "stop the access service")
+            steps.undo(
+                lambda: self.contact.strangers.flush_all(grants.now()), "audit refusal counts"
+            )
             if self.node is not None:
                 self._serve(max_frame_size)
             await self.delivery.start()

@@ -37,7 +37,11 @@ never raises, and other peers keep being served. A refusal answers the request
 in flight, so the stream stays usable; a protocol error ends the stream.
 Rate-limit refusals are audited once per burst, then counted
 (``access.rate_limited`` with the number suppressed) so a flood cannot turn the
-audit log into its amplifier.
+audit log into its amplifier. Refusals of a *stranger* (a peer with no grant
+and no pending request) are not written one by one at all: they are tallied,
+one ``access.refused`` entry per stranger per window with a ``count``
+(:class:`~vault.services.refusals.RefusalTally`, which also bounds the set of
+strangers tracked and states the bound on the log).
 
 The ``read`` path is a **sync** fast path: no awaits, so the runtime runs it
 inline. ``await_decision`` and ``subscribe`` return awaitables; ``subscribe``
@@ -101,6 +105,7 @@ from protocol.scopes import SUBTREE, pattern_covers
 from vault._exceptions import CorruptRecord, UnknownField
 from vault.services.grantbook import GrantBook, GrantState, NotFound, RequestState
 from vault.services.ratelimit import RateLimiter
+from vault.services.refusals import RefusalTally
 from vault.services.rules import RuleAction, RuleBook
 from vault.store.profile import ProfileField
 from vault.store.vault import Vault
@@ -194,6 +199,7 @@ class AccessService:
         self._waiting_per_peer: dict[str, int] = {}
         self._subs: dict[str, list[_Subscription]] = {}  # grant id -> subscriptions
         self._throttled: dict[str, int] = {}  # peer -> refusals not yet audited
+        self.strangers = RefusalTally(self._write_tally)
         self._tasks = Background("access")
         self._deliveries: dict[str, asyncio.Task[bool | None]] = {}
         # (path, version) -> its wire form. A field's versions never repeat (unset
@@ -227,6 +233,7 @@ class AccessService:
         """
         peer_id = ctx.remote_peer_id
         kind = msg.type
+        self.strangers.flush_due(self.grants.now())
         ref_field = ACCESS_GRAMMAR.request_ref.get(kind)
         ref: str | None = getattr(msg, ref_field) if ref_field else None
         try:
@@ -261,6 +268,7 @@ class AccessService:
     def on_protocol_error(self, ctx: PeerLink, exc: RemoteProtocolError) -> Error:
         """The stream broke the protocol (and is now closed): charge it, audit it, the reply."""
         peer_id = ctx.remote_peer_id
+        self.strangers.flush_due(self.grants.now())
         if not self.limiter.try_acquire(peer_id, 1.0):
             return self._throttle(peer_id, None)
         if peer_id in self._throttled:
@@ -280,8 +288,17 @@ class AccessService:
 
     # -- refusals ----------------------------------------------------------------
 
+    def _is_stranger(self, peer_id: str) -> bool:
+        """No grant ever, no request waiting: nothing this peer sends can be served."""
+        return not self.grants.has_granted(peer_id) and not self.grants.has_pending(peer_id)
+
     def _refuse(self, peer_id: str, exc: KluisError, kind: str | None, ref: str | None) -> Error:
         error = error_from_exception(exc, ref)
+        if self._is_stranger(peer_id):
+            self.strangers.note(
+                peer_id, error.code.value, error.message, kind, error.ref, self.grants.now()
+            )
+            return error
         try:
             self.vault.audit.append(
                 "access.refused",
@@ -298,7 +315,15 @@ class AccessService:
             log.exception("could not audit a refusal for %s", peer_id)
         return error
 
+    def _write_tally(self, details: dict[str, Any]) -> None:
+        try:
+            self.vault.audit.append("access.refused", details, durable=False)
+        except Exception:
+            log.exception("could not audit the refusal count of %s", details["peer"])
+
     def _throttle(self, peer_id: str, ref: str | None) -> Error:
+        if self._is_stranger(peer_id):  # counted in its window; no per-peer state here
+            return self._refuse(peer_id, RateLimited("too many requests; slow down"), None, ref)
         if peer_id in self._throttled:
             self._throttled[peer_id] += 1
             return error_from_exception(RateLimited("too many requests; slow down"), ref)
@@ -666,6 +691,7 @@ class AccessService:
                     fut.set_result(None)
         await self._tasks.aclose(grace=2.0)  # pumps end on _CLOSE; deliveries get 2 s
         self.flush_throttled()
+        self.strangers.flush_all(self.grants.now())
 
 
 def _wire_value(value: Any) -> Any:

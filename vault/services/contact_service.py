@@ -52,6 +52,7 @@ from vault.services.contact import DEFAULT_POLICY, ContactBook, check_contact
 from vault.services.grantbook import GrantBook, NotFound
 from vault.services.inbox import Inbox, InboxMessage
 from vault.services.ratelimit import RateLimiter
+from vault.services.refusals import RefusalTally
 from vault.store.vault import Vault
 
 __all__ = ["ContactService", "Forwarder"]
@@ -86,6 +87,8 @@ class ContactService:
         self.forward = forward
         #: Called with the sender's peer id after each frame (the business is online).
         self.on_peer_seen: Callable[[str], None] | None = None
+        #: A stranger's refusals, one counted entry per window (refusals.py).
+        self.strangers = RefusalTally(self._write_tally)
 
     def now(self) -> int:
         return int(self.vault.clock())
@@ -184,10 +187,22 @@ class ContactService:
                 except Exception:
                     log.exception("forwarding a message by %s failed", channel.value)
 
+    def _write_tally(self, details: dict[str, Any]) -> None:
+        try:
+            self.vault.audit.append("contact.refused", details, durable=False)
+        except Exception:
+            log.exception("could not audit the refusal count of %s", details["peer"])
+
     def _refuse(
         self, peer: str, exc: KluisError, msg: ContactMessage | None, ref: str | None
     ) -> Error:
         error = error_from_exception(exc, ref)
+        now = self.now()
+        self.strangers.flush_due(now)
+        if not self.grants.has_granted(peer) and not self.grants.has_pending(peer):
+            kind = None if msg is None else msg.type
+            self.strangers.note(peer, error.code.value, error.message, kind, error.ref, now)
+            return error
         try:
             with self.vault.transaction():
                 self.vault.audit.append(

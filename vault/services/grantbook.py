@@ -22,6 +22,9 @@ Audit entries (``access.request``, ``access.approve``, ``access.deny``,
 field *paths*, never values.
 
 Statuses a request goes through: ``pending`` → ``approved`` | ``denied``.
+A request is also denied, with ``decided_by`` saying why, when it waited longer
+than ``pending_days`` (``"expiry"``) or was the oldest request from an unknown
+business when the inbox was full (``"eviction"``); see decision D31.
 A grant's status is derived: ``active``, ``expired`` or ``revoked``.
 """
 
@@ -75,7 +78,18 @@ RECEIPT_KIND = "receipt"
 #: Pending requests one peer may have open at once, and all peers together. A
 #: request is a sealed store write; without a cap a peer could fill the disk.
 MAX_PENDING_PER_PEER = 32
+#: A business the owner does not know yet (it never held a grant) gets fewer:
+#: peer ids cost nothing to make, so its share is what one honest newcomer needs.
+MAX_PENDING_PER_UNKNOWN_PEER = 4
 MAX_PENDING_TOTAL = 1000
+#: Of the total, the room unknown businesses may fill together; the rest is kept
+#: for businesses that hold or held a grant, so a flood of new ids never locks
+#: them out. When it is full the oldest unknown request is evicted (audited).
+MAX_PENDING_UNKNOWN = 800
+#: How long a request waits for the owner before it expires (denied, audited).
+#: ``[requests] pending_days`` in ``config.toml`` changes it.
+PENDING_DAYS = 7
+DAY_MS = 86_400_000
 
 #: Audit entries replayed at load past which the trail's checkpoint is rewritten,
 #: so the next start replays only what came after it (trail.py).
@@ -131,7 +145,6 @@ class GrantState(JsonRecord):
         return "expired" if now_ms >= self.grant.expires_at else "active"
 
 
-
 #: Called after a new access request commits, with its (pending) state.
 RequestListener = Callable[[RequestState], None]
 #: Called after a decision commits, with the decided request (and its grant, if approved).
@@ -143,10 +156,18 @@ RevokeListener = Callable[[GrantState, RevokeNotice], None]
 class GrantBook:
     """Requests, grants, revocations and deletion receipts of one vault."""
 
-    def __init__(self, vault: Vault, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, vault: Vault, *, clock: Clock | None = None, pending_days: int = PENDING_DAYS
+    ) -> None:
+        if pending_days < 1:
+            raise ValueError("pending_days is at least 1")
         self._vault = vault
         self._clock: Clock = clock or vault.clock
+        self.pending_ms = pending_days * DAY_MS
         self._requests: dict[str, RequestState] = {}
+        # Pending requests in arrival order (the eviction and expiry order) and per peer.
+        self._pending: dict[str, RequestState] = {}
+        self._pending_per_peer: dict[str, int] = {}
         self._grants: dict[str, GrantState] = {}
         self._receipts: dict[str, DeletionReceipt] = {}
         self._granted_peers: set[str] = set()
@@ -180,6 +201,8 @@ class GrantBook:
             except (KluisError, KeyError, TypeError, ValueError):
                 self.corrupt.append(CorruptRecord(name, kind=RECEIPT_KIND))
         self._check_trail()
+        for pending in self.requests(DecisionStatus.PENDING):
+            self._hold(pending)
         for exc in self.corrupt:
             log.warning("grant book: %s", exc.message)
 
@@ -245,6 +268,10 @@ class GrantBook:
     def receipts(self, grant_id: str | None = None) -> list[DeletionReceipt]:
         return [r for r in self._receipts.values() if grant_id is None or r.grant_id == grant_id]
 
+    def has_pending(self, peer_id: str) -> bool:
+        """True if ``peer_id`` has a request waiting for the owner. O(1)."""
+        return peer_id in self._pending_per_peer
+
     def has_granted(self, peer_id: str) -> bool:
         """True if this vault ever granted ``peer_id`` anything (the rules' "known" peers)."""
         return peer_id in self._granted_peers
@@ -288,12 +315,8 @@ class GrantBook:
             raise AccessDenied(
                 "this request is addressed to another vault", code=ErrorCode.WRONG_PEER
             )
-        pending = [r for r in self._requests.values() if r.status is DecisionStatus.PENDING]
-        if len(pending) >= MAX_PENDING_TOTAL or (
-            sum(1 for r in pending if r.request.requester == request.requester)
-            >= MAX_PENDING_PER_PEER
-        ):
-            raise RateLimited("too many pending access requests; wait for a decision")
+        self.expire_pending()
+        self._make_room(request.requester)
         state = RequestState(request, DecisionStatus.PENDING, received_at=self.now())
         with self._vault.transaction():
             entry = self._vault.audit.append(
@@ -310,6 +333,7 @@ class GrantBook:
             )
             self._put_request(state, entry.seq)
         self._requests[request.request_id] = state
+        self._hold(state)
         for listener in list(self._request_listeners):
             try:
                 listener(state)
@@ -332,7 +356,7 @@ class GrantBook:
         ``fields``/``actions`` may only narrow the requested scope and ``days``
         only shorten it (:class:`~protocol.ScopeError` otherwise).
         """
-        state = self._pending(request_id)
+        state = self._pending_state(request_id)
         now = self.now()
         grant = make_grant(
             state.request,
@@ -368,6 +392,7 @@ class GrantBook:
             self._put_request(decided, entry.seq)
             self._put_grant(gstate, entry.seq)
         self._requests[request_id] = decided
+        self._release(state)
         self._grants[grant.grant_id] = gstate
         self._granted_peers.add(grant.requester)
         self._notify_decision(decided, grant)
@@ -375,7 +400,67 @@ class GrantBook:
 
     def deny(self, request_id: str, reason: str = "", *, decided_by: str = "owner") -> RequestState:
         """Deny a pending request."""
-        state = self._pending(request_id)
+        return self._deny_all([self._pending_state(request_id)], reason, decided_by)[0]
+
+    def deny_unknown(self, reason: str = "") -> list[RequestState]:
+        """Deny every pending request from a business that never held a grant (one commit).
+
+        The owner's "deny all from unknown businesses": the answer to a flood of
+        fresh peer ids. Each denial is its own ``access.deny`` entry.
+        """
+        doomed = [s for s in self._pending.values() if not self.has_granted(s.request.requester)]
+        return self._deny_all(doomed, reason or "denied in bulk: unknown business", "owner")
+
+    def expire_pending(self) -> list[RequestState]:
+        """Deny (``decided_by="expiry"``) every request older than :attr:`pending_ms`.
+
+        Runs before each new request is queued and when the node starts; a
+        requester waiting on it is answered ``denied``.
+        """
+        cutoff = self.now() - self.pending_ms
+        doomed = []
+        for state in self._pending.values():  # arrival order: stop at the first young one
+            if state.received_at > cutoff:
+                break
+            doomed.append(state)
+        return self._deny_all(doomed, "expired: the owner did not decide in time", "expiry")
+
+    def _deny_all(
+        self, doomed: list[RequestState], reason: str, decided_by: str
+    ) -> list[RequestState]:
+        if not doomed:
+            return []
+        with self._vault.transaction():
+            decided = [self._deny(s, reason, decided_by) for s in doomed]
+        for before, after in zip(doomed, decided, strict=True):  # the index follows the commit
+            self._requests[after.request_id] = after
+            self._release(before)
+        for state in decided:
+            self._notify_decision(state, None)
+        return decided
+
+    def _make_room(self, requester: str) -> None:
+        """Refuse a peer over its own cap; evict the oldest unknown request if a pool is full."""
+        known = self.has_granted(requester)
+        mine = self._pending_per_peer.get(requester, 0)
+        if mine >= (MAX_PENDING_PER_PEER if known else MAX_PENDING_PER_UNKNOWN_PEER):
+            raise RateLimited("too many pending access requests; wait for a decision")
+        unknown = [s for s in self._pending.values() if not self.has_granted(s.request.requester)]
+        full = len(self._pending) >= MAX_PENDING_TOTAL or (
+            not known and len(unknown) >= MAX_PENDING_UNKNOWN
+        )
+        if not full:
+            return
+        if not unknown:  # the whole inbox is businesses the owner knows
+            raise RateLimited("too many pending access requests; wait for a decision")
+        self._deny_all(
+            [unknown[0]],
+            "evicted: the inbox was full of requests from unknown businesses",
+            "eviction",
+        )
+
+    def _deny(self, state: RequestState, reason: str, decided_by: str) -> RequestState:
+        """Write one denial inside the caller's transaction (the caller updates the index)."""
         decided = replace(
             state,
             status=DecisionStatus.DENIED,
@@ -383,22 +468,34 @@ class GrantBook:
             decided_by=decided_by,
             reason=reason[:280],
         )
-        with self._vault.transaction():
-            entry = self._vault.audit.append(
-                "access.deny",
-                {
-                    "request_id": request_id,
-                    "requester": state.request.requester,
-                    "purpose": state.request.purpose.code.value,
-                    "decided_by": decided_by,
-                },
-            )
-            self._put_request(decided, entry.seq)
-        self._requests[request_id] = decided
-        self._notify_decision(decided, None)
+        entry = self._vault.audit.append(
+            "access.deny",
+            {
+                "request_id": state.request_id,
+                "requester": state.request.requester,
+                "purpose": state.request.purpose.code.value,
+                "decided_by": decided_by,
+            },
+        )
+        self._put_request(decided, entry.seq)
         return decided
 
-    def _pending(self, request_id: str) -> RequestState:
+    def _hold(self, state: RequestState) -> None:
+        self._pending[state.request_id] = state
+        peer = state.request.requester
+        self._pending_per_peer[peer] = self._pending_per_peer.get(peer, 0) + 1
+
+    def _release(self, state: RequestState) -> None:
+        if self._pending.pop(state.request_id, None) is None:
+            return
+        peer = state.request.requester
+        left = self._pending_per_peer.get(peer, 1) - 1
+        if left > 0:
+            self._pending_per_peer[peer] = left
+        else:
+            self._pending_per_peer.pop(peer, None)
+
+    def _pending_state(self, request_id: str) -> RequestState:
         state = self.request(request_id)
         if state.status is not DecisionStatus.PENDING:
             raise VaultError(f"request {request_id} is already {state.status.value}")

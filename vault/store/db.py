@@ -32,6 +32,8 @@ see only durable changes.
 
 A :class:`Database` is used by one thread at a time (the node's event loop);
 ``check_same_thread`` is off only so that a handle may move between threads.
+Work that must run beside the loop (verifying the audit chain) opens its own
+read-only connection with :meth:`Database.open_reader`.
 """
 
 from __future__ import annotations
@@ -109,6 +111,25 @@ class Database:
         if version != SCHEMA_VERSION:
             conn.close()
             raise StorageError(f"unsupported vault database version {version}")
+        return cls(conn, path)
+
+    @classmethod
+    def open_reader(cls, path: Path) -> Database:
+        """A read-only connection for another thread (the audit walk in a worker).
+
+        A connection is used by one thread at a time; a worker gets its own.
+        In WAL mode it reads a snapshot and never blocks the writer.
+        """
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA busy_timeout = 10000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the vault database: {exc}") from exc
         return cls(conn, path)
 
     @property

@@ -54,9 +54,12 @@ def _pending(owner: Owner) -> int:
 @page("/requests", "Requests", "requests.html", order=10, badge=_pending)
 async def requests_page(ctx: Ctx) -> dict[str, Any]:
     book = ctx.owner.grants
+    book.expire_pending()  # the owner never sees an expired request as waiting
+    pending = book.requests(DecisionStatus.PENDING)
     decided = [r for r in book.requests() if r.status is not DecisionStatus.PENDING]
     return {
-        "pending": book.requests(DecisionStatus.PENDING),
+        "pending": pending,
+        "unknown": sum(1 for r in pending if not book.has_granted(r.request.requester)),
         "decided": list(reversed(decided))[:20],
         "purpose_label": _purpose_label,
         "action_help": ACTION_HELP,
@@ -125,6 +128,14 @@ async def deny(ctx: Ctx) -> str:
     ctx.flash(
         f"Denied the request from {ctx.owner.businesses.label(state.request.requester).name}."
     )
+    return "/requests"
+
+
+@action("/requests/deny-unknown")
+async def deny_unknown(ctx: Ctx) -> str:
+    denied = ctx.owner.grants.deny_unknown()
+    count = len(denied)
+    ctx.flash(f"Denied {count} request{'s' if count != 1 else ''} from unknown businesses.")
     return "/requests"
 
 
@@ -289,32 +300,86 @@ def _detail_text(details: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+#: Entries decrypted at most per render while filtering: a page costs the same
+#: however long the log is; past it the page links on from where the scan stopped.
+SCAN_BUDGET = 2000
+#: Kind families the page filters by (the part before the first dot).
+KIND_FAMILIES = ("access", "grant", "profile", "rule", "contact", "agent", "vault", "node")
+
+
 @page("/audit", "Audit log", "audit.html", order=40)
 async def audit_page(ctx: Ctx) -> dict[str, Any]:
+    """One page of the log, newest first, filtered by kind family and peer.
+
+    It never walks the chain: it shows the sealed checkpoint of the last
+    verification, and "Verify now" (a POST) checks what came after it, in a
+    worker thread. The page re-renders on every change, so its cost is bounded:
+    at most :data:`SCAN_BUDGET` entries decrypted, whatever the log's length.
+    """
     log = ctx.owner.vault.audit
-    report = log.verify()
     head, _ = log.head()
+    query = ctx.request.query
     try:
-        before = int(ctx.request.query.get("before", head + 1))
+        before = int(query.get("before", head + 1))
     except ValueError:
         before = head + 1
     before = max(1, min(before, head + 1))
-    start = max(1, before - PAGE_SIZE)
+    family = query.get("kind", "")
+    family = family if family in KIND_FAMILIES else ""
+    peer = query.get("peer", "").strip()[:128]
     entries: list[Any] = []
     error = ""
+    stop = before
     try:
-        entries = list(reversed(list(log.entries(start, before))))
+        while stop > 1 and len(entries) < PAGE_SIZE and before - stop < SCAN_BUDGET:
+            start = max(1, stop - PAGE_SIZE)
+            for e in reversed(list(log.entries(start, stop))):
+                if len(entries) < PAGE_SIZE and _matches(e.kind, e.details, family, peer):
+                    entries.append(e)
+                if len(entries) == PAGE_SIZE:
+                    start = e.seq
+                    break
+            stop = start
     except KluisError as exc:
         error = exc.message
+    mark = log.checkpoint()
     return {
-        "report": report,
+        "checkpoint": None if mark is None else {"seq": mark[0], "at": mark[2]},
+        "head": head,
         "entries": entries,
         "error": error,
         "labels": KIND_LABELS,
         "details": _detail_text,
-        "older": start if start > 1 else None,
-        "head": head,
+        "families": KIND_FAMILIES,
+        "family": family,
+        "peer": peer,
+        "older": stop if stop > 1 else None,
     }
+
+
+def _matches(kind: str, details: dict[str, Any], family: str, peer: str) -> bool:
+    if family and kind.split(".", 1)[0] != family:
+        return False
+    if peer:
+        who = (details.get("peer"), details.get("requester"))
+        return any(isinstance(w, str) and w.startswith(peer) for w in who)
+    return True
+
+
+@action("/audit/verify")
+async def audit_verify(ctx: Ctx) -> str:
+    """Verify what came after the last checkpoint, off the event loop."""
+    full = ctx.value("full") == "1"
+    report = await ctx.owner.vault.audit.verify_off_loop(full=full)
+    if report.ok:
+        walked = report.checked - report.skipped
+        ctx.flash(
+            f"Chain intact: {report.checked} entries verified "
+            f"({walked} checked now, the rest by the last verification)."
+        )
+    else:
+        ctx.flash(f"Chain broken at entry {report.first_bad}: {report.reason}", "error")
+    return "/audit"
 
 
 # -- receipts --------------------------------------------------------------------------------------
