@@ -50,6 +50,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import computed_field
@@ -65,7 +66,7 @@ from protocol import (
 from protocol.clock import Clock, now_ms
 from vault._exceptions import AuditError, CorruptRecord, StorageError
 from vault.store.crypto import CryptoFailure, Sealer
-from vault.store.db import AnyDatabase
+from vault.store.db import AnyDatabase, Database
 from vault.store.highwater import HighWaterMark, RollbackDetected
 from vault.store.jsonform import HexBytes, JsonRecord, parse_record
 from vault.store.pgdb import is_unique_violation
@@ -357,9 +358,15 @@ class AuditLog:
         it was given. ``progress`` is called from the worker with each seq checked.
         """
         plan = self._plan(None, not full)
+        if not isinstance(self._db, Database):
+            # PostgreSQL (a business's book, D28): its connection is not shared with a
+            # thread and no second one is kept, so the walk runs here; a business's
+            # chain is checked offline, not on its request path.
+            return self._finish(plan, self._walk(self._db, plan, progress), save=True)
+        path = Path(self._db.path)
 
         def walk() -> _Walked:
-            reader = Database.open_reader(self._db.path)
+            reader = Database.open_reader(path)
             try:
                 return self._walk(reader, plan, progress)
             finally:
@@ -401,7 +408,7 @@ class AuditLog:
         return plan
 
     def _walk(
-        self, db: Database, plan: _Plan, progress: Callable[[int], None] | None = None
+        self, db: AnyDatabase, plan: _Plan, progress: Callable[[int], None] | None = None
     ) -> _Walked:
         """Check the entries ``plan.start .. plan.head_seq`` (pure: reads ``db`` only)."""
         who, expected_seq, prev, checked = plan.who, plan.start, plan.prev, 0
