@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -88,6 +89,11 @@ class ReachConfig:
     dial_timeout: float = 5.0
     lookup_timeout: float = 10.0
     hole_punch: bool = True
+
+    @classmethod
+    def for_relay(cls, limits: RelayLimits, bootstrap: Sequence[str] = ()) -> ReachConfig:
+        """What ``kluis relay`` runs: bootstrap peer, DHT server and circuit relay v2 (HOP)."""
+        return cls(bootstrap=tuple(bootstrap), dht_server=True, serve_relay=limits, reserve="never")
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@ Each line on stdin is a command (a JSON object); each event goes to stdout as
 one JSON object per line. ``vault`` is a customer's :class:`VaultNode` (the
 owner decides through commands: ``{"approve": id}``, ``{"set": [path, value]}``);
 ``business`` is the :class:`Requester` SDK (``{"request": peer_id}``,
-``{"read": true}``, ``{"subscribe": true}``). Both report how they are connected
+``{"read": true}``, ``{"reads": n}`` (timed, for the benchmark),
+``{"subscribe": true}``). Both report how they are connected
 (``"direct"``/``"relayed"``), which is what the tests check. The process ends on
 ``{"quit": true}``, on EOF, or after ``--lifetime`` seconds, whichever is first.
 """
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,13 @@ async def run_business(args: argparse.Namespace) -> None:
                 elif "read" in cmd:
                     data = await biz.read(grant)
                     emit(read=data, path=node.path_to(vault_peer), conns=_kinds(node, vault_peer))
+                elif "reads" in cmd:  # benchmarks/bench_reach.py: n timed reads, in ms
+                    timed = []
+                    for _ in range(int(cmd["reads"])):
+                        started = time.perf_counter()
+                        await biz.read(grant)
+                        timed.append((time.perf_counter() - started) * 1000)
+                    emit(reads=timed, path=node.path_to(vault_peer))
                 elif "subscribe" in cmd:
                     tasks.append(asyncio.create_task(follow()))
                     emit(subscribing=True)

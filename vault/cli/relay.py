@@ -113,12 +113,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    config = ReachConfig(
-        bootstrap=tuple(bootstrap),
-        dht_server=True,
-        serve_relay=limits,  # type: ignore[arg-type]
-        reserve="never",
-    )
+    config = ReachConfig.for_relay(limits, bootstrap)  # type: ignore[arg-type]
     try:
         node = await Node.start(identity, listen, bootstrap=bootstrap, reach=config)  # type: ignore[arg-type]
     except AddressInUse as exc:

@@ -3,9 +3,11 @@
 Act 1 is the owner's own encrypted vault; the next acts run a libp2p network of
 businesses asking for access, contact and erasure
 (:mod:`vault.demo.network_act`, :mod:`vault.demo.contact_act`) and agents
-negotiating (:mod:`vault.demo.agents_act`). Each step states what should happen
-and checks that it did; the demo exits 0 only if every step behaved. It never
-touches the owner's real vault: everything happens under a fresh temporary folder.
+negotiating (:mod:`vault.demo.agents_act`); one act reaches a vault that has no
+address of its own, by peer id alone, through a relay (:mod:`vault.demo.relay_act`).
+Each step states what should happen and checks that it did; the demo exits 0
+only if every step behaved. It never touches the owner's real vault: everything
+happens under a fresh temporary folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from protocol import KluisError
 from vault._exceptions import InvalidValue, UnknownField, WrongPassphrase
 from vault.demo.agents_act import run_agents_story
 from vault.demo.network_act import run_network_act
+from vault.demo.relay_act import run_relay_act
 from vault.demo.steps import Steps
 from vault.store.profile import ProfileField
 from vault.store.schema import format_value
@@ -69,7 +72,9 @@ def run_demo(console: Console | None = None) -> int:
             steps.act("Act 1: your own encrypted vault")
             _run(Path(tmp) / "vault", Path(tmp), con, steps)
             asyncio.run(run_network_act(Path(tmp), DEMO_PASSPHRASE, con, steps))
-            steps.act("Act 4: Anna's agent negotiates a phone contract")
+            steps.act("Act 4: a vault at home, reached by its peer id alone through a relay")
+            asyncio.run(run_relay_act(Path(tmp), DEMO_PASSPHRASE, con, steps))
+            steps.act("Act 5: Anna's agent negotiates a phone contract")
             asyncio.run(run_agents_story(con, steps))
         except KluisError as exc:
             steps.check("demo ran to the end", False, f"{exc.code.value}: {exc.message}")
