@@ -21,22 +21,22 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import platformdirs
 import typer
 from rich.table import Table
 
-from protocol import Offer
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.paths import VaultPaths
-from vault.requester import GrantHandle, Requester, RequesterError, parse_purpose, vault_peer_of
-from vault.store.schema import format_value
-from vault.store.vault import check_new_passphrase
+from vault.requester import RequesterError, parse_purpose, vault_peer_of
+
+if TYPE_CHECKING:  # imported where used: `kluis --help` must not load libp2p
+    from vault.requester import GrantHandle, Requester
 
 __all__ = ["ENV_BUSINESS_HOME", "ENV_BUSINESS_PASSPHRASE", "business_app", "resolve_business_home"]
 
@@ -115,6 +115,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
     picks: the commands are short-lived, and vaults find a business by peer id).
     """
     from vault.home.config import load_config, network_settings, reach_config
+    from vault.requester import Requester
 
     folder = resolve_business_home(home)
     if not VaultPaths(folder).exists():
@@ -144,6 +145,8 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
 
 
 def _show(value: Any) -> str:
+    from vault.store.schema import format_value
+
     if value is None:
         return ""
     return format_value(list(value) if isinstance(value, tuple) else value)
@@ -161,6 +164,8 @@ def _print_grant(grant: GrantHandle) -> None:
 @business_app.command()
 def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
     """Create the business store: a fresh identity (peer id), a sealed store, an audit log."""
+    from vault.store.vault import check_new_passphrase
+
     folder = resolve_business_home(home)
     passphrase = read_passphrase(
         passphrase_file, env=ENV_BUSINESS_PASSPHRASE, confirm=True, prompt="New passphrase"
@@ -168,6 +173,7 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
     check_new_passphrase(passphrase)
     if VaultPaths(folder).exists():
         raise RequesterError(f"a business store already exists in {folder}; not overwriting it")
+    from vault.requester import Requester
 
     async def main() -> str:
         async with Requester.create(
@@ -223,6 +229,7 @@ def request(
     wanted = _split(fields) or []
     parse_purpose(purpose)  # fail before unlocking: nothing touched
     vault_peer_of(vault_multiaddr)
+    from protocol import Offer
 
     async def work(biz: Requester) -> None:
         pending = await biz.request(
@@ -379,6 +386,7 @@ profile_app = typer.Typer(
     no_args_is_help=True,
 )
 business_app.add_typer(profile_app, name="profile")
+
 
 def _profile_json(profile: Any) -> dict[str, Any]:
     return {k: v for k, v in profile.model_dump(mode="json").items() if k not in ("type", "sig")}

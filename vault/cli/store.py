@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -30,12 +30,11 @@ from vault.cli.options import (
 )
 from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths, resolve_home
-from vault.services.grantbook import GrantBook
-from vault.services.trail import RolledBackRecord
-from vault.store.audit import AuditEntry, VerifyReport
-from vault.store.profile import ProfileField
 from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
-from vault.store.vault import Vault, check_new_passphrase
+
+if TYPE_CHECKING:  # imported where used: `kluis --help` must not unlock anything
+    from vault.services.trail import RolledBackRecord
+    from vault.store.audit import AuditEntry
 
 __all__ = ["register"]
 
@@ -48,6 +47,8 @@ def init(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     passphrase is asked twice unless it comes from --passphrase-file or
     $KLUIS_PASSPHRASE.
     """
+    from vault.store.vault import Vault, check_new_passphrase
+
     folder = resolve_home(home)
     paths = VaultPaths(folder)
     if not paths.exists() and not paths.is_empty():
@@ -195,6 +196,8 @@ def show(
 
     A record that fails authentication is reported by name; the rest are shown.
     """
+    from vault.store.profile import ProfileField
+
     if (client := node_client(home)) is not None:
         query = f"?prefix={prefix}" if prefix else ""
         data = client.get(f"profile{query}")
@@ -247,6 +250,9 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the audit log: every change and every unlock, signed and hash-chained."""
+    from vault.services.grantbook import GrantBook
+    from vault.store.audit import AuditEntry, VerifyReport
+
     report: VerifyReport | None
     rolled_back: list[RolledBackRecord] = []
     if (client := node_client(home)) is not None:  # D2: through the running node
@@ -308,6 +314,8 @@ def export_backup(
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
     """Write an encrypted backup (sealed under your passphrase, fresh salt)."""
+    from vault.store.vault import Vault
+
     if file.exists() and not force:
         raise VaultError(f"{file} exists; use --force to overwrite it")
     folder = resolve_home(home)
@@ -337,6 +345,8 @@ def import_backup(
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Restore a backup into an empty KLUIS_HOME: same identity, profile and audit chain."""
+    from vault.store.vault import Vault
+
     folder = resolve_home(home)
     passphrase = read_passphrase(passphrase_file, prompt="Backup passphrase")
     with stderr().status("Opening the backup (Argon2id)…"):
@@ -373,6 +383,8 @@ def passphrase(
     the data key. If the old passphrase may have leaked, run `kluis rekey`
     afterwards: it rotates the data key and re-seals every record.
     """
+    from vault.store.vault import Vault, check_new_passphrase
+
     folder = resolve_home(home)
     current = read_passphrase(passphrase_file, prompt="Current passphrase")
     if (client := node_client(home)) is not None:  # D2: the running node holds the key
@@ -403,6 +415,8 @@ def rekey(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     interrupt: the next open (or `kluis rekey` again) finishes the rotation.
     The node must be stopped: the data key lives in its memory. Audited.
     """
+    from vault.store.vault import Vault
+
     folder = resolve_home(home)
     if (pid := running_pid(folder)) is not None:
         raise VaultError(
