@@ -33,7 +33,7 @@ from vault.cli.console import stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.paths import VaultPaths
-from vault.requester import RequesterError, parse_purpose, vault_peer_of
+from vault.requester import RequesterError
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load libp2p
     from vault.requester import GrantHandle, Requester
@@ -226,10 +226,12 @@ def request(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
+    from protocol import Offer
+    from vault.requester import parse_purpose, vault_peer_of
+
     wanted = _split(fields) or []
     parse_purpose(purpose)  # fail before unlocking: nothing touched
     vault_peer_of(vault_multiaddr)
-    from protocol import Offer
 
     async def work(biz: Requester) -> None:
         pending = await biz.request(

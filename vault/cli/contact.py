@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError  # not pydantic: `kluis --help` builds no model
 from rich.table import Table
 
 from protocol.clock import MINUTE_UTC, format_ms
@@ -27,6 +27,8 @@ from vault.cli.console import short_peer, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load the control API
+    from pydantic import BaseModel
+
     from vault.api.spec import Operation
     from vault.services.contact import ContactBook
     from vault.services.delivery import DeliveryService

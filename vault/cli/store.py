@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
 from protocol import ErrorCode, KluisError
 from protocol.clock import SECOND, format_ms
@@ -30,7 +31,6 @@ from vault.cli.options import (
 )
 from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths, resolve_home
-from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not unlock anything
     from vault.services.trail import RolledBackRecord
@@ -90,15 +90,37 @@ def show_id(
         )
 
 
-SET_HELP = (
-    "Set a profile field; the value is typed and validated (nothing is stored if it is "
-    "refused).\n\n"
-    "Fields: " + ", ".join(schema_paths()) + ".\n\n"
-    "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
-    "comma-separated; preferences and custom values may be true/false, integers or text.\n\n"
-    "A VALUE of - reads the value from standard input (a hidden prompt on a terminal), so "
-    "it stays out of the process list and the shell's history."
+SET_SHORT_HELP = (
+    "Set a profile field; the value is typed and validated (nothing is stored if it is refused)."
 )
+
+
+def set_help() -> str:
+    """``kluis set --help``: it lists the schema's fields, so it is built when shown."""
+    from vault.store.schema import schema_paths
+
+    return (
+        SET_SHORT_HELP + "\n\n"
+        "Fields: " + ", ".join(schema_paths()) + ".\n\n"
+        "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
+        "comma-separated; preferences and custom values may be true/false, integers or text.\n\n"
+        "A VALUE of - reads the value from standard input (a hidden prompt on a terminal), so "
+        "it stays out of the process list and the shell's history."
+    )
+
+
+class _SetCommand(TyperCommand):
+    """``kluis set``, whose help is read when shown: building it imports the profile
+    schema (pydantic), which ``kluis --help`` must not pay for."""
+
+    @property
+    def help(self) -> str:
+        return set_help()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # click stores the help it was given; this command computes its own
+
 
 #: The most a value read from standard input may be; the profile's own limits are far lower.
 STDIN_VALUE_MAX = 64 * 1024
@@ -126,6 +148,8 @@ def set_field(
     home: HomeOpt = None,
     passphrase_file: PassFileOpt = None,
 ) -> None:
+    from vault.store.schema import parse_text, validate_value
+
     if value == "-":
         value = _value_from_stdin(path, passphrase_file)
     validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
@@ -152,6 +176,8 @@ def get_field(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one field's value (lists comma-separated)."""
+    from vault.store.schema import format_value, resolve
+
     resolve(path)  # fail before unlocking: nothing touched
     if (client := node_client(home)) is not None:
         field = client.get(f"profile/{path}")
@@ -176,6 +202,8 @@ def unset(
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Remove a field's value (its version history goes on)."""
+    from vault.store.schema import resolve
+
     resolve(path)  # fail before unlocking: nothing touched
     if (client := node_client(home)) is not None:
         done = client.delete(f"profile/{path}")
@@ -197,6 +225,7 @@ def show(
     A record that fails authentication is reported by name; the rest are shown.
     """
     from vault.store.profile import ProfileField
+    from vault.store.schema import format_value
 
     if (client := node_client(home)) is not None:
         query = f"?prefix={prefix}" if prefix else ""
@@ -459,7 +488,7 @@ def register(target: typer.Typer) -> None:
     """Add these commands to the ``kluis`` app (called once by :mod:`vault.cli.main`)."""
     target.command()(init)
     target.command("id")(show_id)
-    target.command("set", help=SET_HELP)(set_field)
+    target.command("set", cls=_SetCommand, short_help=SET_SHORT_HELP)(set_field)
     target.command("get")(get_field)
     target.command()(unset)
     target.command()(show)
