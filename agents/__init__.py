@@ -10,73 +10,175 @@ command lives in :mod:`agents.tournament` (``main(argv)``), imported on demand s
 that ``python -m agents.tournament`` runs cleanly.
 """
 
-from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
-from .agreements import Agreement
-from .anac import AnacError, Scenario, load_domain, load_preferences, load_scenario, load_scenarios
-from .default_strategy import DefaultStrategy
-from .domain import (
-    Bid,
-    BooleanIssue,
-    CategoricalIssue,
-    Domain,
-    FieldsIssue,
-    Issue,
-    NumericIssue,
-    OrdinalIssue,
-)
-from .intents import Intent, intent_topic, make_intent, parse_intent
-from .mandate import Mandate, MandatedAgent, MandateEvent, TermLimit
-from .metrics import (
-    OutcomeAnalysis,
-    distance,
-    distance_to_frontier,
-    nash_point,
-    pareto_frontier,
-    social_welfare,
-)
-from .network import BusinessOutcome, CustomerAgent, CustomerOutcome, IntentSpec, negotiate_intent
-from .opponent_model import FrequencyModel
-from .session import (
-    AcceptMove,
-    CounterMove,
-    EndMove,
-    Move,
-    NegotiationSession,
-    OfferMove,
-    RefuseMove,
-    SessionState,
-    dump_move,
-    parse_move,
-    render_transition_table,
-)
-from .simulator import ManualClock, SimulationResult, simulate
-from .strategy import (
-    Accept,
-    BaseStrategy,
-    Boulware,
-    Conceder,
-    Counter,
-    End,
-    Linear,
-    NegotiationContext,
-    Refuse,
-    Response,
-    SessionView,
-    Side,
-    Strategy,
-    TimeDependent,
-    TitForTat,
-)
-from .utility import (
-    Deadline,
-    DiscreteEvaluator,
-    FieldsEvaluator,
-    LinearAdditiveUtility,
-    NumericEvaluator,
-    OutcomeSpace,
-    Preferences,
-    UtilityFunction,
-)
+from typing import TYPE_CHECKING
+
+from protocol.reexport import lazy_exports
+
+if TYPE_CHECKING:
+    from ._errors import DomainError, IllegalMove, InvalidBid, MandateViolation, UnexpectedMove
+    from .agreements import Agreement
+    from .anac import (
+        AnacError,
+        Scenario,
+        load_domain,
+        load_preferences,
+        load_scenario,
+        load_scenarios,
+    )
+    from .default_strategy import DefaultStrategy
+    from .domain import (
+        Bid,
+        BooleanIssue,
+        CategoricalIssue,
+        Domain,
+        FieldsIssue,
+        Issue,
+        NumericIssue,
+        OrdinalIssue,
+    )
+    from .intents import Intent, intent_topic, make_intent, parse_intent
+    from .mandate import Mandate, MandatedAgent, MandateEvent, TermLimit
+    from .metrics import (
+        OutcomeAnalysis,
+        distance,
+        distance_to_frontier,
+        nash_point,
+        pareto_frontier,
+        social_welfare,
+    )
+    from .network import (
+        BusinessOutcome,
+        CustomerAgent,
+        CustomerOutcome,
+        IntentSpec,
+        negotiate_intent,
+    )
+    from .opponent_model import FrequencyModel
+    from .session import (
+        AcceptMove,
+        CounterMove,
+        EndMove,
+        Move,
+        NegotiationSession,
+        OfferMove,
+        RefuseMove,
+        SessionState,
+        dump_move,
+        parse_move,
+        render_transition_table,
+    )
+    from .simulator import ManualClock, SimulationResult, simulate
+    from .strategy import (
+        Accept,
+        BaseStrategy,
+        Boulware,
+        Conceder,
+        Counter,
+        End,
+        Linear,
+        NegotiationContext,
+        Refuse,
+        Response,
+        SessionView,
+        Side,
+        Strategy,
+        TimeDependent,
+        TitForTat,
+    )
+    from .utility import (
+        Deadline,
+        DiscreteEvaluator,
+        FieldsEvaluator,
+        LinearAdditiveUtility,
+        NumericEvaluator,
+        OutcomeSpace,
+        Preferences,
+        UtilityFunction,
+    )
+
+#: module -> the public names it defines; imported on first use (PEP 562).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._errors": ("DomainError", "IllegalMove", "InvalidBid", "MandateViolation", "UnexpectedMove"),
+    ".agreements": ("Agreement",),
+    ".anac": (
+        "AnacError",
+        "Scenario",
+        "load_domain",
+        "load_preferences",
+        "load_scenario",
+        "load_scenarios",
+    ),
+    ".default_strategy": ("DefaultStrategy",),
+    ".domain": (
+        "Bid",
+        "BooleanIssue",
+        "CategoricalIssue",
+        "Domain",
+        "FieldsIssue",
+        "Issue",
+        "NumericIssue",
+        "OrdinalIssue",
+    ),
+    ".intents": ("Intent", "intent_topic", "make_intent", "parse_intent"),
+    ".mandate": ("Mandate", "MandatedAgent", "MandateEvent", "TermLimit"),
+    ".metrics": (
+        "OutcomeAnalysis",
+        "distance",
+        "distance_to_frontier",
+        "nash_point",
+        "pareto_frontier",
+        "social_welfare",
+    ),
+    ".network": (
+        "BusinessOutcome",
+        "CustomerAgent",
+        "CustomerOutcome",
+        "IntentSpec",
+        "negotiate_intent",
+    ),
+    ".opponent_model": ("FrequencyModel",),
+    ".session": (
+        "AcceptMove",
+        "CounterMove",
+        "EndMove",
+        "Move",
+        "NegotiationSession",
+        "OfferMove",
+        "RefuseMove",
+        "SessionState",
+        "dump_move",
+        "parse_move",
+        "render_transition_table",
+    ),
+    ".simulator": ("ManualClock", "SimulationResult", "simulate"),
+    ".strategy": (
+        "Accept",
+        "BaseStrategy",
+        "Boulware",
+        "Conceder",
+        "Counter",
+        "End",
+        "Linear",
+        "NegotiationContext",
+        "Refuse",
+        "Response",
+        "SessionView",
+        "Side",
+        "Strategy",
+        "TimeDependent",
+        "TitForTat",
+    ),
+    ".utility": (
+        "Deadline",
+        "DiscreteEvaluator",
+        "FieldsEvaluator",
+        "LinearAdditiveUtility",
+        "NumericEvaluator",
+        "OutcomeSpace",
+        "Preferences",
+        "UtilityFunction",
+    ),
+}
 
 __all__ = [
     "Accept",
@@ -160,10 +262,13 @@ __all__ = [
 ]
 
 
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
 def __getattr__(name: str) -> object:
     # ``from agents import Reject`` fails with the new names in the message.
     if name == "Reject":
         from .strategy import RENAMED_REJECT
 
         raise ImportError(RENAMED_REJECT)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy_getattr(name)

@@ -6,111 +6,237 @@ Public names are re-exported here explicitly; ``tests/protocol/test_public_api.p
 guards the list.
 """
 
-from ._exceptions import (
-    AccessDenied,
-    ConnectError,
-    ConnectionBroken,
-    ErrorCode,
-    FrameTooLarge,
-    KluisError,
-    LocalError,
-    LocalProtocolError,
-    MalformedFrame,
-    RateLimited,
-    RemoteError,
-    RemoteProtocolError,
-    ReplayError,
-    SignatureError,
-    StreamClosed,
-    TransportError,
-    UnexpectedMessage,
-    UnknownMessage,
-)
-from .canonical import CanonicalError, canonical_dumps, canonical_loads
-from .clock import Clock, format_ms, now_ms
-from .connection import (
-    ACCESS_GRAMMAR,
-    NEED_DATA,
-    PEER_CLOSED,
-    Connection,
-    Grammar,
-    Role,
-    State,
-    render_state_table,
-)
-from .consent_export import to_kantara
-from .contact import (
-    CONTACT_GRAMMAR,
-    DELIVERY_GRAMMAR,
-    ContactMessage,
-    DeliveryBatch,
-    DeliveryPoll,
-    EraseRequest,
-    ErasureReceipt,
-    SealedDelivery,
-    parse_contact_frame,
-    verify_erasure_receipt,
-)
-from .contact_terms import CategoryCap, ContactCategory, ContactChannel, ContactPolicy, QuietHours
-from .grants import check_access, grant_fits_request, make_grant, verify_grant
-from .ids import (
-    ACCESS,
-    CONTACT,
-    DELIVERY,
-    NEGOTIATE,
-    ProtocolId,
-    is_compatible,
-    parse_protocol_id,
-)
-from .listen import DEFAULT_LISTEN, LOOPBACK
-from .messages import (
-    AccessRequest,
-    Ack,
-    AnyMessage,
-    AwaitDecision,
-    Decision,
-    DecisionStatus,
-    DeletionReason,
-    DeletionReceipt,
-    Error,
-    FieldRecord,
-    FieldValue,
-    Grant,
-    Message,
-    Offer,
-    Read,
-    ReadResult,
-    RevokeNotice,
-    Signed,
-    Subscribe,
-    Update,
-    dump_message,
-    error_from_exception,
-    parse_message,
-    sign,
-    verify,
-)
-from .purposes import Purpose, PurposeCode
-from .receipts import ConsentReceipt, ReceiptKind, make_receipt, verify_receipt
-from .replay import ReplayGuard
-from .scopes import (
-    Action,
-    Scope,
-    ScopeError,
-    is_subset,
-    narrow,
-    path_in_scope,
-    select_paths,
-)
-from .signing import (
-    Identity,
-    PublicIdentity,
-    peer_id_from_public_key,
-    public_key_from_peer_id,
-    sign_object,
-    verify_object,
-)
-from .wire import new_id, new_nonce
+from typing import TYPE_CHECKING
+
+from protocol.reexport import lazy_exports
+
+if TYPE_CHECKING:
+    from ._exceptions import (
+        AccessDenied,
+        ConnectError,
+        ConnectionBroken,
+        ErrorCode,
+        FrameTooLarge,
+        KluisError,
+        LocalError,
+        LocalProtocolError,
+        MalformedFrame,
+        RateLimited,
+        RemoteError,
+        RemoteProtocolError,
+        ReplayError,
+        SignatureError,
+        StreamClosed,
+        TransportError,
+        UnexpectedMessage,
+        UnknownMessage,
+    )
+    from .canonical import CanonicalError, canonical_dumps, canonical_loads
+    from .clock import Clock, format_ms, now_ms
+    from .connection import (
+        ACCESS_GRAMMAR,
+        NEED_DATA,
+        PEER_CLOSED,
+        Connection,
+        Grammar,
+        Role,
+        State,
+        render_state_table,
+    )
+    from .consent_export import to_kantara
+    from .contact import (
+        CONTACT_GRAMMAR,
+        DELIVERY_GRAMMAR,
+        ContactMessage,
+        DeliveryBatch,
+        DeliveryPoll,
+        EraseRequest,
+        ErasureReceipt,
+        SealedDelivery,
+        parse_contact_frame,
+        verify_erasure_receipt,
+    )
+    from .contact_terms import (
+        CategoryCap,
+        ContactCategory,
+        ContactChannel,
+        ContactPolicy,
+        QuietHours,
+    )
+    from .grants import check_access, grant_fits_request, make_grant, verify_grant
+    from .ids import (
+        ACCESS,
+        CONTACT,
+        DELIVERY,
+        NEGOTIATE,
+        ProtocolId,
+        is_compatible,
+        parse_protocol_id,
+    )
+    from .listen import DEFAULT_LISTEN, LOOPBACK
+    from .messages import (
+        AccessRequest,
+        Ack,
+        AnyMessage,
+        AwaitDecision,
+        Decision,
+        DecisionStatus,
+        DeletionReason,
+        DeletionReceipt,
+        Error,
+        FieldRecord,
+        FieldValue,
+        Grant,
+        Message,
+        Offer,
+        Read,
+        ReadResult,
+        RevokeNotice,
+        Signed,
+        Subscribe,
+        Update,
+        dump_message,
+        error_from_exception,
+        parse_message,
+        sign,
+        verify,
+    )
+    from .purposes import Purpose, PurposeCode
+    from .receipts import ConsentReceipt, ReceiptKind, make_receipt, verify_receipt
+    from .replay import ReplayGuard
+    from .scopes import (
+        Action,
+        Scope,
+        ScopeError,
+        is_subset,
+        narrow,
+        path_in_scope,
+        select_paths,
+    )
+    from .signing import (
+        Identity,
+        PublicIdentity,
+        peer_id_from_public_key,
+        public_key_from_peer_id,
+        sign_object,
+        verify_object,
+    )
+    from .wire import new_id, new_nonce
+
+#: module -> the public names it defines; imported on first use (PEP 562).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._exceptions": (
+        "AccessDenied",
+        "ConnectError",
+        "ConnectionBroken",
+        "ErrorCode",
+        "FrameTooLarge",
+        "KluisError",
+        "LocalError",
+        "LocalProtocolError",
+        "MalformedFrame",
+        "RateLimited",
+        "RemoteError",
+        "RemoteProtocolError",
+        "ReplayError",
+        "SignatureError",
+        "StreamClosed",
+        "TransportError",
+        "UnexpectedMessage",
+        "UnknownMessage",
+    ),
+    ".canonical": ("CanonicalError", "canonical_dumps", "canonical_loads"),
+    ".clock": ("Clock", "format_ms", "now_ms"),
+    ".connection": (
+        "ACCESS_GRAMMAR",
+        "NEED_DATA",
+        "PEER_CLOSED",
+        "Connection",
+        "Grammar",
+        "Role",
+        "State",
+        "render_state_table",
+    ),
+    ".consent_export": ("to_kantara",),
+    ".contact": (
+        "CONTACT_GRAMMAR",
+        "DELIVERY_GRAMMAR",
+        "ContactMessage",
+        "DeliveryBatch",
+        "DeliveryPoll",
+        "EraseRequest",
+        "ErasureReceipt",
+        "SealedDelivery",
+        "parse_contact_frame",
+        "verify_erasure_receipt",
+    ),
+    ".contact_terms": (
+        "CategoryCap",
+        "ContactCategory",
+        "ContactChannel",
+        "ContactPolicy",
+        "QuietHours",
+    ),
+    ".grants": ("check_access", "grant_fits_request", "make_grant", "verify_grant"),
+    ".ids": (
+        "ACCESS",
+        "CONTACT",
+        "DELIVERY",
+        "NEGOTIATE",
+        "ProtocolId",
+        "is_compatible",
+        "parse_protocol_id",
+    ),
+    ".listen": ("DEFAULT_LISTEN", "LOOPBACK"),
+    ".messages": (
+        "AccessRequest",
+        "Ack",
+        "AnyMessage",
+        "AwaitDecision",
+        "Decision",
+        "DecisionStatus",
+        "DeletionReason",
+        "DeletionReceipt",
+        "Error",
+        "FieldRecord",
+        "FieldValue",
+        "Grant",
+        "Message",
+        "Offer",
+        "Read",
+        "ReadResult",
+        "RevokeNotice",
+        "Signed",
+        "Subscribe",
+        "Update",
+        "dump_message",
+        "error_from_exception",
+        "parse_message",
+        "sign",
+        "verify",
+    ),
+    ".purposes": ("Purpose", "PurposeCode"),
+    ".receipts": ("ConsentReceipt", "ReceiptKind", "make_receipt", "verify_receipt"),
+    ".replay": ("ReplayGuard",),
+    ".scopes": (
+        "Action",
+        "Scope",
+        "ScopeError",
+        "is_subset",
+        "narrow",
+        "path_in_scope",
+        "select_paths",
+    ),
+    ".signing": (
+        "Identity",
+        "PublicIdentity",
+        "peer_id_from_public_key",
+        "public_key_from_peer_id",
+        "sign_object",
+        "verify_object",
+    ),
+    ".wire": ("new_id", "new_nonce"),
+}
 
 __all__ = [
     "ACCESS",
@@ -222,3 +348,5 @@ __all__ = [
     "verify_object",
     "verify_receipt",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

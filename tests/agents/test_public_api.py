@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import agents
+from tests.lazy_exports import check_lazy_exports
 
 EXPECTED = {
     # domain
@@ -125,3 +126,9 @@ def test_the_old_walk_away_name_fails_with_the_new_names() -> None:
         from agents.strategy import Reject  # noqa: F401
     with pytest.raises(AttributeError):
         agents.Nope
+
+
+def test_the_lazy_table_is_the_public_api() -> None:
+    """``agents`` re-exports lazily (PEP 562): its table, its ``TYPE_CHECKING`` imports
+    and ``__all__`` agree, and each name is its module's own object."""
+    check_lazy_exports(agents)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import protocol
+from tests.lazy_exports import check_lazy_exports
 
 EXPECTED = {
     # errors
@@ -49,3 +50,9 @@ def test_all_is_exactly_the_expected_set() -> None:
 def test_every_name_resolves() -> None:
     for name in protocol.__all__:
         assert getattr(protocol, name) is not None, name
+
+
+def test_the_lazy_table_is_the_public_api() -> None:
+    """``protocol`` re-exports lazily (PEP 562): its table, its ``TYPE_CHECKING`` imports
+    and ``__all__`` agree, and each name is its module's own object."""
+    check_lazy_exports(protocol)

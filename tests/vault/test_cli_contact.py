@@ -119,7 +119,7 @@ def test_local_operations_match_the_table_and_unknown_ones_fail_loudly(home: Pat
     from vault.cli import contact
 
     served = {op.handler for op in OPERATIONS if op.tag in ("contact", "erasure")}
-    assert set(contact._LOCAL) == served
+    assert set(contact._local_operations()) == served
     _setup(home)
     for unknown in ("erasures", "delete_everything", ""):
         with pytest.raises(KeyError):

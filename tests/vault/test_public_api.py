@@ -19,6 +19,7 @@ import pytest
 
 import vault
 import vault.requester
+from tests.lazy_exports import check_lazy_exports
 
 VAULT = {
     # the vault and its parts
@@ -56,12 +57,28 @@ def _tree(module: str) -> ast.Module:
     return ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
 
 
+#: Modules a package ``__init__`` imports to re-export lazily, not to re-export from.
+_MACHINERY = {"__future__", "typing", "protocol.reexport"}
+
+
+def _top_level(tree: ast.Module) -> list[ast.stmt]:
+    """A module's top-level statements, with those of its ``if TYPE_CHECKING:`` block
+    (where a lazily re-exporting package writes its imports)."""
+    nodes: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            nodes.extend(node.body)
+        else:
+            nodes.append(node)
+    return nodes
+
+
 def _imports(module: str) -> dict[str, str]:
     """Public name -> the module it is imported from, for one module's top level."""
     found = {}
     package = module if _is_package(module) else module.rpartition(".")[0]
-    for node in _tree(module).body:
-        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+    for node in _top_level(_tree(module)):
+        if isinstance(node, ast.ImportFrom) and node.module not in _MACHINERY:
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
@@ -92,7 +109,7 @@ def _doc_comment(module: str, name: str, depth: int = 0) -> str | None:
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin is not None
     lines = Path(spec.origin).read_text(encoding="utf-8").splitlines()
-    for node in _tree(module).body:
+    for node in _top_level(_tree(module)):
         targets: list[ast.expr] = []
         if isinstance(node, ast.Assign):
             targets = node.targets
@@ -128,6 +145,11 @@ def test_every_name_is_importable_and_documented(package: ModuleType, expected: 
         if not doc or not doc.strip():
             undocumented.append(name)
     assert not undocumented, f"undocumented in {package.__name__}: {undocumented}"
+
+
+@pytest.mark.parametrize(("package", "expected"), PACKAGES, ids=IDS)
+def test_the_lazy_table_is_the_public_api(package: ModuleType, expected: set[str]) -> None:
+    check_lazy_exports(package)
 
 
 def test_the_documentation_check_can_fail() -> None:

@@ -28,6 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from protocol import AccessDenied, ErrorCode, KluisError, RemoteProtocolError
+from vault.api.media import PROBLEM_JSON
 from vault.api.models import Problem
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "status_of",
 ]
 
-PROBLEM_JSON = "application/problem+json"
 _TYPE_PREFIX = "urn:kluis:problem:"
 
 

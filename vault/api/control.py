@@ -89,6 +89,7 @@ from vault.api.models import (
 )
 from vault.api.spec import OPERATIONS, openapi_document
 from vault.home.atomic import atomic_write
+from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.services.consent import receipt_for, receipts
 from vault.services.owner import Owner
 from vault.services.rules import Rule
@@ -101,8 +102,6 @@ __all__ = ["TOKEN_FILE", "URL_FILE", "ControlServer", "Owner"]
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "control.token"  # noqa: S105 (a file name)
-URL_FILE = "control.url"
 MAX_BODY = 64 * 1024
 
 #: (method, route) -> the query parameters the OpenAPI document lists; others are a 400.

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from vault.api import models as m
-from vault.api.answers import PROBLEM_JSON
+from vault.api.media import PROBLEM_JSON
 from vault.services.rules import Rule
 
 __all__ = ["OPERATIONS", "Operation", "Query", "document_of", "openapi_document"]

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -45,9 +45,10 @@ from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths
-from vault.requester import GrantHandle, Requester, RequesterError, parse_purpose, vault_peer_of
-from vault.store.schema import format_value
-from vault.store.vault import check_new_passphrase
+from vault.requester import RequesterError
+
+if TYPE_CHECKING:  # imported where used: `kluis --help` must not load libp2p
+    from vault.requester import GrantHandle, Requester
 
 __all__ = ["ENV_BUSINESS_HOME", "ENV_BUSINESS_PASSPHRASE", "business_app", "resolve_business_home"]
 
@@ -144,6 +145,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
     picks: the commands are short-lived, and vaults find a business by peer id).
     """
     from vault.home.config import load_config, network_settings, reach_config
+    from vault.requester import Requester
 
     folder = resolve_business_home(home)
     if not VaultPaths(folder).exists():
@@ -228,6 +230,8 @@ def _follow(client: ControlClient, grant_id: str) -> None:
 
 
 def _show(value: Any) -> str:
+    from vault.store.schema import format_value
+
     if value is None:
         return ""
     return format_value(list(value) if isinstance(value, tuple) else value)
@@ -251,6 +255,8 @@ def _print_grant(grant: GrantHandle | dict[str, Any]) -> None:
 @business_app.command()
 def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
     """Create the business store: a fresh identity (peer id), a sealed store, an audit log."""
+    from vault.store.vault import check_new_passphrase
+
     folder = resolve_business_home(home)
     passphrase = read_passphrase(
         passphrase_file, env=ENV_BUSINESS_PASSPHRASE, confirm=True, prompt="New passphrase"
@@ -258,6 +264,7 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
     check_new_passphrase(passphrase)
     if VaultPaths(folder).exists():
         raise RequesterError(f"a business store already exists in {folder}; not overwriting it")
+    from vault.requester import Requester
 
     async def main() -> str:
         async with Requester.create(
@@ -314,6 +321,8 @@ def request(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
+    from vault.requester import parse_purpose, vault_peer_of
+
     wanted = _split(fields) or []
     parse_purpose(purpose)  # fail before unlocking: nothing touched
     vault_peer_of(vault_multiaddr)

@@ -17,10 +17,9 @@ from typing import Any
 
 from protocol import ErrorCode
 from vault._exceptions import VaultError
-from vault.api.answers import PROBLEM_JSON
-from vault.api.control import TOKEN_FILE, URL_FILE
+from vault.api.media import PROBLEM_JSON
 from vault.home.lock import running_pid
-from vault.home.paths import resolve_home
+from vault.home.paths import TOKEN_FILE, URL_FILE, resolve_home
 
 __all__ = ["ApiProblem", "ControlClient", "NoRunningNode", "node_client", "require_client"]
 

@@ -14,24 +14,26 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic_core import ValidationError  # not pydantic: `kluis --help` builds no model
 from rich.table import Table
 
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
-from vault.api import contact_routes as ops
-from vault.api.models import EraseBody, PrefsBody
-from vault.api.spec import OPERATIONS, Operation
 from vault.cli.client import node_client
 from vault.cli.console import short_peer, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
-from vault.services.contact import ContactBook
-from vault.services.delivery import DeliveryService
-from vault.services.erasure import ErasureBook
-from vault.services.inbox import Inbox
+
+if TYPE_CHECKING:  # imported where used: `kluis --help` must not load the control API
+    from pydantic import BaseModel
+
+    from vault.api.spec import Operation
+    from vault.services.contact import ContactBook
+    from vault.services.delivery import DeliveryService
+    from vault.services.erasure import ErasureBook
+    from vault.services.inbox import Inbox
 
 __all__ = ["register"]
 
@@ -49,6 +51,7 @@ class _Services:
 @contextlib.contextmanager
 def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Services]:
     from vault.services.contact_service import ContactService
+    from vault.services.delivery import DeliveryService
     from vault.services.grantbook import GrantBook
 
     vault = open_vault(home, passphrase_file)
@@ -61,24 +64,36 @@ def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Service
         vault.close()
 
 
-#: operation (its ``operationId`` in :data:`vault.api.spec.OPERATIONS`) → the same
-#: operation run on a vault opened here: ``(services, path ids, query, body)``.
-_LOCAL: dict[str, Callable[[_Services, dict[str, str], dict[str, str], Any], BaseModel]] = {
-    "list_inbox": lambda s, ids, q, body: ops.list_inbox(
-        s.inbox, every=q.get("all") == "1", unread=q.get("unread") == "1"
-    ),
-    "read_message": lambda s, ids, q, body: ops.read_message(s.inbox, ids["id"]),
-    "contact_report": lambda s, ids, q, body: ops.contact_report(s.inbox),
-    "set_prefs": lambda s, ids, q, body: ops.set_prefs(
-        s.contacts, ids["id"], PrefsBody.model_validate(body)
-    ),
-    "list_erasures": lambda s, ids, q, body: ops.list_erasures(s.erasures),
-    "request_erasure": lambda s, ids, q, body: ops.request_erasure(
-        s.delivery, s.erasures, EraseBody.model_validate(body)
-    ),
-}
+def _operation(operation: str) -> Operation:
+    """The operation named ``operation`` (its ``operationId``) in the control API's table."""
+    from vault.api.spec import OPERATIONS  # on use: the table builds the API's models
 
-_OPERATIONS: dict[str, Operation] = {op.handler: op for op in OPERATIONS}
+    return {op.handler: op for op in OPERATIONS}[operation]
+
+
+def _local_operations() -> dict[
+    str, Callable[[_Services, dict[str, str], dict[str, str], Any], BaseModel]
+]:
+    """Operation (its ``operationId`` in :data:`vault.api.spec.OPERATIONS`) → the same
+    operation run on a vault opened here: ``(services, path ids, query, body)``."""
+    from vault.api import contact_routes as ops  # on use: it imports aiohttp
+    from vault.api.models import EraseBody, PrefsBody
+
+    local: dict[str, Callable[[_Services, dict[str, str], dict[str, str], Any], BaseModel]] = {
+        "list_inbox": lambda s, ids, q, body: ops.list_inbox(
+            s.inbox, every=q.get("all") == "1", unread=q.get("unread") == "1"
+        ),
+        "read_message": lambda s, ids, q, body: ops.read_message(s.inbox, ids["id"]),
+        "contact_report": lambda s, ids, q, body: ops.contact_report(s.inbox),
+        "set_prefs": lambda s, ids, q, body: ops.set_prefs(
+            s.contacts, ids["id"], PrefsBody.model_validate(body)
+        ),
+        "list_erasures": lambda s, ids, q, body: ops.list_erasures(s.erasures),
+        "request_erasure": lambda s, ids, q, body: ops.request_erasure(
+            s.delivery, s.erasures, EraseBody.model_validate(body)
+        ),
+    }
+    return local
 
 
 def _call(
@@ -95,7 +110,7 @@ def _call(
     The method and path come from the operation table; an operation this module
     does not know is a bug and fails loudly (``KeyError``), whether or not a node runs.
     """
-    op, local = _OPERATIONS[operation], _LOCAL[operation]
+    op, local = _operation(operation), _local_operations()[operation]
     ids, query = ids or {}, query or {}
     client = node_client(home)
     if client is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,7 +12,9 @@ from vault._exceptions import VaultError
 from vault.cli.console import stderr
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
-from vault.store.vault import Vault
+
+if TYPE_CHECKING:
+    from vault.store.vault import Vault
 
 __all__ = [
     "ENV_NEW_PASSPHRASE",
@@ -101,6 +103,8 @@ def open_vault(home: Path | None, passphrase_file: Path | None, *, inspect: bool
     ``inspect`` opens a vault that may have been rolled back, to report on it
     (``kluis audit --verify``): no rollback refusal, and then no unlock entry.
     """
+    from vault.store.vault import Vault
+
     folder = resolve_home(home)
     _refuse_if_running(folder)
     passphrase = read_passphrase(passphrase_file)

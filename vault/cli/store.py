@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
 from protocol import ErrorCode, KluisError
 from protocol.clock import SECOND, format_ms
@@ -30,12 +31,10 @@ from vault.cli.options import (
 )
 from vault.home.lock import running_pid
 from vault.home.paths import VaultPaths, resolve_home
-from vault.services.grantbook import GrantBook
-from vault.services.trail import RolledBackRecord
-from vault.store.audit import AuditEntry, VerifyReport
-from vault.store.profile import ProfileField
-from vault.store.schema import format_value, parse_text, resolve, schema_paths, validate_value
-from vault.store.vault import Vault, check_new_passphrase
+
+if TYPE_CHECKING:  # imported where used: `kluis --help` must not unlock anything
+    from vault.services.trail import RolledBackRecord
+    from vault.store.audit import AuditEntry
 
 __all__ = ["register"]
 
@@ -48,6 +47,8 @@ def init(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     passphrase is asked twice unless it comes from --passphrase-file or
     $KLUIS_PASSPHRASE.
     """
+    from vault.store.vault import Vault, check_new_passphrase
+
     folder = resolve_home(home)
     paths = VaultPaths(folder)
     if not paths.exists() and not paths.is_empty():
@@ -89,15 +90,37 @@ def show_id(
         )
 
 
-SET_HELP = (
-    "Set a profile field; the value is typed and validated (nothing is stored if it is "
-    "refused).\n\n"
-    "Fields: " + ", ".join(schema_paths()) + ".\n\n"
-    "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
-    "comma-separated; preferences and custom values may be true/false, integers or text.\n\n"
-    "A VALUE of - reads the value from standard input (a hidden prompt on a terminal), so "
-    "it stays out of the process list and the shell's history."
+SET_SHORT_HELP = (
+    "Set a profile field; the value is typed and validated (nothing is stored if it is refused)."
 )
+
+
+def set_help() -> str:
+    """``kluis set --help``: it lists the schema's fields, so it is built when shown."""
+    from vault.store.schema import schema_paths
+
+    return (
+        SET_SHORT_HELP + "\n\n"
+        "Fields: " + ", ".join(schema_paths()) + ".\n\n"
+        "Labels and keys are lowercase slugs (home, work, newsletter). Lists (interests) are "
+        "comma-separated; preferences and custom values may be true/false, integers or text.\n\n"
+        "A VALUE of - reads the value from standard input (a hidden prompt on a terminal), so "
+        "it stays out of the process list and the shell's history."
+    )
+
+
+class _SetCommand(TyperCommand):
+    """``kluis set``, whose help is read when shown: building it imports the profile
+    schema (pydantic), which ``kluis --help`` must not pay for."""
+
+    @property
+    def help(self) -> str:
+        return set_help()
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # click stores the help it was given; this command computes its own
+
 
 #: The most a value read from standard input may be; the profile's own limits are far lower.
 STDIN_VALUE_MAX = 64 * 1024
@@ -125,6 +148,8 @@ def set_field(
     home: HomeOpt = None,
     passphrase_file: PassFileOpt = None,
 ) -> None:
+    from vault.store.schema import parse_text, validate_value
+
     if value == "-":
         value = _value_from_stdin(path, passphrase_file)
     validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
@@ -151,6 +176,8 @@ def get_field(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one field's value (lists comma-separated)."""
+    from vault.store.schema import format_value, resolve
+
     resolve(path)  # fail before unlocking: nothing touched
     if (client := node_client(home)) is not None:
         field = client.get(f"profile/{path}")
@@ -175,6 +202,8 @@ def unset(
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Remove a field's value (its version history goes on)."""
+    from vault.store.schema import resolve
+
     resolve(path)  # fail before unlocking: nothing touched
     if (client := node_client(home)) is not None:
         done = client.delete(f"profile/{path}")
@@ -195,6 +224,9 @@ def show(
 
     A record that fails authentication is reported by name; the rest are shown.
     """
+    from vault.store.profile import ProfileField
+    from vault.store.schema import format_value
+
     if (client := node_client(home)) is not None:
         query = f"?prefix={prefix}" if prefix else ""
         data = client.get(f"profile{query}")
@@ -247,6 +279,9 @@ def audit(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the audit log: every change and every unlock, signed and hash-chained."""
+    from vault.services.grantbook import GrantBook
+    from vault.store.audit import AuditEntry, VerifyReport
+
     report: VerifyReport | None
     rolled_back: list[RolledBackRecord] = []
     if (client := node_client(home)) is not None:  # D2: through the running node
@@ -308,6 +343,8 @@ def export_backup(
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
     """Write an encrypted backup (sealed under your passphrase, fresh salt)."""
+    from vault.store.vault import Vault
+
     if file.exists() and not force:
         raise VaultError(f"{file} exists; use --force to overwrite it")
     folder = resolve_home(home)
@@ -337,6 +374,8 @@ def import_backup(
     passphrase_file: PassFileOpt = None,
 ) -> None:
     """Restore a backup into an empty KLUIS_HOME: same identity, profile and audit chain."""
+    from vault.store.vault import Vault
+
     folder = resolve_home(home)
     passphrase = read_passphrase(passphrase_file, prompt="Backup passphrase")
     with stderr().status("Opening the backup (Argon2id)…"):
@@ -373,6 +412,8 @@ def passphrase(
     the data key. If the old passphrase may have leaked, run `kluis rekey`
     afterwards: it rotates the data key and re-seals every record.
     """
+    from vault.store.vault import Vault, check_new_passphrase
+
     folder = resolve_home(home)
     current = read_passphrase(passphrase_file, prompt="Current passphrase")
     if (client := node_client(home)) is not None:  # D2: the running node holds the key
@@ -403,6 +444,8 @@ def rekey(home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     interrupt: the next open (or `kluis rekey` again) finishes the rotation.
     The node must be stopped: the data key lives in its memory. Audited.
     """
+    from vault.store.vault import Vault
+
     folder = resolve_home(home)
     if (pid := running_pid(folder)) is not None:
         raise VaultError(
@@ -445,7 +488,7 @@ def register(target: typer.Typer) -> None:
     """Add these commands to the ``kluis`` app (called once by :mod:`vault.cli.main`)."""
     target.command()(init)
     target.command("id")(show_id)
-    target.command("set", help=SET_HELP)(set_field)
+    target.command("set", cls=_SetCommand, short_help=SET_SHORT_HELP)(set_field)
     target.command("get")(get_field)
     target.command()(unset)
     target.command()(show)

@@ -23,11 +23,23 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["CONFIG_FILE", "ENV_HOME", "VaultPaths", "default_home", "resolve_home"]
+__all__ = [
+    "CONFIG_FILE",
+    "ENV_HOME",
+    "TOKEN_FILE",
+    "URL_FILE",
+    "VaultPaths",
+    "default_home",
+    "resolve_home",
+]
 
 ENV_HOME = "KLUIS_HOME"
 #: The node's settings (D14), the one file under KLUIS_HOME that is not sealed.
 CONFIG_FILE = "config.toml"
+#: The running node's control API: its bearer token and its URL (written by the node,
+#: read by the CLI; here so that reading them does not import the server).
+TOKEN_FILE = "control.token"  # noqa: S105 (a file name)
+URL_FILE = "control.url"
 
 
 def default_home() -> Path:

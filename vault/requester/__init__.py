@@ -15,22 +15,54 @@ See :class:`Requester` for the revocation and retention contract, and
 by negotiation and receive the grant an agreement creates.
 """
 
-from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
-from protocol.listen import DEFAULT_LISTEN
-from vault.requester._args import parse_purpose, vault_peer_of
-from vault.requester._book import GrantStatus, RequestRecord
-from vault.requester._errors import (
-    DecisionPending,
-    InvalidGrant,
-    RequesterError,
-    UnknownGrant,
-    UnknownRequest,
-    error_to_exception,
-)
-from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
-from vault.requester._local import GrantRef
-from vault.requester._requester import Requester
-from vault.requester.offers import OfferAgent
+from typing import TYPE_CHECKING
+
+from protocol.reexport import lazy_exports
+
+if TYPE_CHECKING:
+    from protocol import AccessDenied, Offer, RateLimited, RemoteError, TransportError, Update
+    from protocol.listen import DEFAULT_LISTEN
+    from vault.requester._args import parse_purpose, vault_peer_of
+    from vault.requester._book import GrantStatus, RequestRecord
+    from vault.requester._errors import (
+        DecisionPending,
+        InvalidGrant,
+        RequesterError,
+        UnknownGrant,
+        UnknownRequest,
+        error_to_exception,
+    )
+    from vault.requester._handles import GrantHandle, GrantInfo, PendingRequest
+    from vault.requester._local import GrantRef
+    from vault.requester._requester import Requester
+    from vault.requester.offers import OfferAgent
+
+#: module -> the public names it defines; imported on first use (PEP 562).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "protocol": (
+        "AccessDenied",
+        "Offer",
+        "RateLimited",
+        "RemoteError",
+        "TransportError",
+        "Update",
+    ),
+    "protocol.listen": ("DEFAULT_LISTEN",),
+    "vault.requester._args": ("parse_purpose", "vault_peer_of"),
+    "vault.requester._book": ("GrantStatus", "RequestRecord"),
+    "vault.requester._errors": (
+        "DecisionPending",
+        "InvalidGrant",
+        "RequesterError",
+        "UnknownGrant",
+        "UnknownRequest",
+        "error_to_exception",
+    ),
+    "vault.requester._handles": ("GrantHandle", "GrantInfo", "PendingRequest"),
+    "vault.requester._local": ("GrantRef",),
+    "vault.requester._requester": ("Requester",),
+    "vault.requester.offers": ("OfferAgent",),
+}
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -57,3 +89,5 @@ __all__ = [
     "parse_purpose",
     "vault_peer_of",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

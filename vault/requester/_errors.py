@@ -14,9 +14,10 @@ Transport failures stay the runtime's :class:`protocol.TransportError` subclasse
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocol import (
     AccessDenied,
-    Error,
     ErrorCode,
     KluisError,
     LocalError,
@@ -24,6 +25,9 @@ from protocol import (
     RemoteError,
     RemoteProtocolError,
 )
+
+if TYPE_CHECKING:  # a type only: the message models are not needed to raise an error
+    from protocol import Error
 
 __all__ = [
     "ACCESS_CODES",
