@@ -35,14 +35,34 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["NameFlag", "check_name", "name_flags", "skeleton"]
+__all__ = [
+    "NameFlag",
+    "check_name",
+    "check_text",
+    "check_value",
+    "name_flags",
+    "skeleton",
+    "visible",
+]
 
 #: Flags :func:`name_flags` may return (stable strings: the API and the UI show them).
 NameFlag = str
 MIXED_SCRIPT: NameFlag = "mixed_script"
 LOOKS_LATIN: NameFlag = "looks_latin"
 
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+#: Categories no peer-supplied free text may contain (offers, purposes, reasons,
+#: inbox subjects and bodies, error messages): controls (newline and tab are
+#: allowed), format characters (bidi overrides and isolates, zero-width
+#: characters, soft hyphen, BOM), lone surrogates, line and paragraph separators.
+_REFUSED_IN_TEXT = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Names refuse more: private-use and unassigned code points too.
+_REFUSED_CATEGORIES = _REFUSED_IN_TEXT | {"Co", "Cn"}
+#: The bidi controls (LRE..RLO, LRI..PDI, LRM, RLM, ALM): they reorder what the
+#: reader sees, so even a profile value may not carry them.
+_BIDI_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+_TEXT_ALLOWED_CONTROLS = frozenset("\n\t")
 
 #: Cyrillic and Greek letters (lower case; :func:`skeleton` casefolds first) that
 #: render like a Latin letter in common fonts. Narrow by design: the letters that
@@ -73,6 +93,54 @@ def check_name(value: str) -> str:
     if value != value.strip(" ") or "  " in value:
         raise ValueError("a name has no leading, trailing or doubled spaces")
     return value
+
+
+def check_text(value: str) -> str:
+    """Return ``value`` if it is acceptable peer-supplied free text; raise ``ValueError``.
+
+    Refused: :data:`_REFUSED_IN_TEXT` (Unicode categories Cc except newline and
+    tab, Cf, Cs, Zl, Zp). Such text ends up in terminals and on the dashboard,
+    where these characters hide or reorder what the owner reads (U+202E) or
+    drive the terminal (ESC)."""
+    for ch in value:
+        if ch in _TEXT_ALLOWED_CONTROLS:
+            continue
+        if unicodedata.category(ch) in _REFUSED_IN_TEXT:
+            raise ValueError(
+                f"text may not contain control, format or bidi characters (U+{ord(ch):04X})"
+            )
+    return value
+
+
+def check_value(value: str) -> str:
+    """Return ``value`` if it is an acceptable profile field value; raise ``ValueError``.
+
+    Looser than :func:`check_text`: the owner's own values may need zero-width
+    joiners (Persian names use U+200C, emoji sequences U+200D), so of the format
+    characters only the bidi controls are refused; controls other than newline
+    and tab, surrogates and line/paragraph separators are refused as in text."""
+    for ch in value:
+        if ch in _TEXT_ALLOWED_CONTROLS:
+            continue
+        cat = unicodedata.category(ch)
+        if ch in _BIDI_CONTROLS or (cat in _REFUSED_IN_TEXT and cat != "Cf"):
+            raise ValueError(f"text may not contain control or bidi characters (U+{ord(ch):04X})")
+    return value
+
+
+def _shown(ch: str) -> str:
+    if ch in _TEXT_ALLOWED_CONTROLS or unicodedata.category(ch) not in _REFUSED_IN_TEXT:
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def visible(value: str) -> str:
+    """``value`` with every character :func:`check_text` refuses spelled out as an
+    escape (``\\x1b``, ``\\u202e``), for display: the second wall behind the
+    boundary check, for text stored before it or reaching a screen another way."""
+    if all(map(str.isprintable, value)):
+        return value
+    return "".join(map(_shown, value))
 
 
 def _script(ch: str) -> str | None:

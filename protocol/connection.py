@@ -247,6 +247,11 @@ class Connection:
         """In ``IDLE`` with nothing buffered: the stream may carry another request."""
         return self._state is State.IDLE and self._frames.idle
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a message."""
+        return self._frames.buffered
+
     # ----------------------------------------------------------------- receive
 
     def receive_data(self, data: bytes) -> None:

@@ -49,7 +49,7 @@ from .messages import (
     verify,
 )
 from .scopes import FieldPattern
-from .wire import Id, Nonce, PeerId, ReasonText, ShortText, TimestampMs, ValueText
+from .wire import BodyText, Id, Nonce, PeerId, ReasonText, ShortText, TimestampMs
 
 __all__ = [
     "CONTACT_GRAMMAR",
@@ -91,7 +91,7 @@ class ContactMessage(Signed):
     category: ContactCategory
     mailing_id: Id | None = None
     subject: ShortText
-    body: ValueText
+    body: BodyText
     nonce: Nonce
     ts: TimestampMs
 

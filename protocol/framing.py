@@ -171,6 +171,11 @@ class Frames:
         """Between frames with nothing buffered: the stream is in step with its peer."""
         return self._error is None and not self._eof and not self._decoder.buffered
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame (what a peer makes us hold)."""
+        return self._decoder.buffered
+
     def receive_data(self, data: bytes) -> None:
         """Buffer bytes read from the stream; ``b""`` means the peer closed its side."""
         if not data:

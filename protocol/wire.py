@@ -12,7 +12,6 @@ validates is also within bounds.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Annotated
 
@@ -20,9 +19,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from . import limits
 from ._exceptions import SignatureError
+from .confusables import check_text, check_value
 from .signing import public_key_from_peer_id
 
 __all__ = [
+    "BodyText",
     "Cents",
     "Days",
     "ErrorText",
@@ -43,8 +44,6 @@ __all__ = [
     "new_nonce",
 ]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-
 
 class WireModel(BaseModel):
     """Base of every wire model: immutable, no unknown keys, no hidden coercion on the wire.
@@ -62,15 +61,11 @@ class WireModel(BaseModel):
     )
 
 
-def _clean_text(value: str) -> str:
-    # Free text ends up in terminals and on the dashboard: no control characters
-    # (newline and tab are fine), no lone surrogates (they have no UTF-8 encoding).
-    if _CONTROL.search(value):
-        raise ValueError("text contains control characters")
-    return value
-
-
-_Clean = AfterValidator(_clean_text)
+# Free text ends up in terminals and on the dashboard. The one rule for what a
+# peer's text may contain is protocol.confusables.check_text (no control, format
+# or bidi characters; newline and tab are fine); profile values follow the
+# looser check_value (zero-width joiners allowed, bidi controls not).
+_Clean = AfterValidator(check_text)
 
 #: Free text of a purpose (why the data is wanted, in the requester's words).
 PurposeText = Annotated[str, StringConstraints(max_length=limits.MAX_PURPOSE_TEXT), _Clean]
@@ -81,7 +76,11 @@ ReasonText = Annotated[str, StringConstraints(max_length=limits.MAX_REASON_TEXT)
 #: An error frame's message.
 ErrorText = Annotated[str, StringConstraints(max_length=limits.MAX_ERROR_TEXT), _Clean]
 #: A string field value (a name, an address line); newlines are fine.
-ValueText = Annotated[str, StringConstraints(max_length=limits.MAX_VALUE_CHARS), _Clean]
+ValueText = Annotated[
+    str, StringConstraints(max_length=limits.MAX_VALUE_CHARS), AfterValidator(check_value)
+]
+#: A peer's long free text (an inbox message body): a value's length, text's rules.
+BodyText = Annotated[str, StringConstraints(max_length=limits.MAX_VALUE_CHARS), _Clean]
 #: Short free text (a jurisdiction, a policy URL).
 ShortText = Annotated[str, StringConstraints(max_length=limits.MAX_TEXT_FIELD_SMALL), _Clean]
 

@@ -82,6 +82,7 @@ from ..signing import Identity
 from . import _swarm_fix
 from . import addrs as _addrs
 from ._bridge import GuestCancelled, GuestError, TrioGuest
+from .buffers import MAX_BUFFERED_PER_PEER, MAX_BUFFERED_TOTAL, BufferBudget
 from .discovery import Discovery, PeerCallback
 from .reach import Reach, ReachConfig
 
@@ -140,6 +141,9 @@ class _Codec(Protocol):
 
     @property
     def last_frame_size(self) -> int: ...
+
+    @property
+    def buffered(self) -> int: ...
 
     def receive_data(self, data: bytes) -> None: ...
 
@@ -251,16 +255,29 @@ class _Channel:
 
     __slots__ = (
         "broken",
+        "budget",
         "closed_by_us",
         "codec",
+        "held",
+        "peer",
         "read_lock",
         "stream",
         "write_lock",
     )
 
-    def __init__(self, stream: Any, codec: _Codec | None = None) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        codec: _Codec | None = None,
+        budget: BufferBudget | None = None,
+        peer: str = "",
+    ) -> None:
         self.stream = stream
         self.codec: _Codec = codec if codec is not None else Frames()
+        #: Inbound streams count their partial-frame bytes against the node's budget.
+        self.budget = budget
+        self.peer = peer
+        self.held = 0
         self.write_lock = trio.Lock()
         self.read_lock = trio.Lock()
         self.closed_by_us = False
@@ -347,6 +364,7 @@ class _Channel:
         async with self.read_lock:
             while True:
                 event = self.codec.next_event()
+                self._account(what)
                 if event is PEER_CLOSED:
                     self.broken = True
                     raise EndOfStream(f"{what}: the peer closed the stream")
@@ -363,6 +381,26 @@ class _Channel:
                         raise ConnectionBroken(f"{what}: the peer reset the stream") from exc
                     raise _broken(exc, what) from exc
                 self.codec.receive_data(data)  # b"" is the peer's end of stream
+                self._account(what)
+
+    def _account(self, what: str) -> None:
+        """Tell the budget what this stream holds now; over it, the stream is broken
+        (the caller's frame loop ends and resets it, which releases the bytes)."""
+        if self.budget is None:
+            return
+        now = self.codec.buffered
+        try:
+            self.budget.update(self.peer, self.held, now)
+        except ConnectionBroken as exc:
+            self.broken = True
+            raise ConnectionBroken(f"{what}: {exc.message}") from exc
+        self.held = now
+
+    def release(self) -> None:
+        """Give back what this stream held (it is done)."""
+        if self.budget is not None and self.held:
+            self.budget.update(self.peer, self.held, 0)
+            self.held = 0
 
     async def close(self) -> None:
         """Graceful close (FIN); the peer reads what we sent, then EOF."""
@@ -567,8 +605,11 @@ class Node(Service):
         *,
         max_streams_per_peer: int,
         max_frame_size: int,
+        budget: BufferBudget | None = None,
     ) -> None:
         self._identity = identity
+        #: Partial-frame bytes inbound streams hold, per peer and in total (see .buffers).
+        self.buffers = budget if budget is not None else BufferBudget()
         self._guest = guest
         self._host = host
         self._peer_id = identity.peer_id
@@ -600,6 +641,8 @@ class Node(Service):
         max_connections_per_peer: int = 1,
         on_peer: PeerCallback | None = None,
         reach: ReachConfig | None = None,
+        max_buffered_per_peer: int = MAX_BUFFERED_PER_PEER,
+        max_buffered_total: int = MAX_BUFFERED_TOTAL,
     ) -> Node:
         """Start a node listening on ``listen``; dial ``bootstrap`` peers in the background.
 
@@ -612,6 +655,8 @@ class Node(Service):
         failures are logged, never raised; ``on_peer(peer_id, addrs)`` hears about
         peers found by bootstrap or mDNS. ``reach`` turns on the DHT, relay, DCUtR
         and AutoNAT (see :mod:`.reach`); without it the node dials multiaddrs only.
+        ``max_buffered_per_peer`` / ``max_buffered_total`` bound the bytes of
+        unfinished inbound frames (see :mod:`.buffers`).
         A fixed listen port that is taken raises :class:`~.addrs.AddressInUse`.
         """
         _quiet_libp2p()
@@ -647,6 +692,7 @@ class Node(Service):
                 host,
                 max_streams_per_peer=max_streams_per_peer,
                 max_frame_size=max_frame_size,
+                budget=BufferBudget(max_buffered_per_peer, max_buffered_total),
             )
             if reach is not None:
                 node._reach = Reach(host, reach)
@@ -1099,7 +1145,7 @@ class Node(Service):
             await _Channel(stream).reset()
             return
         self._inbound[peer_id] = active + 1
-        chan = _Channel(stream, reg.codec())
+        chan = _Channel(stream, reg.codec(), self.buffers, peer_id)
         ctx = PeerContext(self, chan, peer_id, protocol_id)
         try:
             with trio.CancelScope() as scope:
@@ -1111,6 +1157,7 @@ class Node(Service):
                 self._inbound[peer_id] = left
             else:
                 self._inbound.pop(peer_id, None)
+            chan.release()
             if not chan.closed_by_us:
                 await chan.reset()
 

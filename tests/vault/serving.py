@@ -61,6 +61,9 @@ class ServerStream:
     async def close(self) -> None:
         self._closed = True
 
+    async def reset(self) -> None:
+        self._closed = True
+
     # -- what the peer does ---------------------------------------------------------------
 
     def feed(self, service: Any, payload: bytes) -> Message | Awaitable[Message | None] | None:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from vault._exceptions import VaultError
 from vault.cli.client import node_client
-from vault.cli.console import stderr, stdout
+from vault.cli.console import inert, stderr, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault, read_passphrase
 from vault.home.paths import resolve_home
 
@@ -148,10 +148,10 @@ def deals(
     table = Table("id", "category", "value", "terms", "business", "status")
     for d in items:
         terms = ", ".join(f"{k}={v}" for k, v in sorted(d["bid"].items()))
-        table.add_row(
+        table.add_row(*map(inert, (
             d["deal_id"], d["category"], f"{d['value_cents'] / 100:.2f}", terms,
             d["business"][:12] + "…", d["status"],
-        )  # fmt: skip
+        )))  # fmt: skip
     stdout().print(table)
 
 
@@ -189,10 +189,10 @@ def agreements(
         return
     table = Table("agreement", "category", "value", "fields", "days", "business")
     for a in items:
-        table.add_row(
+        table.add_row(*map(inert, (
             a["agreement_id"][:12], a["category"], f"{a['value_cents'] / 100:.2f}",
             ", ".join(a["fields"]), str(a["duration_days"]), a["business"][:12] + "…",
-        )  # fmt: skip
+        )))  # fmt: skip
     stdout().print(table)
 
 

@@ -40,7 +40,7 @@ from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.business.api import URL_FILE
 from vault.cli.client import ControlClient
-from vault.cli.console import stderr, stdout
+from vault.cli.console import inert, stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.lock import running_pid
@@ -417,7 +417,7 @@ def read(
     for column in ("field", "value", "version"):
         table.add_column(column)
     for path, rec in sorted(data.items()):
-        table.add_row(path, _show(rec["value"]), str(rec["version"]))
+        table.add_row(*map(inert, (path, _show(rec["value"]), str(rec["version"]))))
     if not data:
         table.add_row("(no values)", "", "")
     stdout().print(table)
@@ -449,7 +449,7 @@ def subscribe(
         out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
         async for update in biz.subscribe(grant_id, _split(fields)):
             shown = "(deleted)" if update.value is None else _show(update.value)
-            out.print(f"{update.path} = {shown} (version {update.version})", markup=False)
+            out.print(inert(f"{update.path} = {shown} (version {update.version})"))
         info = biz.grant_info(grant_id)
         sent = "receipt sent" if info.receipt_acked else "receipt pending"
         out.print(f"grant {grant_id} revoked: local data deleted, {sent}", markup=False)
@@ -500,12 +500,17 @@ def grants(
     for g in infos:
         receipt = "-" if g.receipt_id is None else ("acked" if g.receipt_acked else "pending")
         table.add_row(
-            g.grant_id,
-            g.vault_peer[:12] + "…",
-            ", ".join(g.fields),
-            g.status,
-            format_ms(g.expires_at),
-            receipt,
+            *map(
+                inert,
+                (
+                    g.grant_id,
+                    g.vault_peer[:12] + "…",
+                    ", ".join(g.fields),
+                    g.status,
+                    format_ms(g.expires_at),
+                    receipt,
+                ),
+            )
         )
     if not infos:
         table.add_row("(none)", "", "", "", "", "")

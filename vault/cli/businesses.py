@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vault.cli.client import require_client
-from vault.cli.console import stdout
+from vault.cli.console import inert, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import HomeOpt, JsonOpt
 
@@ -35,7 +35,7 @@ def _path(peer: str, action: str = "") -> str:
 
 def _print_one(view: dict[str, Any]) -> None:
     out = stdout()
-    out.print(view["text"], markup=False)
+    out.print(inert(view["text"]))
     rows = [
         ("peer id", view["peer_id"]),
         ("petname", view["petname"]),
@@ -52,15 +52,15 @@ def _print_one(view: dict[str, Any]) -> None:
     ]
     for key, value in rows:
         if value:
-            out.print(f"  {key}: {value}", markup=False)
+            out.print(inert(f"  {key}: {value}"))
     previous = view.get("previous")
     if view["changed"] and previous:
         out.print("  changed since you last looked:", markup=False)
         for key, old in previous.items():
             new = view.get(key)
             if key in view and new != old:
-                out.print(f"    {key}: {old} -> {new}", markup=False)
-        out.print(f"  (mark it seen: kluis businesses seen {view['peer_id']})", markup=False)
+                out.print(inert(f"    {key}: {old} -> {new}"))
+        out.print(inert(f"  (mark it seen: kluis businesses seen {view['peer_id']})"))
 
 
 @businesses_app.callback()
@@ -78,12 +78,19 @@ def businesses(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = Fals
         table.add_column(col)
     for b in data["businesses"]:
         table.add_row(
-            b["peer_id"],
-            Text(
-                b["name"] + f" ({b['verification']}" + (f": {b['domain']})" if b["domain"] else ")")
-            ),
-            Text(b["legal_name"] or ""),
-            Text(", ".join(b["warnings"])),
+            *map(
+                inert,
+                (
+                    b["peer_id"],
+                    Text(
+                        b["name"]
+                        + f" ({b['verification']}"
+                        + (f": {b['domain']})" if b["domain"] else ")")
+                    ),
+                    Text(b["legal_name"] or ""),
+                    Text(", ".join(b["warnings"])),
+                ),
+            )
         )
     if not data["businesses"]:
         table.add_row("(none)", "", "", "")
@@ -108,14 +115,14 @@ def petname(
 ) -> None:
     """Give a business your own name for it (shown instead of the name it chose)."""
     view = require_client(home).post(_path(peer, "petname"), {"petname": name})
-    stdout().print(view["text"], markup=False)
+    stdout().print(inert(view["text"]))
 
 
 @businesses_app.command("seen")
 def seen(peer: PeerArg, home: HomeOpt = None) -> None:
     """You have seen this business's changed profile: stop flagging it."""
     view = require_client(home).post(_path(peer, "seen"), {})
-    stdout().print(view["text"], markup=False)
+    stdout().print(inert(view["text"]))
 
 
 @businesses_app.command("verify")

@@ -1,6 +1,12 @@
 """How the CLI prints: one console each for stdout and stderr, JSON and peer ids.
 
-Peer-supplied text is printed with ``markup=False`` (or escaped) wherever it appears."""
+Every string that came from a peer (offers, purposes, reasons, inbox subjects and
+bodies, business names) is hostile. It reaches rich only as :func:`inert` text:
+a :class:`rich.text.Text` (never parsed as markup, so ``[/bold]`` cannot crash a
+table and ``[link=...]`` cannot make a hyperlink) with control and format
+characters shown as ``\\x1b``/``\\u202e`` escapes (so ESC cannot drive the
+terminal and U+202E cannot reorder the line). The consoles also default to
+``markup=False``, so a plain ``str`` that slips through is printed as it is."""
 
 from __future__ import annotations
 
@@ -9,16 +15,31 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
-__all__ = ["business_text", "emit_json", "short_peer", "stderr", "stdout"]
+from protocol.confusables import visible
+
+__all__ = ["business_text", "emit_json", "inert", "short_peer", "stderr", "stdout"]
 
 
 def stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def inert(value: object) -> Text:
+    """``value`` as plain rich text for a table cell or a line: no markup is parsed,
+    and control and format characters are shown escaped instead of acting.
+
+    The protocol refuses such characters at the boundary already
+    (:func:`protocol.confusables.check_text`); this is the second wall, for text
+    stored before that check or arriving through a path that skips it."""
+    if isinstance(value, Text):
+        value = value.plain
+    return Text(visible(str(value)))
 
 
 def emit_json(data: Any) -> None:
@@ -32,6 +53,4 @@ def short_peer(peer: str) -> str:
 def business_text(view: dict[str, Any] | None, peer: str) -> Any:
     """Who a business is, for a table cell: its label (``Name (verified: domain)``) as
     plain :class:`rich.text.Text`, so markup in a name a peer chose is shown, not run."""
-    from rich.text import Text
-
-    return Text(view["text"] if view else short_peer(peer))
+    return inert(view["text"] if view else short_peer(peer))

@@ -23,7 +23,7 @@ from rich.table import Table
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import node_client
-from vault.cli.console import short_peer, stdout
+from vault.cli.console import inert, short_peer, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load the control API
@@ -163,12 +163,17 @@ def inbox(
     for m in data["messages"]:
         flag = "muted" if m["muted"] else ("" if m["read_at"] else "new")
         table.add_row(
-            m["message_id"],
-            short_peer(m["requester"]),
-            m["category"],
-            m["subject"],
-            format_ms(m["received_at"]),
-            flag,
+            *map(
+                inert,
+                (
+                    m["message_id"],
+                    short_peer(m["requester"]),
+                    m["category"],
+                    m["subject"],
+                    format_ms(m["received_at"]),
+                    flag,
+                ),
+            )
         )
     if not data["messages"]:
         table.add_row("(none)", "", "", "", "", "")
@@ -188,14 +193,14 @@ def inbox_read(
         typer.echo(json.dumps(m, indent=2))
         return
     out = stdout()
-    out.print(f"from:     {m['requester']}", markup=False)
+    out.print(inert(f"from:     {m['requester']}"))
     out.print(
         f"category: {m['category']}   received {format_ms(m['received_at'], MINUTE_UTC)}",
         markup=False,
     )
-    out.print(f"subject:  {m['subject']}", markup=False)
+    out.print(inert(f"subject:  {m['subject']}"))
     out.print("", markup=False)
-    out.print(m["body"], markup=False)
+    out.print(inert(m["body"]))
 
 
 def contacts(
@@ -212,12 +217,17 @@ def contacts(
     for b in data["businesses"]:
         status = "blocked" if b["blocked"] else ("muted" if b["muted"] else "")
         table.add_row(
-            b["requester"],
-            ", ".join(f"{k} {v}" for k, v in sorted(b["sent"].items())),
-            ", ".join(f"{k} {v}" for k, v in sorted(b["refused"].items())),
-            str(b["read"]),
-            ", ".join(f"{m['mailing_id']} {m['yield_pct']}%" for m in b["mailings"]),
-            status,
+            *map(
+                inert,
+                (
+                    b["requester"],
+                    ", ".join(f"{k} {v}" for k, v in sorted(b["sent"].items())),
+                    ", ".join(f"{k} {v}" for k, v in sorted(b["refused"].items())),
+                    str(b["read"]),
+                    ", ".join(f"{m['mailing_id']} {m['yield_pct']}%" for m in b["mailings"]),
+                    status,
+                ),
+            )
         )
     if not data["businesses"]:
         table.add_row("(none)", "", "", "", "", "")
@@ -313,11 +323,16 @@ def erasures(
     for e in data["erasures"]:
         rc = e["receipt"]
         table.add_row(
-            e["erasure_id"],
-            short_peer(e["requester"]),
-            e["status"],
-            format_ms(e["request"]["requested_at"]),
-            ", ".join(rc["deleted_fields"]) if rc else "",
+            *map(
+                inert,
+                (
+                    e["erasure_id"],
+                    short_peer(e["requester"]),
+                    e["status"],
+                    format_ms(e["request"]["requested_at"]),
+                    ", ".join(rc["deleted_fields"]) if rc else "",
+                ),
+            )
         )
     if not data["erasures"]:
         table.add_row("(none)", "", "", "", "")

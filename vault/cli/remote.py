@@ -19,7 +19,7 @@ from rich.table import Table
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
-from vault.cli.console import business_text, short_peer, stdout
+from vault.cli.console import business_text, inert, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import HomeOpt, JsonOpt, split_csv
 from vault.cli.start import start
@@ -43,14 +43,19 @@ def requests(
         table.add_column(col)
     for r in data["requests"]:
         table.add_row(
-            r["request_id"],
-            business_text(r.get("business"), r["requester"]),
-            ", ".join(r["fields"]),
-            ", ".join(r["actions"]),
-            r["purpose"],
-            str(r["duration_days"]),
-            r["offer"],
-            r["status"] + (f" ({r['decided_by']})" if r["decided_by"] else ""),
+            *map(
+                inert,
+                (
+                    r["request_id"],
+                    business_text(r.get("business"), r["requester"]),
+                    ", ".join(r["fields"]),
+                    ", ".join(r["actions"]),
+                    r["purpose"],
+                    str(r["duration_days"]),
+                    r["offer"],
+                    r["status"] + (f" ({r['decided_by']})" if r["decided_by"] else ""),
+                ),
+            )
         )
     if not data["requests"]:
         table.add_row("(none)", "", "", "", "", "", "", "")
@@ -123,13 +128,18 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         if g["receipts"]:
             status += " (deletion receipt)"
         table.add_row(
-            g["grant_id"],
-            business_text(g.get("business"), g["requester"]),
-            ", ".join(g["fields"]),
-            ", ".join(g["actions"]),
-            g["purpose"],
-            format_ms(g["expires_at"]),
-            status,
+            *map(
+                inert,
+                (
+                    g["grant_id"],
+                    business_text(g.get("business"), g["requester"]),
+                    ", ".join(g["fields"]),
+                    ", ".join(g["actions"]),
+                    g["purpose"],
+                    format_ms(g["expires_at"]),
+                    status,
+                ),
+            )
         )
     if not data["grants"]:
         table.add_row("(none)", "", "", "", "", "", "")
@@ -177,13 +187,18 @@ def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for r in data["rules"]:
         who = r["requester"] + (f": {', '.join(map(short_peer, r['peers']))}" if r["peers"] else "")
         table.add_row(
-            r["rule_id"],
-            r["action"],
-            ", ".join(r["fields"]) or "(all)",
-            ", ".join(r["purposes"]) or "(any)",
-            who,
-            ", ".join(r["actions"]),
-            "" if r["max_days"] is None else str(r["max_days"]),
+            *map(
+                inert,
+                (
+                    r["rule_id"],
+                    r["action"],
+                    ", ".join(r["fields"]) or "(all)",
+                    ", ".join(r["purposes"]) or "(any)",
+                    who,
+                    ", ".join(r["actions"]),
+                    "" if r["max_days"] is None else str(r["max_days"]),
+                ),
+            )
         )
     if not data["rules"]:
         table.add_row("(none)", "", "", "", "", "", "")
@@ -326,11 +341,16 @@ def receipts(
         table.add_column(col)
     for r in data["receipts"]:
         table.add_row(
-            r["receipt_id"],
-            r["kind"],
-            r["grant_id"],
-            business_text(r.get("business"), r["requester"]),
-            format_ms(r["issued_at"]),
+            *map(
+                inert,
+                (
+                    r["receipt_id"],
+                    r["kind"],
+                    r["grant_id"],
+                    business_text(r.get("business"), r["requester"]),
+                    format_ms(r["issued_at"]),
+                ),
+            )
         )
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")

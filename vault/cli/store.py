@@ -18,7 +18,7 @@ from protocol import ErrorCode, KluisError
 from protocol.clock import SECOND, format_ms
 from vault._exceptions import CorruptRecord, VaultError, VaultExists
 from vault.cli.client import node_client
-from vault.cli.console import emit_json, stderr, stdout
+from vault.cli.console import emit_json, inert, stderr, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import (
     ENV_NEW_PASSPHRASE,
@@ -248,7 +248,15 @@ def show(
         for f in fields:
             assert f.value is not None
             table.add_row(
-                f.path, format_value(f.value), str(f.version), format_ms(f.updated_at, SECOND)
+                *map(
+                    inert,
+                    (
+                        f.path,
+                        format_value(f.value),
+                        str(f.version),
+                        format_ms(f.updated_at, SECOND),
+                    ),
+                )
             )
         if not fields:
             table.add_row("(empty)", "", "", "")
@@ -318,7 +326,9 @@ def audit(
         for column in ("seq", "time (UTC)", "kind", "details"):
             table.add_column(column)
         for e in entries:
-            table.add_row(str(e.seq), format_ms(e.timestamp, SECOND), e.kind, _details(e))
+            table.add_row(
+                *map(inert, (str(e.seq), format_ms(e.timestamp, SECOND), e.kind, _details(e)))
+            )
         out = stdout()
         out.print(table)
         if report is not None:

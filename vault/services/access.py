@@ -125,6 +125,17 @@ SIZE_UNIT = 16 * 1024
 MAX_WAITERS_PER_PEER = 8
 MAX_SUBSCRIPTIONS_PER_PEER = 16
 NOTICE_TIMEOUT_S = 5.0
+#: Frames waiting to be sent on one subscription. A subscriber this far behind is
+#: not reading; it is dropped (an error frame, the stream closed, an audit entry)
+#: instead of holding the owner's updates in memory; the requester SDK subscribes
+#: again and re-reads. Large enough for a bulk edit of a whole profile (a few
+#: hundred fields) to reach an honest subscriber; a peer holds at most
+#: MAX_SUBSCRIPTIONS_PER_PEER x this many queued updates.
+MAX_SUBSCRIPTION_BACKLOG = 256
+#: How long one push may wait for a subscriber's flow-control window. A send that
+#: blocks longer means the subscriber stopped reading: the stream is closed, and a
+#: revoke notice on it counts as undelivered (and goes the request way instead).
+PUSH_SEND_TIMEOUT_S = 5.0
 
 
 class PeerLink(Protocol):
@@ -142,6 +153,8 @@ class PeerLink(Protocol):
     async def send(self, event: Message) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def reset(self) -> None: ...
 
 
 class Outbound(Protocol):
@@ -164,6 +177,7 @@ class _Subscription:
     queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     notice_sent: bool = False
+    dropped: bool = False
 
     def covers(self, path: str) -> bool:
         return any(pattern_covers(p, path) for p in self.patterns)
@@ -195,6 +209,10 @@ class AccessService:
         self.max_frame_size = max_frame_size
         #: Set by the node: how revoke notices reach a requester with no subscription.
         self.outbound = outbound
+        #: Per subscription: queued frames before the subscriber is dropped, and how
+        #: long one push may block (module constants; tests lower them).
+        self.max_backlog = MAX_SUBSCRIPTION_BACKLOG
+        self.push_send_timeout = PUSH_SEND_TIMEOUT_S
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._waiting_per_peer: dict[str, int] = {}
         self._subs: dict[str, list[_Subscription]] = {}  # grant id -> subscriptions
@@ -532,7 +550,9 @@ class AccessService:
         return sum(len(s) for s in self._subs.values())
 
     async def _pump(self, sub: _Subscription) -> None:
-        """Send a subscription's queued frames in order; close the stream at the end."""
+        """Send a subscription's queued frames in order; close the stream at the end
+        (reset it if a send blocked: a graceful close would wait on the same window)."""
+        stuck = False
         try:
             while True:
                 item = await sub.queue.get()
@@ -540,16 +560,30 @@ class AccessService:
                     break
                 assert isinstance(item, tuple)
                 message, is_notice = item
-                await sub.link.send(message)
+                await asyncio.wait_for(sub.link.send(message), self.push_send_timeout)
                 if is_notice:
                     sub.notice_sent = True
                     break
+        except TimeoutError:
+            stuck = True
+            log.info("subscriber %s on %s stopped reading", sub.peer_id, sub.grant_id)
+            if not sub.dropped:
+                sub.dropped = True
+                with contextlib.suppress(Exception):
+                    self.vault.audit.append(
+                        "access.subscription_dropped",
+                        {
+                            "grant_id": sub.grant_id,
+                            "requester": sub.peer_id,
+                            "backlog": sub.queue.qsize(),
+                        },
+                    )
         except Exception as exc:
             log.info("subscription of %s on %s ended: %s", sub.peer_id, sub.grant_id, exc)
         finally:
             self._forget(sub)
             with contextlib.suppress(Exception):
-                await sub.link.close()
+                await (sub.link.reset() if stuck else sub.link.close())
 
     def _on_profile_change(self, rec: ProfileField) -> None:
         for grant_id, subs in list(self._subs.items()):
@@ -578,6 +612,9 @@ class AccessService:
                 except ValueError:
                     log.warning("cannot push %s: not representable on the wire", rec.path)
                     continue
+                if sub.queue.qsize() >= self.max_backlog:
+                    self._drop_slow(sub)
+                    continue
                 sub.queue.put_nowait((update, False))
                 with contextlib.suppress(Exception):
                     self.vault.audit.append(
@@ -590,6 +627,24 @@ class AccessService:
                         },
                         durable=False,
                     )
+
+    def _drop_slow(self, sub: _Subscription) -> None:
+        """End a subscription whose subscriber does not read: forget its backlog, queue
+        an error and the close (the pump's send timeout ends a blocked send), audit it."""
+        backlog = sub.queue.qsize()
+        sub.dropped = True
+        self._forget(sub)  # no more updates are queued for it
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        err = RateLimited(f"subscription dropped: {backlog} updates unread")
+        sub.queue.put_nowait((error_from_exception(err, sub.grant_id), False))
+        sub.queue.put_nowait(_CLOSE)
+        log.info("dropped a slow subscription of %s on %s", sub.peer_id, sub.grant_id)
+        with contextlib.suppress(Exception):
+            self.vault.audit.append(
+                "access.subscription_dropped",
+                {"grant_id": sub.grant_id, "requester": sub.peer_id, "backlog": backlog},
+            )
 
     def _refuse_audit_only(self, peer_id: str, exc: KluisError, grant_id: str) -> None:
         with contextlib.suppress(Exception):

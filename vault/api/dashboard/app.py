@@ -44,6 +44,7 @@ from aiohttp import web
 
 from protocol import ErrorCode, KluisError
 from protocol.clock import ISO, MINUTE_UTC, format_ms
+from protocol.confusables import visible
 from vault.api.answers import BadRequest, status_of
 from vault.api.dashboard.security import (
     COOKIE,
@@ -130,6 +131,14 @@ class Page:
     order: int = 100
     nav: bool = True
     badge: Callable[[Owner], int] | None = None
+
+
+def _inert(value: Any) -> Any:
+    """Every ``{{ }}`` output: autoescape makes markup inert; this spells out control
+    and bidi characters (text stored before the wire refused them) so none acts."""
+    if isinstance(value, str) and not hasattr(value, "__html__"):
+        return visible(value)
+    return value
 
 
 PAGES: dict[str, Page] = {}
@@ -225,6 +234,7 @@ class Dashboard:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             filters=FILTERS,
+            finalize=_inert,
         )
         app.router.add_get("/", self._root)
         app.router.add_get("/login", self._login_page)
