@@ -55,7 +55,7 @@ from pydantic import ValidationError
 from protocol import ErrorCode, Identity, KluisError
 from protocol.consent_export import to_iso27560, to_kantara
 from protocol.receipts import ConsentReceipt
-from vault._exceptions import CorruptRecord, VaultExists
+from vault._exceptions import CorruptRecord, VaultExists, describe_invalid
 from vault.api.agent_routes import AgentRoutes
 from vault.api.answers import BadRequest, ok, problem, problem_of
 from vault.api.business_routes import BusinessRoutes
@@ -443,8 +443,4 @@ def _field(rec: ProfileField) -> FieldView:
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(body)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid body: " + "; ".join(parts)
+    return "invalid body: " + describe_invalid(exc)

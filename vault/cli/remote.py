@@ -20,7 +20,7 @@ from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
 from vault.cli.console import business_text, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
-from vault.cli.options import HomeOpt, JsonOpt, split_csv
+from vault.cli.options import HomeOpt, JsonOpt, check_new_file, split_csv
 from vault.cli.start import start
 
 __all__ = ["register"]
@@ -342,8 +342,7 @@ def _verify_file(path: Path) -> int:
 def _export_receipts(client: ControlClient, target: Path) -> None:
     from vault.home.atomic import atomic_write
 
-    if target.exists():
-        raise VaultError(f"{target} exists already; choose another file")
+    check_new_file(target)
     consent = client.get("receipts")["receipts"]
     rendered = {
         fmt: [
@@ -361,7 +360,10 @@ def _export_receipts(client: ControlClient, target: Path) -> None:
         "iso27560": rendered["iso27560"],
         "erasures": erasures,
     }
-    atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    try:
+        atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise VaultError(f"cannot write {target}: {exc.strerror or exc}") from None
     stdout().print(
         f"wrote {len(consent)} consent receipt(s) and {len(erasures)} erasure(s) to {target}",
         markup=False,

@@ -31,7 +31,10 @@ def start(
     ] = None,
     bootstrap: BootstrapOpt = None,
     control_port: Annotated[
-        int, typer.Option("--control-port", help="Control API port on 127.0.0.1 (0 = any).")
+        int,
+        typer.Option(
+            "--control-port", min=0, max=65535, help="Control API port on 127.0.0.1 (0 = any)."
+        ),
     ] = 0,
     mdns: Annotated[
         bool | None,
@@ -56,6 +59,8 @@ def start(
     if pid is not None:
         raise AlreadyRunning(pid or None)  # fail before asking for the passphrase
     net = network_settings(load_config(folder), listen=listen, bootstrap=bootstrap, mdns=mdns)
+    if control_port:
+        _check_control_port(control_port)  # before the passphrase and the KDF
     passphrase = read_passphrase(passphrase_file)
     asyncio.run(
         _serve(
@@ -68,6 +73,20 @@ def start(
             reach_config(net),
         )
     )
+
+
+def _check_control_port(port: int) -> None:
+    """A taken ``--control-port`` is the owner's mistake: say so in one line."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise VaultError(
+                f"control port {port} on 127.0.0.1 is in use ({exc.strerror}); choose "
+                "another with --control-port, or 0 for any free port"
+            ) from None
 
 
 async def _serve(
@@ -103,6 +122,8 @@ async def _serve(
                 f"port {exc.port} is in use (another kluis node?); choose another with "
                 f"--listen /ip4/0.0.0.0/tcp/PORT or [network] listen in config.toml"
             ) from exc
+        except OSError as exc:  # the control port was taken between the check and the bind
+            raise VaultError(f"cannot start the node: {exc.strerror or exc}") from exc
     async with node:
         out = stdout()
         out.print(f"vault node {node.peer_id} running", markup=False)

@@ -73,6 +73,7 @@ class NetworkConfig(BaseModel):
         for addr in addrs:
             if not addr.startswith("/"):
                 raise ValueError(f"{addr!r} is not a multiaddr (it starts with '/')")
+            _parse_multiaddr(addr)
         return addrs
 
     @field_validator("bootstrap", "relays")
@@ -82,6 +83,17 @@ class NetworkConfig(BaseModel):
             if "/p2p/" not in addr:
                 raise ValueError(f"bootstrap peer {addr!r} needs its /p2p/<peer id>")
         return addrs
+
+
+def _parse_multiaddr(addr: str) -> None:
+    """Refuse what libp2p would refuse later, mid-start (a port over 65535, a bad IP)."""
+    import multiaddr  # here, not at the top: the light commands do not need it
+
+    try:
+        multiaddr.Multiaddr(addr)
+    except Exception as exc:  # multiaddr raises several kinds, none useful to the owner
+        why = str(exc).split("': ", 1)[-1].split(" (string:", 1)[0][:120]
+        raise ValueError(f"{addr!r} is not a valid multiaddr: {why}") from None
 
 
 class NodeConfig(BaseModel):
@@ -132,7 +144,8 @@ def network_settings(
             hole_punch=net.hole_punch,
         )
     except ValidationError as exc:
-        raise ConfigError(f"invalid network option: {exc.errors()[0]['msg']}") from exc
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid network option: {msg}") from exc
 
 
 def reach_config(net: NetworkConfig) -> ReachConfig | None:
