@@ -173,6 +173,7 @@ def confirm(
     deal_id: Annotated[str, typer.Argument(help="The deal id (see `kluis deals`).")],
     home: HomeOpt = None,
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Confirm a deal awaiting confirmation (or --reject it)."""
     client = node_client(home)
@@ -180,6 +181,9 @@ def confirm(
         raise VaultError("no running node; deals wait in the running node (`kluis start`)")
     action = "reject" if reject else "confirm"
     deal = client.post(f"agents/deals/{urllib.parse.quote(deal_id)}/{action}")
+    if as_json:
+        sys.stdout.write(json.dumps(deal, indent=2) + "\n")
+        return
     stdout().print(f"deal {deal['deal_id']}: {deal['status']}", markup=False)
 
 

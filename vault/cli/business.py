@@ -30,7 +30,7 @@ from rich.table import Table
 from protocol import Offer
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
-from vault.cli.console import stderr, stdout
+from vault.cli.console import emit_json, stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.paths import VaultPaths
@@ -149,7 +149,19 @@ def _show(value: Any) -> str:
     return format_value(list(value) if isinstance(value, tuple) else value)
 
 
-def _print_grant(grant: GrantHandle) -> None:
+def _grant_json(grant: GrantHandle) -> dict[str, Any]:
+    return {
+        "grant_id": grant.grant_id,
+        "fields": list(grant.fields),
+        "expires_at": grant.expires_at,
+        "retention_days": grant.retention_days,
+    }
+
+
+def _print_grant(grant: GrantHandle, as_json: bool = False) -> None:
+    if as_json:
+        emit_json({"status": "approved", **_grant_json(grant)})
+        return
     stdout().print(
         f"approved: grant {grant.grant_id} (fields: {', '.join(grant.fields)}; "
         f"expires {format_ms(grant.expires_at, MINUTE_UTC)}; "
@@ -183,13 +195,19 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
 
 
 @business_app.command("id")
-def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
+def show_id(
+    home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None, as_json: JsonOpt = False
+) -> None:
     """Print the business's peer id."""
 
     async def work(biz: Requester) -> str:
         return biz.peer_id
 
-    sys.stdout.write(_run(home, passphrase_file, None, work, network=False) + "\n")
+    peer_id = _run(home, passphrase_file, None, work, network=False)
+    if as_json:
+        emit_json({"peer_id": peer_id})
+        return
+    sys.stdout.write(peer_id + "\n")
 
 
 @business_app.command()
@@ -218,6 +236,7 @@ def request(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
     wanted = _split(fields) or []
@@ -234,11 +253,19 @@ def request(
             retention_days=retention_days,
             offer=Offer(description=offer, value_cents=offer_cents),
         )
-        sys.stdout.write(pending.request_id + "\n")
-        sys.stdout.flush()
+        if not as_json:
+            sys.stdout.write(pending.request_id + "\n")
+            sys.stdout.flush()
+        grant = None
         if wait is not None:
             with stderr().status("Waiting for the owner's decision…"):
                 grant = await pending.decision(timeout=wait)
+        if as_json:  # one object: the request id, and the grant with --wait
+            shown: dict[str, Any] = {"request_id": pending.request_id}
+            if grant is not None:
+                shown["grant"] = _grant_json(grant)
+            emit_json(shown)
+        elif grant is not None:
             _print_grant(grant)
 
     _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
@@ -252,14 +279,15 @@ def wait_decision(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Wait for the owner's decision on a request sent earlier (exit 2 if denied)."""
+    """Wait for the owner's decision on a request sent earlier (exit 3 if denied)."""
 
     async def work(biz: Requester) -> None:
         pending = biz.pending(request_id)
         with stderr().status("Waiting for the owner's decision…"):
             grant = await pending.decision(timeout=timeout)
-        _print_grant(grant)
+        _print_grant(grant, as_json)
 
     _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
 
@@ -305,16 +333,31 @@ def subscribe(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object a line (JSON Lines), as they come.")
+    ] = False,
 ) -> None:
     """Print updates as the owner changes granted fields, until revoked or Ctrl-C."""
 
+    def line(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
     async def work(biz: Requester) -> None:
         out = stdout()
-        out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
+        if not as_json:
+            out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
         async for update in biz.subscribe(grant_id, _split(fields)):
+            if as_json:
+                line({"event": "update", "path": update.path, "value": update.value,
+                      "version": update.version})  # fmt: skip
+                continue
             shown = "(deleted)" if update.value is None else _show(update.value)
             out.print(f"{update.path} = {shown} (version {update.version})", markup=False)
         info = biz.grant_info(grant_id)
+        if as_json:
+            line({"event": "revoked", "grant_id": grant_id, "receipt_sent": info.receipt_acked})
+            return
         sent = "receipt sent" if info.receipt_acked else "receipt pending"
         out.print(f"grant {grant_id} revoked: local data deleted, {sent}", markup=False)
 

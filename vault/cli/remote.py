@@ -18,7 +18,7 @@ from rich.table import Table
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
-from vault.cli.console import business_text, short_peer, stdout
+from vault.cli.console import business_text, emit_json, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import HomeOpt, JsonOpt, check_new_file, split_csv
 from vault.cli.start import start
@@ -63,6 +63,7 @@ def approve(
         str | None, typer.Option("--fields", help="Grant only these fields (comma-separated).")
     ] = None,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Grant fewer days.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Approve an access request, optionally for fewer fields or days."""
     body: dict[str, Any] = {}
@@ -71,6 +72,9 @@ def approve(
     if days is not None:
         body["days"] = days
     data = require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    if as_json:
+        emit_json(data)
+        return
     g = data["grant"]
     stdout().print(
         f"approved: grant {g['grant_id']} for {', '.join(g['fields'])} until "
@@ -83,9 +87,15 @@ def deny(
     request_id: Annotated[str, typer.Argument(help="The request id.")],
     home: HomeOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (sent to the requester).")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Deny an access request."""
-    require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
+    data = require_client(home).post(
+        f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason}
+    )
+    if as_json:
+        emit_json(data)
+        return
     stdout().print(f"denied: {request_id}", markup=False)
 
 
@@ -126,11 +136,15 @@ def revoke(
     erase: Annotated[bool, typer.Option("--erase", help="Ask the requester to erase now.")] = (
         False
     ),
+    as_json: JsonOpt = False,
 ) -> None:
     """Revoke a grant. It is refused on every access from the moment this returns."""
-    require_client(home).post(
+    data = require_client(home).post(
         f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
     )
+    if as_json:
+        emit_json(data)
+        return
     stdout().print(f"revoked: {grant_id}", markup=False)
 
 
@@ -192,6 +206,7 @@ def rules_add(
     ] = None,
     max_days: Annotated[int | None, typer.Option("--max-days", min=1)] = None,
     note: Annotated[str, typer.Option("--note")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a rule, e.g. `kluis rules add approve --fields contact.email --requester known`."""
     body: dict[str, Any] = {"action": action, "requester": requester, "note": note}
@@ -206,6 +221,9 @@ def rules_add(
     if max_days is not None:
         body["max_days"] = max_days
     rule = require_client(home).post("rules", body)
+    if as_json:
+        emit_json(rule)
+        return
     stdout().print(f"rule added: {rule['rule_id']}", markup=False)
 
 
@@ -213,9 +231,13 @@ def rules_add(
 def rules_remove(
     rule_id: Annotated[str, typer.Argument(help="The rule id (see `kluis rules list`).")],
     home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove a rule."""
-    require_client(home).delete(f"rules/{urllib.parse.quote(rule_id)}")
+    data = require_client(home).delete(f"rules/{urllib.parse.quote(rule_id)}")
+    if as_json:
+        emit_json(data if data is not None else {"rule_id": rule_id, "removed": True})
+        return
     stdout().print(f"rule removed: {rule_id}", markup=False)
 
 
@@ -224,9 +246,17 @@ def dashboard(
     open_browser: Annotated[
         bool, typer.Option("--open", help="Open the link in your web browser.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print a one-time login link to the running node's dashboard."""
     data = require_client(home).post("dashboard/login-link", {})
+    if as_json:
+        emit_json(data)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(data["url"])
+        return
     out = stdout()
     out.print(f"dashboard: {data['dashboard_url']}", markup=False)
     out.print(f"log in:    {data['url']}", markup=False)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vault._exceptions import VaultError
-from vault.cli.console import stderr, stdout
+from vault.cli.console import emit_json, stderr, stdout
 from vault.cli.options import BootstrapOpt, HomeOpt, PassFileOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
@@ -44,6 +45,12 @@ def start(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the running node as one JSON object (then run, as always)."
+        ),
+    ] = False,
 ) -> None:
     """Run the vault node in the foreground until Ctrl-C or SIGTERM.
 
@@ -71,6 +78,7 @@ def start(
             control_port,
             net.mdns,
             reach_config(net),
+            as_json,
         )
     )
 
@@ -97,6 +105,7 @@ async def _serve(
     control_port: int,
     mdns: bool,
     reach: object,
+    as_json: bool = False,
 ) -> None:
     from protocol.runtime.addrs import AddressInUse
     from vault.node.boss import VaultNode
@@ -125,6 +134,22 @@ async def _serve(
         except OSError as exc:  # the control port was taken between the check and the bind
             raise VaultError(f"cannot start the node: {exc.strerror or exc}") from exc
     async with node:
+        if as_json:
+            login = None
+            if node.control is not None:
+                login = node.control.dashboard.login_url(node.control.url)
+            emit_json(
+                {
+                    "peer_id": node.peer_id,
+                    "addrs": list(node.addrs),
+                    "control_url": node.control_url,
+                    "dashboard_url": f"{node.control_url}/" if node.control else None,
+                    "login_url": login,
+                }
+            )
+            sys.stdout.flush()
+            await stop.wait()
+            return
         out = stdout()
         out.print(f"vault node {node.peer_id} running", markup=False)
         for addr in node.addrs:
