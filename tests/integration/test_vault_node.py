@@ -35,7 +35,7 @@ from protocol import (
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
 from tests.vault.access_helpers import access_request, read, subscribe
-from vault.cli.exits import EXIT_ERROR
+from vault.cli.exits import EXIT_ERROR, EXIT_NO_NODE
 from vault.cli.main import app
 from vault.home.lock import AlreadyRunning
 from vault.node.boss import VaultNode
@@ -173,7 +173,7 @@ async def test_second_start_is_refused(offline: VaultNode, home: Path) -> None:
 async def test_cli_without_node(home: Path) -> None:
     env = {"KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": PASSPHRASE}
     result = CliRunner().invoke(app, ["grants"], env=env)
-    assert result.exit_code == EXIT_ERROR
+    assert result.exit_code == EXIT_NO_NODE
     assert "no running node; start one with `kluis start`" in result.stderr
 
 
