@@ -1,4 +1,4 @@
-"""``--json`` on the commands that print data, through the real CLI (issue 14 §4).
+"""``--json`` and id prefixes on the commands, through the real CLI (issue 14 §4).
 
 A business (``kluis business …``) asks a running vault node; the owner decides
 with ``kluis approve/deny/revoke --json``; each answer parses as JSON and names
@@ -61,7 +61,7 @@ async def test_json_answers_on_both_sides(
     )
     request_id = asked["request_id"]
     assert node.grants.request(request_id).request.requester == biz_peer
-    approved = await owner("approve", request_id, "--days", "3")
+    approved = await owner("approve", request_id[:6], "--days", "3")  # a unique prefix
     grant_id = approved["grant"]["grant_id"]
     assert approved["grant"]["fields"] == ["contact.email"]
     waited = await business("wait", request_id, "--timeout", "10")
@@ -77,11 +77,20 @@ async def test_json_answers_on_both_sides(
 
     rule = await owner("rules", "add", "deny", "--fields", "name.given")
     assert rule["action"] == "deny" and rule["fields"] == ["name.given"]
-    await owner("rules", "remove", rule["rule_id"])
+    await owner("rules", "remove", rule["rule_id"][:5])
     assert (await owner("rules", "list"))["rules"] == []
 
     link = await owner("dashboard")
     assert link["url"].startswith("http://127.0.0.1:")
 
-    await owner("revoke", grant_id, "--reason", "done")
+    table = await asyncio.to_thread(
+        CliRunner().invoke, app, ["grants"], env={**owner_env, "COLUMNS": "80"}
+    )
+    assert table.exit_code == 0, table.output
+    assert grant_id[:8] in table.stdout and grant_id not in table.stdout
+    for heading in ("business", "fields", "status"):
+        assert heading in table.stdout, table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+    await owner("revoke", grant_id[:8], "--reason", "done")
     assert node.grants.grant(grant_id).revoked

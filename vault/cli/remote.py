@@ -21,6 +21,7 @@ from vault.cli.client import ControlClient, require_client
 from vault.cli.console import business_text, emit_json, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
 from vault.cli.options import HomeOpt, JsonOpt, check_new_file, split_csv
+from vault.cli.prefixes import resolve, shortener
 from vault.cli.start import start
 
 __all__ = ["register"]
@@ -36,13 +37,14 @@ def requests(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["request_id"] for r in data["requests"]])
     table = Table(title="access requests", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("business", "fields", "actions", "purpose", "days", "offer", "status"):
         table.add_column(col)
     for r in data["requests"]:
         table.add_row(
-            r["request_id"],
+            short(r["request_id"]),
             business_text(r.get("business"), r["requester"]),
             ", ".join(r["fields"]),
             ", ".join(r["actions"]),
@@ -71,7 +73,9 @@ def approve(
         body["fields"] = wanted
     if days is not None:
         body["days"] = days
-    data = require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    client = require_client(home)
+    request_id = _resolve(client, "request", request_id)
+    data = client.post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
     if as_json:
         emit_json(data)
         return
@@ -90,9 +94,9 @@ def deny(
     as_json: JsonOpt = False,
 ) -> None:
     """Deny an access request."""
-    data = require_client(home).post(
-        f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason}
-    )
+    client = require_client(home)
+    request_id = _resolve(client, "request", request_id)
+    data = client.post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
     if as_json:
         emit_json(data)
         return
@@ -105,8 +109,9 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([g["grant_id"] for g in data["grants"]])
     table = Table(title="grants", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("business", "fields", "actions", "purpose", "expires (UTC)", "status"):
         table.add_column(col)
     for g in data["grants"]:
@@ -116,7 +121,7 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         if g["receipts"]:
             status += " (deletion receipt)"
         table.add_row(
-            g["grant_id"],
+            short(g["grant_id"]),
             business_text(g.get("business"), g["requester"]),
             ", ".join(g["fields"]),
             ", ".join(g["actions"]),
@@ -139,7 +144,9 @@ def revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a grant. It is refused on every access from the moment this returns."""
-    data = require_client(home).post(
+    client = require_client(home)
+    grant_id = _resolve(client, "grant", grant_id)
+    data = client.post(
         f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
     )
     if as_json:
@@ -167,14 +174,15 @@ def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["rule_id"] for r in data["rules"]])
     table = Table(title="rules", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("action", "fields", "purposes", "requester", "actions", "max days"):
         table.add_column(col)
     for r in data["rules"]:
         who = r["requester"] + (f": {', '.join(map(short_peer, r['peers']))}" if r["peers"] else "")
         table.add_row(
-            r["rule_id"],
+            short(r["rule_id"]),
             r["action"],
             ", ".join(r["fields"]) or "(all)",
             ", ".join(r["purposes"]) or "(any)",
@@ -234,7 +242,9 @@ def rules_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a rule."""
-    data = require_client(home).delete(f"rules/{urllib.parse.quote(rule_id)}")
+    client = require_client(home)
+    rule_id = _resolve(client, "rule", rule_id)
+    data = client.delete(f"rules/{urllib.parse.quote(rule_id)}")
     if as_json:
         emit_json(data if data is not None else {"rule_id": rule_id, "removed": True})
         return
@@ -323,7 +333,10 @@ def receipts(
     if export is not None:
         _export_receipts(client, export)
         return
+    if grant_id is not None:
+        grant_id = _resolve(client, "grant", grant_id)
     if receipt_id is not None:
+        receipt_id = _resolve(client, "receipt", receipt_id)
         fmt = "?format=iso27560" if iso else ("?format=kantara" if kantara else "")
         one = client.get(f"receipts/{urllib.parse.quote(receipt_id)}{fmt}")
         shown = one["iso27560"] if iso else (one["kantara"] if kantara else one["receipt"])
@@ -334,20 +347,37 @@ def receipts(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["receipt_id"] for r in data["receipts"]])
+    short_grant = shortener([r["grant_id"] for r in data["receipts"]])
     table = Table(title="consent receipts", title_justify="left")
     for col in ("id", "kind", "grant", "business", "date (UTC)"):
         table.add_column(col)
     for r in data["receipts"]:
         table.add_row(
-            r["receipt_id"],
+            short(r["receipt_id"]),
             r["kind"],
-            r["grant_id"],
+            short_grant(r["grant_id"]),
             business_text(r.get("business"), r["requester"]),
             format_ms(r["issued_at"]),
         )
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")
     stdout().print(table)
+
+
+#: id kind -> (control-API list, its key, the id's key)
+_LISTS = {
+    "request": ("requests", "requests", "request_id"),
+    "grant": ("grants", "grants", "grant_id"),
+    "rule": ("rules", "rules", "rule_id"),
+    "receipt": ("receipts", "receipts", "receipt_id"),
+}
+
+
+def _resolve(client: ControlClient, kind: str, given: str) -> str:
+    """The full id for ``given`` (an id or a unique prefix of one, as git takes them)."""
+    path, key, field = _LISTS[kind]
+    return resolve(kind, given, (item[field] for item in client.get(path)[key]))
 
 
 def _verify_file(path: Path) -> int:
