@@ -83,12 +83,19 @@ async def test_json_answers_on_both_sides(
     link = await owner("dashboard")
     assert link["url"].startswith("http://127.0.0.1:")
 
+    [unused] = (await owner("grants"))["grants"]
+    assert unused["reads"] == 0 and unused["last_access"] is None
+    assert (await business("read", grant_id)) == {"contact.email": "alice@example.org"}
+    assert (await business("read", grant_id)) == {"contact.email": "alice@example.org"}
+    [used] = (await owner("grants"))["grants"]
+    assert used["reads"] == 2 and used["last_access"] >= used["issued_at"]
+
     table = await asyncio.to_thread(
         CliRunner().invoke, app, ["grants"], env={**owner_env, "COLUMNS": "80"}
     )
     assert table.exit_code == 0, table.output
     assert grant_id[:8] in table.stdout and grant_id not in table.stdout
-    for heading in ("business", "fields", "status"):
+    for heading in ("business", "fields", "reads", "last read", "status"):
         assert heading in table.stdout, table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
 

@@ -91,6 +91,7 @@ from vault.api.spec import OPERATIONS, openapi_document
 from vault.home.atomic import atomic_write
 from vault.services.consent import receipt_for, receipts
 from vault.services.owner import Owner
+from vault.services.reads import AccessTally
 from vault.services.rules import Rule
 from vault.store.backup import write_backup
 from vault.store.profile import ProfileField
@@ -132,6 +133,7 @@ class ControlServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.dashboard = Dashboard(owner, lambda: self.token, port=lambda: self.port)
+        self._access = AccessTally(owner.vault.audit)
 
     @property
     def token_file(self) -> Path:
@@ -336,10 +338,14 @@ class ControlServer:
     async def list_grants(self, request: web.Request) -> web.Response:
         book = self.owner.grants
         now = book.now()
-        label = self._label
+        label, tally = self._label, self._access
+        tally.refresh()
         return ok(
             GrantList(
-                grants=[GrantView.of(g, now, label(g.grant.requester)) for g in book.grants()]
+                grants=[
+                    GrantView.of(g, now, label(g.grant.requester), tally.of(g.grant_id))
+                    for g in book.grants()
+                ]
             )
         )
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from protocol.clock import MINUTE_UTC, format_ms
+from protocol.clock import DAY_MONTH, MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
 from vault.cli.console import business_text, emit_json, short_peer, stdout
@@ -104,7 +104,7 @@ def deny(
 
 
 def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """List grants: who may read what, until when, and their status."""
+    """List grants: who may read what, until when, how often and when they last read."""
     data = require_client(home).get("grants")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
@@ -112,8 +112,10 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     short = shortener([g["grant_id"] for g in data["grants"]])
     table = Table(title="grants", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
-    for col in ("business", "fields", "actions", "purpose", "expires (UTC)", "status"):
-        table.add_column(col)
+    table.add_column("business", min_width=8)
+    table.add_column("fields", min_width=6)
+    for col in ("reads", "last read", "expires", "status"):  # purpose etc.: --json
+        table.add_column(col, no_wrap=col != "status")
     for g in data["grants"]:
         status = g["status"]
         if g["status"] == "revoked" and g["notice_delivered"] is False:
@@ -124,9 +126,9 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             short(g["grant_id"]),
             business_text(g.get("business"), g["requester"]),
             ", ".join(g["fields"]),
-            ", ".join(g["actions"]),
-            g["purpose"],
-            format_ms(g["expires_at"]),
+            str(g.get("reads", 0)),
+            format_ms(g["last_access"], DAY_MONTH) if g.get("last_access") else "never",
+            format_ms(g["expires_at"], DAY_MONTH),
             status,
         )
     if not data["grants"]:
