@@ -104,6 +104,7 @@ class UnknownField(VaultError):
         msg = f"unknown field: {path}"
         super().__init__(f"{msg} ({hint})" if hint else msg)
         self.path = path
+        self.hint = hint
 
 
 class InvalidValue(VaultError):

@@ -162,6 +162,11 @@ async def test_mistakes_against_the_running_node(
         EXIT_ERROR,
         "an approve rule must name the fields it approves",
     )
+    one_line(
+        await cli("rules", "add", "approve", "--fields", "totally.bogus"),
+        EXIT_ERROR,
+        "unknown field: totally.bogus",
+    )
     one_line(await cli("erase", "garbage"), EXIT_ERROR, "'garbage' is not a peer id")
     bad = tmp_path / "bad.toml"
     bad.write_text(INTENT.replace("max_price_cents = 2500", 'max_price_cents = "lots"'))

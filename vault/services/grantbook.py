@@ -54,6 +54,7 @@ from protocol.clock import Clock
 from vault._exceptions import CorruptRecord, VaultError
 from vault.services.trail import RolledBackRecord, Trail
 from vault.store.jsonform import JsonRecord
+from vault.store.schema import check_pattern
 from vault.store.vault import Vault
 
 __all__ = [
@@ -129,7 +130,6 @@ class GrantState(JsonRecord):
         if self.revoked:
             return "revoked"
         return "expired" if now_ms >= self.grant.expires_at else "active"
-
 
 
 #: Called after a new access request commits, with its (pending) state.
@@ -294,6 +294,8 @@ class GrantBook:
             >= MAX_PENDING_PER_PEER
         ):
             raise RateLimited("too many pending access requests; wait for a decision")
+        for pattern in request.scope.fields:
+            check_pattern(pattern)  # a field no profile has: refused, never approvable
         state = RequestState(request, DecisionStatus.PENDING, received_at=self.now())
         with self._vault.transaction():
             entry = self._vault.audit.append(
