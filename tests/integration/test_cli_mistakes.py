@@ -185,3 +185,16 @@ async def test_a_failed_intent_says_why_and_exits_non_zero(
     result = await asyncio.to_thread(run, home, "intent", "send", str(intent))
     one_line(result, EXIT_ERROR, "failed: no business listens for 'phone' intents")
     assert "intent None" not in result.output
+
+
+async def test_a_wrong_passphrase_is_refused_even_while_the_node_runs(
+    node: VaultNode, home: Path
+) -> None:
+    def grants(passphrase: str | None) -> Result:
+        env = {"KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": passphrase, "KLUIS_DEBUG": None}
+        return CliRunner().invoke(app, ["grants", "--json"], env=env)
+
+    one_line(await asyncio.to_thread(grants, "not the passphrase"), EXIT_ERROR, "wrong passphrase")
+    for given in (PASSPHRASE, None):  # the right one is checked and passes; none: no check
+        result = await asyncio.to_thread(grants, given)
+        assert result.exit_code == EXIT_OK and '"grants": []' in result.stdout, result.output
