@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from agents.tournament import default_domains_dir
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
-from vault.cli.exits import EXIT_ERROR
+from vault.cli.exits import EXIT_ERROR, EXIT_NO_NODE
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, run_agents_story
 from vault.store.vault import Vault
@@ -53,7 +53,7 @@ def test_cli_agreements_without_a_node(home: Path) -> None:
 def test_cli_deals_and_confirm_need_a_running_node(home: Path) -> None:
     for args in (["deals"], ["confirm", "abc"]):
         result = _run(args, home)
-        assert result.exit_code == EXIT_ERROR
+        assert result.exit_code == EXIT_NO_NODE
         assert "no running node" in result.output
 
 

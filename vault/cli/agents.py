@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from vault._exceptions import VaultError
-from vault.cli.client import node_client
+from vault.cli.client import NoRunningNode, node_client
 from vault.cli.console import stderr, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault, read_passphrase
 from vault.home.paths import resolve_home
@@ -151,7 +151,7 @@ def deals(
     """Deals your agent found that wait for your confirmation (above the mandate's threshold)."""
     client = node_client(home)
     if client is None:
-        raise VaultError("no running node; deals wait in the running node (`kluis start`)")
+        raise NoRunningNode("no running node; deals wait in the running node (`kluis start`)")
     items = client.get("agents/deals" + ("?all=1" if all_ else ""))["deals"]
     if as_json:
         sys.stdout.write(json.dumps(items, indent=2) + "\n")
@@ -178,7 +178,7 @@ def confirm(
     """Confirm a deal awaiting confirmation (or --reject it)."""
     client = node_client(home)
     if client is None:
-        raise VaultError("no running node; deals wait in the running node (`kluis start`)")
+        raise NoRunningNode("no running node; deals wait in the running node (`kluis start`)")
     action = "reject" if reject else "confirm"
     deal = client.post(f"agents/deals/{urllib.parse.quote(deal_id)}/{action}")
     if as_json:

@@ -37,8 +37,8 @@ _CODES = {c.value: c for c in ErrorCode}
 class NoRunningNode(VaultError):
     """No node runs on this ``KLUIS_HOME``."""
 
-    def __init__(self) -> None:
-        super().__init__("no running node; start one with `kluis start`")
+    def __init__(self, message: str = "no running node; start one with `kluis start`") -> None:
+        super().__init__(message)
 
 
 class ApiProblem(VaultError):
