@@ -38,7 +38,6 @@ __all__ = [
     "VaultNotFound",
     "WeakPassphrase",
     "WrongPassphrase",
-    "describe_invalid",
 ]
 
 
