@@ -78,7 +78,8 @@ not this one::
         │   ├── DomainUnverified     [vault.services.domain_check] a domain check that failed
         │   ├── IntentFileError      [vault.services.agent_service] a bad intent file
         │   ├── NoRunningNode        [vault.cli.client] no node runs on this KLUIS_HOME
-        │   └── ApiProblem           [vault.cli.client] the node's API answered a problem
+        │   ├── ApiProblem           [vault.cli.client] the node's API answered a problem
+        │   └── AmbiguousId          [vault.cli.prefixes] an id prefix matches several ids
         └── RequesterError           [vault.requester] the business's own store or arguments
             ├── UnknownGrant         no local grant with that id
             ├── UnknownRequest       no local access request with that id

@@ -18,7 +18,12 @@ the drawing true). The vault's errors that belong to one module live there
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from protocol import ErrorCode, LocalError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "AuditError",
@@ -98,6 +103,7 @@ class UnknownField(VaultError):
         msg = f"unknown field: {path}"
         super().__init__(f"{msg} ({hint})" if hint else msg)
         self.path = path
+        self.hint = hint
 
 
 class InvalidValue(VaultError):
@@ -129,3 +135,33 @@ class BackupError(VaultError):
 
 class StorageError(VaultError):
     """The vault's files or its SQLite database failed."""
+
+
+#: pydantic error type -> the plain reason (the others keep pydantic's message).
+_PLAIN_REASONS = {
+    "missing": "missing",
+    "extra_forbidden": "not a known field",
+    "string_pattern_mismatch": "not in the expected form",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+}
+
+
+def describe_invalid(exc: ValidationError, *, limit: int = 3) -> str:
+    """A pydantic ``ValidationError`` in one line a person can act on: ``where: why``.
+
+    pydantic's own text names its internals ("Value error, ", "String should
+    match pattern '^[1-9A-HJ-NP-Za-km-z]{40,64}$'") and ``str(exc)`` echoes the
+    input, which may be personal; this keeps the location and a plain reason,
+    never the input (for the control API's ``invalid_body`` problems and the CLI).
+    """
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:limit]:
+        why = _PLAIN_REASONS.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {why}" if loc else why)
+    return "; ".join(parts)[:300]

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR
 from vault.cli.main import app
 from vault.store.vault import Vault
 
@@ -91,11 +92,11 @@ async def test_start_prints_dashboard_and_login_link(vault_home: Path):
         assert out.exit_code == 0 and "backup written" in out.stdout, out.output
         assert backup.stat().st_size > 0
         out = await asyncio.to_thread(cli, "export", str(backup), "--passphrase-file", str(bad))
-        assert out.exit_code == 2, out.output  # exists (no --force)
+        assert out.exit_code == EXIT_ERROR, out.output  # exists (no --force)
         out = await asyncio.to_thread(
             cli, "export", str(backup), "--force", "--passphrase-file", str(bad)
         )
-        assert out.exit_code == 2 and "passphrase" in out.stderr, out.output
+        assert out.exit_code == EXIT_ERROR and "passphrase" in out.stderr, out.output
         out = await asyncio.to_thread(
             cli,
             "passphrase",

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from agents import Boulware, Conceder, DefaultStrategy
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, _business_preferences
 from vault.node.boss import VaultNode
@@ -122,9 +123,9 @@ def test_cli_through_the_running_node(tmp_path: Path) -> None:
         assert "phone" in _cli(["agreements"], home).output
 
         again = _cli(["confirm", deals[0]["deal_id"]], home)
-        assert again.exit_code == 2 and "not awaiting confirmation" in again.output
+        assert again.exit_code == EXIT_ERROR and "not awaiting confirmation" in again.output
         missing = _cli(["confirm", "nope"], home)
-        assert missing.exit_code == 2 and "no deal" in missing.output
+        assert missing.exit_code == EXIT_ERROR and "no deal" in missing.output
 
         # without a threshold, `intent send` waits for the outcome and prints it
         plain = tmp_path / "plain.json"

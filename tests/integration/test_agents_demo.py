@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from agents.tournament import default_domains_dir
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR, EXIT_NO_NODE
 from vault.cli.main import app
 from vault.demo.agents_act import DEMO_INTENT, run_agents_story
 from vault.store.vault import Vault
@@ -52,7 +53,7 @@ def test_cli_agreements_without_a_node(home: Path) -> None:
 def test_cli_deals_and_confirm_need_a_running_node(home: Path) -> None:
     for args in (["deals"], ["confirm", "abc"]):
         result = _run(args, home)
-        assert result.exit_code == 2
+        assert result.exit_code == EXIT_NO_NODE
         assert "no running node" in result.output
 
 
@@ -60,15 +61,15 @@ def test_cli_intent_send_refuses_a_bad_file(home: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("category = [", encoding="utf-8")
     result = _run(["intent", "send", str(bad)], home)
-    assert result.exit_code == 2 and "cannot read the intent file" in result.output
+    assert result.exit_code == EXIT_ERROR and "cannot read the intent file" in result.output
     incomplete = tmp_path / "incomplete.json"
     incomplete.write_text(json.dumps({"category": "phone"}), encoding="utf-8")
     result = _run(["intent", "send", str(incomplete)], home)
-    assert result.exit_code == 2 and "invalid intent file" in result.output
+    assert result.exit_code == EXIT_ERROR and "invalid intent file" in result.output
     listed = tmp_path / "listed.json"
     listed.write_text("[1, 2]", encoding="utf-8")
     result = _run(["intent", "send", str(listed)], home)
-    assert result.exit_code == 2 and "holds a table (TOML) or an object" in result.output
+    assert result.exit_code == EXIT_ERROR and "holds a table (TOML) or an object" in result.output
 
 
 def test_one_reader_for_toml_and_json_intent_files(tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ def test_cli_intent_send_offline_without_businesses(home: Path, tmp_path: Path) 
     intent.write_text(json.dumps({**DEMO_INTENT, "window_seconds": 0.2}), encoding="utf-8")
     (home / "config.toml").write_text(f'[network]\nlisten = ["{LOOPBACK[0]}"]\n')  # not 0.0.0.0
     result = _run(["intent", "send", str(intent), "--peer-timeout", "0.3"], home)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == EXIT_ERROR, result.output
     assert "no business listens" in result.output
 
 

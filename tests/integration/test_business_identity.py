@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from protocol.business import well_known_document
+from vault.cli.exits import EXIT_ERROR
 from vault.cli.main import app
 from vault.node.boss import VaultNode
 from vault.requester import Requester
@@ -142,4 +143,4 @@ async def test_the_owner_sees_who_asks_and_every_receipt_verifies(tmp_path: Path
     assert sum(line.startswith("FAIL") for line in res.stdout.splitlines()) == 2, res.stdout
     assert res.stdout.splitlines()[-1] == "7 of 9 verified, 2 FAILED"
     res = cli("receipts", "verify", str(tmp_path / "missing.json"))
-    assert res.exit_code == 2 and "cannot read" in res.output
+    assert res.exit_code == EXIT_ERROR and "cannot read" in res.output

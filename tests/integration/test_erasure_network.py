@@ -11,6 +11,7 @@ import pytest
 from protocol import ContactPolicy
 from protocol.listen import LOOPBACK
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR
 from vault.node.boss import VaultNode
 from vault.requester import Requester
 from vault.store.vault import Vault
@@ -64,7 +65,7 @@ async def test_receipts_export_holds_consent_and_erasure_receipts(tmp_path: Path
         res = await asyncio.to_thread(cli, "receipts", "--export", str(out))
         assert res.exit_code == 0, res.output  # type: ignore[attr-defined]
         again = await asyncio.to_thread(cli, "receipts", "--export", str(out))
-        assert again.exit_code == 2 and "exists already" in again.output  # type: ignore[attr-defined]
+        assert again.exit_code == EXIT_ERROR and "exists already" in again.output  # type: ignore[attr-defined]
     doc = json.loads(out.read_text())
     assert doc["format"] == "kluis-receipts-v1" and doc["vault"] == vn.peer_id
     kinds = sorted(r["kind"] for r in doc["consent_receipts"])

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import Result
 
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR
 from vault.store.records import record_ad
 from vault.store.vault import Vault
 
@@ -44,7 +45,7 @@ def test_init_id_and_refuse_overwrite(cli: Cli, home: Path) -> None:
     peer_id = ok(cli("id")).strip()
     assert peer_id.startswith("12D3KooW") and peer_id in out
     before = file_hashes(home)
-    fails(cli("init"), 2, "already exists")
+    fails(cli("init"), EXIT_ERROR, "already exists")
     assert file_hashes(home) == before
 
 
@@ -56,11 +57,13 @@ def test_init_prompts_twice_and_passphrase_file(cli: Cli, home: Path, tmp_path: 
     pfile.write_text(PASSPHRASE + "\n")
     assert ok(cli("id", "--passphrase-file", str(pfile), passphrase=None)).startswith("12D3")
     pfile.write_text("wrong passphrase\n")
-    fails(cli("id", "--passphrase-file", str(pfile), passphrase=None), 2, "wrong passphrase")
+    fails(
+        cli("id", "--passphrase-file", str(pfile), passphrase=None), EXIT_ERROR, "wrong passphrase"
+    )
 
 
 def test_init_refuses_weak_passphrase(cli: Cli, home: Path) -> None:
-    fails(cli("init", passphrase="short"), 2, "at least 8")
+    fails(cli("init", passphrase="short"), EXIT_ERROR, "at least 8")
     assert not home.exists()
 
 
@@ -89,18 +92,20 @@ def test_set_get_unset_show(initialised: Cli) -> None:
         "address.home.city"
     ]
     assert "version 2" in ok(cli("unset", "interests"))
-    fails(cli("get", "interests"), 2, "field not set: interests")
+    fails(cli("get", "interests"), EXIT_ERROR, "field not set: interests")
 
 
 def test_clear_errors_leave_state_unchanged(initialised: Cli, home: Path) -> None:
     cli = initialised
     ok(cli("set", "contact.email", "anna@example.org"))
     before = file_hashes(home)
-    fails(cli("set", "contact.email", "not-an-email"), 2, "invalid value for contact.email")
-    fails(cli("set", "birth_date", "1990-02-31"), 2, "invalid value for birth_date")
-    fails(cli("set", "favourite.colour", "green"), 2, "unknown field: favourite.colour")
-    fails(cli("get", "nope"), 2, "unknown field: nope")
-    fails(cli("unset", "nope"), 2, "unknown field: nope")
+    fails(
+        cli("set", "contact.email", "not-an-email"), EXIT_ERROR, "invalid value for contact.email"
+    )
+    fails(cli("set", "birth_date", "1990-02-31"), EXIT_ERROR, "invalid value for birth_date")
+    fails(cli("set", "favourite.colour", "green"), EXIT_ERROR, "unknown field: favourite.colour")
+    fails(cli("get", "nope"), EXIT_ERROR, "unknown field: nope")
+    fails(cli("unset", "nope"), EXIT_ERROR, "unknown field: nope")
     assert file_hashes(home) == before
     assert ok(cli("get", "contact.email")) == "anna@example.org\n"
 
@@ -117,13 +122,13 @@ def test_wrong_passphrase_touches_nothing(initialised: Cli, home: Path) -> None:
         ("id",),
         ("passphrase",),
     ):
-        fails(cli(*command, passphrase="wrong passphrase"), 2, "wrong passphrase")
+        fails(cli(*command, passphrase="wrong passphrase"), EXIT_ERROR, "wrong passphrase")
     assert file_hashes(home) == before
 
 
 def test_missing_vault(cli: Cli, home: Path) -> None:
-    fails(cli("show"), 2, "no vault in")
-    fails(cli("id"), 2, "no vault in")
+    fails(cli("show"), EXIT_ERROR, "no vault in")
+    fails(cli("id"), EXIT_ERROR, "no vault in")
     assert not home.exists()
 
 
@@ -143,10 +148,10 @@ def test_tampered_record_is_named_and_the_rest_stays_readable(initialised: Cli, 
     flipped[-5] ^= 0x01
     db_exec(home, "UPDATE records SET sealed=? WHERE rid=?", (bytes(flipped), rid))
 
-    fails(cli("get", "contact.email"), 2, "corrupt record: contact.email")
+    fails(cli("get", "contact.email"), EXIT_ERROR, "corrupt record: contact.email")
     assert ok(cli("get", "name.given")) == "Anna\n"
     result = cli("show", "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == EXIT_ERROR
     shown = json.loads(result.stdout)
     assert {f["path"] for f in shown["fields"]} == {"name.given", "address.home.city"}
     assert shown["corrupt"] == [f"profile record {rid.hex()[:16]}"]
@@ -164,9 +169,9 @@ def test_swapped_ciphertexts_are_detected(initialised: Cli, home: Path) -> None:
     rows = dict(db_rows(home, "SELECT rid, sealed FROM records WHERE kind='profile'"))  # type: ignore[arg-type]
     db_exec(home, "UPDATE records SET sealed=? WHERE rid=?", (rows[b], a))
     db_exec(home, "UPDATE records SET sealed=? WHERE rid=?", (rows[a], b))
-    fails(cli("get", "name.given"), 2, "corrupt record: name.given")
-    fails(cli("get", "name.family"), 2, "corrupt record: name.family")
-    fails(cli("show"), 2, "2 corrupt records")
+    fails(cli("get", "name.given"), EXIT_ERROR, "corrupt record: name.given")
+    fails(cli("get", "name.family"), EXIT_ERROR, "corrupt record: name.family")
+    fails(cli("show"), EXIT_ERROR, "2 corrupt records")
 
 
 def test_audit_show_verify_and_tamper(initialised: Cli, home: Path) -> None:
@@ -192,7 +197,7 @@ def test_audit_show_verify_and_tamper(initialised: Cli, home: Path) -> None:
     assert "seq 3" in result.stdout and "error: audit chain broken at seq 3" in result.stderr
     data = json.loads(cli("audit", "--verify", "--json").stdout)
     assert data["verify"]["first_bad"] == 3 and data["verify"]["ok"] is False
-    fails(cli("audit"), 2, "corrupt record: audit entry 3")
+    fails(cli("audit"), EXIT_ERROR, "corrupt record: audit entry 3")
 
 
 def test_export_import_round_trip(initialised: Cli, home: Path, tmp_path: Path) -> None:
@@ -202,14 +207,18 @@ def test_export_import_round_trip(initialised: Cli, home: Path, tmp_path: Path) 
     peer_id = ok(cli("id")).strip()
     backup = tmp_path / "backup.kluis"
     ok(cli("export", str(backup)))
-    fails(cli("export", str(backup)), 2, "exists")
+    fails(cli("export", str(backup)), EXIT_ERROR, "exists")
     ok(cli("export", str(backup), "--force"))
     assert b"anna" not in backup.read_bytes() and b"contact" not in backup.read_bytes()
     original = json.loads(ok(cli("show", "--json")))["fields"]
 
     new_home = tmp_path / "restored"
     env = {"KLUIS_HOME": str(new_home)}
-    fails(cli("import", str(backup), passphrase="wrong passphrase", env=env), 2, "wrong passphrase")
+    fails(
+        cli("import", str(backup), passphrase="wrong passphrase", env=env),
+        EXIT_ERROR,
+        "wrong passphrase",
+    )
     assert not new_home.exists()
     ok(cli("import", str(backup), env=env))
     assert ok(cli("id", env=env)).strip() == peer_id
@@ -218,17 +227,17 @@ def test_export_import_round_trip(initialised: Cli, home: Path, tmp_path: Path) 
     assert audit["verify"]["ok"] is True
     assert "backup.import" in [e["kind"] for e in audit["entries"]]
 
-    fails(cli("import", str(backup)), 2, "not empty")  # original home is a vault
+    fails(cli("import", str(backup)), EXIT_ERROR, "not empty")  # original home is a vault
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    fails(cli("import", str(backup), env={"KLUIS_HOME": str(other)}), 2, "not empty")
+    fails(cli("import", str(backup), env={"KLUIS_HOME": str(other)}), EXIT_ERROR, "not empty")
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"not a backup at all")
     fails(
         cli("import", str(garbage), env={"KLUIS_HOME": str(tmp_path / "g")}),
-        2,
+        EXIT_ERROR,
         "not a kluis backup",
     )
 
@@ -244,14 +253,14 @@ def test_passphrase_change_rewraps_without_reencrypting(initialised: Cli, home: 
     ok(cli("passphrase", env={"KLUIS_NEW_PASSPHRASE": new}))
     assert db_rows(home, sql) == records_before
     assert db_rows(home, "SELECT seq, sealed FROM audit")[: len(audit_before)] == audit_before
-    fails(cli("show"), 2, "wrong passphrase")
+    fails(cli("show"), EXIT_ERROR, "wrong passphrase")
     assert ok(cli("get", "contact.email", passphrase=new)) == "anna@example.org\n"
     kinds = [e["kind"] for e in json.loads(ok(cli("audit", "--json", passphrase=new)))["entries"]]
     assert "passphrase.change" in kinds
     # prompted twice when no env/file is given
     ok(cli("passphrase", passphrase=new, input=f"{PASSPHRASE}\n{PASSPHRASE}\n"))
     assert ok(cli("get", "name.given")) == "Anna\n"
-    fails(cli("passphrase", env={"KLUIS_NEW_PASSPHRASE": "short"}), 2, "at least 8")
+    fails(cli("passphrase", env={"KLUIS_NEW_PASSPHRASE": "short"}), EXIT_ERROR, "at least 8")
 
 
 def test_sealed_value_is_bound_to_its_row(initialised: Cli, home: Path) -> None:
@@ -305,7 +314,7 @@ def test_real_process_one_line_error_and_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vault", "show"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert proc.returncode == 2
+    assert proc.returncode == EXIT_ERROR
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: no vault")
 
 
@@ -323,12 +332,12 @@ def test_set_reads_the_value_from_stdin(initialised: Cli) -> None:
     assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"
     fails(
         initialised("set", "contact.email", "-", input="x" * (64 * 1024 + 1)),
-        2,
+        EXIT_ERROR,
         "longer than 65536 characters",
     )
     fails(
         initialised("set", "contact.email", "-", input="a@b.nl\n", env={"KLUIS_PASSPHRASE": None}),
-        2,
+        EXIT_ERROR,
         "give the passphrase with $KLUIS_PASSPHRASE or --passphrase-file",
     )
     assert ok(initialised("get", "contact.email")).strip() == "stdin@example.org"
@@ -337,7 +346,7 @@ def test_set_reads_the_value_from_stdin(initialised: Cli) -> None:
 def test_init_refuses_a_folder_with_other_files(cli: Cli, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
     (home / "holiday.jpg").write_bytes(b"someone's photo")
-    fails(cli("init"), 2, "KLUIS_HOME is not empty")
+    fails(cli("init"), EXIT_ERROR, "KLUIS_HOME is not empty")
     assert sorted(p.name for p in home.iterdir()) == ["holiday.jpg"]  # nothing written
     (home / "holiday.jpg").unlink()
     (home / "config.toml").write_text("[network]\nmdns = false\n")

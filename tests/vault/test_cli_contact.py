@@ -21,6 +21,7 @@ from protocol import (
 )
 from protocol.clock import now_ms
 from tests.conftest import PASSPHRASE
+from vault.cli.exits import EXIT_ERROR
 from vault.services.contact_service import ContactService
 from vault.services.grantbook import GrantBook
 from vault.store.hpke import HpkeKeyPair
@@ -103,8 +104,8 @@ def test_erase_needs_a_business_or_all(home: Path, cli: Callable[..., Result]):
     _setup(home)
     assert cli("erase").exit_code != 0
     res = cli("erase", Identity.generate().peer_id)
-    assert res.exit_code == 2 and "no grants" in res.output
-    assert cli("inbox", "read", "nope").exit_code == 2
+    assert res.exit_code == EXIT_ERROR and "no grants" in res.output
+    assert cli("inbox", "read", "nope").exit_code == EXIT_ERROR
 
 
 def test_local_operations_match_the_table_and_unknown_ones_fail_loudly(home: Path):

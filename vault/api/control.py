@@ -55,7 +55,7 @@ from pydantic import ValidationError
 from protocol import ErrorCode, Identity, KluisError
 from protocol.consent_export import to_iso27560, to_kantara
 from protocol.receipts import ConsentReceipt
-from vault._exceptions import CorruptRecord, VaultExists
+from vault._exceptions import CorruptRecord, VaultExists, describe_invalid
 from vault.api.agent_routes import AgentRoutes
 from vault.api.answers import BadRequest, ok, problem, problem_of
 from vault.api.business_routes import BusinessRoutes
@@ -92,6 +92,7 @@ from vault.home.atomic import atomic_write
 from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.services.consent import receipt_for, receipts
 from vault.services.owner import Owner
+from vault.services.reads import AccessTally
 from vault.services.rules import Rule
 from vault.store.backup import write_backup
 from vault.store.profile import ProfileField
@@ -131,6 +132,7 @@ class ControlServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self.dashboard = Dashboard(owner, lambda: self.token, port=lambda: self.port)
+        self._access = AccessTally(owner.vault.audit)
 
     @property
     def token_file(self) -> Path:
@@ -341,10 +343,14 @@ class ControlServer:
     async def list_grants(self, request: web.Request) -> web.Response:
         book = self.owner.grants
         now = book.now()
-        label = self._label
+        label, tally = self._label, self._access
+        tally.refresh()
         return ok(
             GrantList(
-                grants=[GrantView.of(g, now, label(g.grant.requester)) for g in book.grants()]
+                grants=[
+                    GrantView.of(g, now, label(g.grant.requester), tally.of(g.grant_id))
+                    for g in book.grants()
+                ]
             )
         )
 
@@ -450,8 +456,4 @@ def _field(rec: ProfileField) -> FieldView:
 
 
 def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(body)"
-        parts.append(f"{loc}: {err['msg']}")
-    return "invalid body: " + "; ".join(parts)
+    return "invalid body: " + describe_invalid(exc)

@@ -17,6 +17,7 @@ from protocol import ErrorCode
 from vault.services.grantbook import GrantState, RequestState
 from vault.services.identity import BusinessLabel
 from vault.services.inbox import InboxMessage
+from vault.services.reads import Access
 from vault.services.rules import Rule
 
 __all__ = [
@@ -158,9 +159,17 @@ class GrantView(_Out):
     notice_delivered: bool | None
     receipts: list[str]
     business: dict[str, Any] | None = None
+    reads: int = 0  # reads and subscriptions under this grant (from the audit chain)
+    last_access: int | None = None  # ms since the epoch; None: never used
 
     @classmethod
-    def of(cls, s: GrantState, now_ms: int, business: dict[str, Any] | None = None) -> GrantView:
+    def of(
+        cls,
+        s: GrantState,
+        now_ms: int,
+        business: dict[str, Any] | None = None,
+        access: Access | None = None,
+    ) -> GrantView:
         g = s.grant
         return cls(
             grant_id=g.grant_id,
@@ -177,6 +186,8 @@ class GrantView(_Out):
             notice_delivered=s.notice_delivered,
             receipts=list(s.receipts),
             business=business,
+            reads=access.reads if access else 0,
+            last_access=access.last_at if access else None,
         )
 
 

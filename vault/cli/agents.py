@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from vault._exceptions import VaultError
-from vault.cli.client import node_client
+from vault.cli.client import NoRunningNode, node_client
 from vault.cli.console import inert, stderr, stdout
 from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault, read_passphrase
 from vault.home.paths import resolve_home
@@ -33,11 +33,16 @@ agents_app = typer.Typer(help="Preference agents: strategies and their tournamen
 
 POLL_S = 0.5
 
+#: Outcomes that are errors (the control API's ``error`` says why), not results
+#: like ``no_deal``: ``intent send`` exits non-zero on them.
+FAILED = frozenset({"failed", "cancelled"})
+
 
 def _print_outcome(entry: dict[str, Any]) -> None:
     out = stdout()
     status = entry.get("status")
-    out.print(f"intent {entry.get('intent_id', '?')}: {status}", markup=False)
+    name = entry.get("intent_id") or entry.get("ref") or "?"
+    out.print(f"intent {name}: {status}", markup=False)
     if entry.get("sessions") is not None:
         out.print(f"  sessions:  {entry['sessions']}", markup=False)
     if entry.get("agreement_id"):
@@ -79,15 +84,24 @@ def send(
     else:
         if not wait:
             raise VaultError("--no-wait needs a running node (`kluis start`)")
+        from protocol import Identity
+        from vault.services.agent_service import parse_intent_config
+
+        parse_intent_config(raw, Identity.generate())  # a bad file fails before the unlock
         entry = asyncio.run(
             _send_offline(home, passphrase_file, raw, bootstrap or [], peer_timeout)
         )
+    failed = entry.get("status") in FAILED
     if as_json:
         sys.stdout.write(json.dumps(entry, indent=2) + "\n")
     elif entry.get("status") == "negotiating":
         stdout().print(f"intent {entry['ref']} sent; negotiating", markup=False)
-    else:
+    elif not failed:
         _print_outcome(entry)
+    if failed:  # the reason, on stderr, and exit 3 (EXIT_ERROR): a script must see it
+        name = entry.get("intent_id") or entry.get("ref") or "?"
+        why = entry.get("error") or "no reason given"
+        raise VaultError(f"intent {name} {entry['status']}: {why}")
 
 
 async def _send_offline(
@@ -137,7 +151,7 @@ def deals(
     """Deals your agent found that wait for your confirmation (above the mandate's threshold)."""
     client = node_client(home)
     if client is None:
-        raise VaultError("no running node; deals wait in the running node (`kluis start`)")
+        raise NoRunningNode("no running node; deals wait in the running node (`kluis start`)")
     items = client.get("agents/deals" + ("?all=1" if all_ else ""))["deals"]
     if as_json:
         sys.stdout.write(json.dumps(items, indent=2) + "\n")
@@ -159,13 +173,17 @@ def confirm(
     deal_id: Annotated[str, typer.Argument(help="The deal id (see `kluis deals`).")],
     home: HomeOpt = None,
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Confirm a deal awaiting confirmation (or --reject it)."""
     client = node_client(home)
     if client is None:
-        raise VaultError("no running node; deals wait in the running node (`kluis start`)")
+        raise NoRunningNode("no running node; deals wait in the running node (`kluis start`)")
     action = "reject" if reject else "confirm"
     deal = client.post(f"agents/deals/{urllib.parse.quote(deal_id)}/{action}")
+    if as_json:
+        sys.stdout.write(json.dumps(deal, indent=2) + "\n")
+        return
     stdout().print(f"deal {deal['deal_id']}: {deal['status']}", markup=False)
 
 

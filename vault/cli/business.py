@@ -40,7 +40,7 @@ from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.business.api import URL_FILE
 from vault.cli.client import ControlClient
-from vault.cli.console import inert, stderr, stdout
+from vault.cli.console import emit_json, inert, stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.lock import running_pid
@@ -237,14 +237,26 @@ def _show(value: Any) -> str:
     return format_value(list(value) if isinstance(value, tuple) else value)
 
 
-def _print_grant(grant: GrantHandle | dict[str, Any]) -> None:
-    """The approval line, from the SDK's handle or the node's grant view."""
+def _grant_json(grant: GrantHandle | dict[str, Any]) -> dict[str, Any]:
+    """The grant as JSON, from the SDK's handle or the node's grant view."""
     if isinstance(grant, dict):
-        gid, fields = grant["grant_id"], grant["fields"]
-        expires, retention = grant["expires_at"], grant["retention_days"]
-    else:
-        gid, fields = grant.grant_id, list(grant.fields)
-        expires, retention = grant.expires_at, grant.retention_days
+        return {k: grant[k] for k in ("grant_id", "fields", "expires_at", "retention_days")}
+    return {
+        "grant_id": grant.grant_id,
+        "fields": list(grant.fields),
+        "expires_at": grant.expires_at,
+        "retention_days": grant.retention_days,
+    }
+
+
+def _print_grant(grant: GrantHandle | dict[str, Any], as_json: bool = False) -> None:
+    """The approval line (or JSON), from the SDK's handle or the node's grant view."""
+    view = _grant_json(grant)
+    if as_json:
+        emit_json({"status": "approved", **view})
+        return
+    gid, fields = view["grant_id"], view["fields"]
+    expires, retention = view["expires_at"], view["retention_days"]
     stdout().print(
         f"approved: grant {gid} (fields: {', '.join(fields)}; "
         f"expires {format_ms(expires, MINUTE_UTC)}; retention {retention} days)",
@@ -280,7 +292,9 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
 
 
 @business_app.command("id")
-def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
+def show_id(
+    home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None, as_json: JsonOpt = False
+) -> None:
     """Print the business's peer id."""
 
     if (client := _client(home)) is not None:
@@ -290,7 +304,11 @@ def show_id(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> 
     async def work(biz: Requester) -> str:
         return biz.peer_id
 
-    sys.stdout.write(_run(home, passphrase_file, None, work, network=False) + "\n")
+    peer_id = _run(home, passphrase_file, None, work, network=False)
+    if as_json:
+        emit_json({"peer_id": peer_id})
+        return
+    sys.stdout.write(peer_id + "\n")
 
 
 @business_app.command()
@@ -319,6 +337,7 @@ def request(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ask a vault for access. Prints the request id (then the grant, with --wait)."""
     from vault.requester import parse_purpose, vault_peer_of
@@ -350,11 +369,19 @@ def request(
             retention_days=retention_days,
             offer=Offer(description=offer, value_cents=offer_cents),
         )
-        sys.stdout.write(pending.request_id + "\n")
-        sys.stdout.flush()
+        if not as_json:
+            sys.stdout.write(pending.request_id + "\n")
+            sys.stdout.flush()
+        grant = None
         if wait is not None:
             with stderr().status("Waiting for the owner's decision…"):
                 grant = await pending.decision(timeout=wait)
+        if as_json:  # one object: the request id, and the grant with --wait
+            shown: dict[str, Any] = {"request_id": pending.request_id}
+            if grant is not None:
+                shown["grant"] = _grant_json(grant)
+            emit_json(shown)
+        elif grant is not None:
             _print_grant(grant)
 
     _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
@@ -368,18 +395,20 @@ def wait_decision(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Wait for the owner's decision on a request sent earlier (exit 2 if denied)."""
+    """Wait for the owner's decision on a request sent earlier (exit 3 if denied)."""
     if (client := _client(home)) is not None:
         with stderr().status("Waiting for the owner's decision…"):
-            _print_grant(client.post(f"requests/{request_id}/wait", {"timeout": timeout}))
+            view = client.post(f"requests/{request_id}/wait", {"timeout": timeout})
+        _print_grant(view, as_json)
         return
 
     async def work(biz: Requester) -> None:
         pending = biz.pending(request_id)
         with stderr().status("Waiting for the owner's decision…"):
             grant = await pending.decision(timeout=timeout)
-        _print_grant(grant)
+        _print_grant(grant, as_json)
 
     _run(home, passphrase_file, listen, work, bootstrap=bootstrap)
 
@@ -431,6 +460,9 @@ def subscribe(
     passphrase_file: BizPassFileOpt = None,
     listen: ListenOpt = None,
     bootstrap: BootstrapOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object a line (JSON Lines), as they come.")
+    ] = False,
 ) -> None:
     """Print updates as the owner changes granted fields, until revoked or Ctrl-C.
 
@@ -444,13 +476,25 @@ def subscribe(
             stderr().print("stopped", markup=False)
         return
 
+    def line(event: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
     async def work(biz: Requester) -> None:
         out = stdout()
-        out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
+        if not as_json:
+            out.print(f"subscribed to grant {grant_id}; Ctrl-C to stop", markup=False)
         async for update in biz.subscribe(grant_id, _split(fields)):
+            if as_json:
+                line({"event": "update", "path": update.path, "value": update.value,
+                      "version": update.version})  # fmt: skip
+                continue
             shown = "(deleted)" if update.value is None else _show(update.value)
             out.print(inert(f"{update.path} = {shown} (version {update.version})"))
         info = biz.grant_info(grant_id)
+        if as_json:
+            line({"event": "revoked", "grant_id": grant_id, "receipt_sent": info.receipt_acked})
+            return
         sent = "receipt sent" if info.receipt_acked else "receipt pending"
         out.print(f"grant {grant_id} revoked: local data deleted, {sent}", markup=False)
 

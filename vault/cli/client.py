@@ -21,7 +21,14 @@ from vault.api.media import PROBLEM_JSON
 from vault.home.lock import running_pid
 from vault.home.paths import TOKEN_FILE, URL_FILE, resolve_home
 
-__all__ = ["ApiProblem", "ControlClient", "NoRunningNode", "node_client", "require_client"]
+__all__ = [
+    "ApiProblem",
+    "ControlClient",
+    "NoRunningNode",
+    "check_given_passphrase",
+    "node_client",
+    "require_client",
+]
 
 _CODES = {c.value: c for c in ErrorCode}
 
@@ -29,8 +36,8 @@ _CODES = {c.value: c for c in ErrorCode}
 class NoRunningNode(VaultError):
     """No node runs on this ``KLUIS_HOME``."""
 
-    def __init__(self) -> None:
-        super().__init__("no running node; start one with `kluis start`")
+    def __init__(self, message: str = "no running node; start one with `kluis start`") -> None:
+        super().__init__(message)
 
 
 class ApiProblem(VaultError):
@@ -76,6 +83,7 @@ class ControlClient:
         """The client for the node running on ``home``; :class:`NoRunningNode` if none."""
         if running_pid(home) is None:
             raise NoRunningNode()
+        check_given_passphrase(home)
         try:
             url = (home / URL_FILE).read_text(encoding="ascii").strip()
             token = (home / TOKEN_FILE).read_text(encoding="ascii").strip()
@@ -111,6 +119,27 @@ class ControlClient:
 
     def delete(self, path: str) -> Any:
         return self.call("DELETE", path)
+
+
+def check_given_passphrase(home: Path) -> None:
+    """A passphrase given (``$KLUIS_PASSPHRASE``) while the node runs is checked, not ignored.
+
+    The running node needs none, so a wrong one used to pass unnoticed, and
+    the owner learnt it only at the next ``kluis start``. Checking runs the KDF
+    on the keyfile (read only, as D2 allows while the node writes): about as
+    long as an unlock. Unset the variable to skip it.
+    """
+    import os
+
+    from vault.cli.options import ENV_PASSPHRASE
+
+    given = os.environ.get(ENV_PASSPHRASE)
+    if not given:
+        return
+    from vault.home.paths import VaultPaths
+    from vault.store.vault import Vault
+
+    Vault.unlock_keyring(VaultPaths(home), given)  # WrongPassphrase: one line, exit 3
 
 
 def node_client(home: Path | None) -> ControlClient | None:

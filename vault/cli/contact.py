@@ -21,10 +21,17 @@ from pydantic_core import ValidationError  # not pydantic: `kluis --help` builds
 from rich.table import Table
 
 from protocol.clock import MINUTE_UTC, format_ms
-from vault._exceptions import VaultError
+from vault._exceptions import VaultError, describe_invalid
 from vault.cli.client import node_client
 from vault.cli.console import inert, short_peer, stdout
-from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, open_vault
+from vault.cli.options import (
+    HomeOpt,
+    JsonOpt,
+    PassFileOpt,
+    check_new_file,
+    check_peer_id,
+    open_vault,
+)
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load the control API
     from pydantic import BaseModel
@@ -130,9 +137,7 @@ def _call(
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_input=False, include_url=False)[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(body)"
-    return f"{loc}: {err['msg']}"[:200]
+    return describe_invalid(exc, limit=1)
 
 
 # -- inbox -------------------------------------------------------------------------------------
@@ -283,6 +288,8 @@ def erase(
     """Ask a business (or all) to delete every piece of data it received, with a signed receipt."""
     if (business is None) == (not every):
         raise typer.BadParameter("give a business or --all (not both)")
+    if business is not None:
+        check_peer_id(business)
     body: dict[str, Any] = {"reason": reason}
     body.update({"all": True} if every else {"business": business})
     data = _call(home, passphrase_file, "request_erasure", body=body)
@@ -309,9 +316,14 @@ def erasures(
     ] = None,
 ) -> None:
     """Erasure requests: pending, confirmed (signed receipt) or overdue."""
+    if export is not None:
+        check_new_file(export)
     data = _call(home, passphrase_file, "list_erasures")
     if export is not None:
-        export.write_text(json.dumps(data["erasures"], indent=2) + "\n", encoding="utf-8")
+        try:
+            export.write_text(json.dumps(data["erasures"], indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise VaultError(f"cannot write {export}: {exc.strerror or exc}") from None
         stdout().print(f"wrote {len(data['erasures'])} erasure record(s) to {export}", markup=False)
         return
     if as_json:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from vault.cli import agents, business, businesses, contact, relay, remote, store
-from vault.cli.exits import ENV_DEBUG, KluisGroup
+from vault.cli.exits import ENV_DEBUG, KluisGroup, exit_code_help
 from vault.cli.help import quiet_flag_types
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
@@ -32,8 +32,9 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 
   {ENV_DEBUG}=1         show tracebacks for internal errors
 
-[b]Exit codes[/b]: 0 ok, 1 a check failed (audit --verify, receipts verify), 2 error,
-70 internal error.
+[b]Exit codes[/b]
+
+{exit_code_help()}
 """
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "HomeOpt",
     "JsonOpt",
     "PassFileOpt",
+    "check_new_file",
+    "check_peer_id",
     "open_vault",
     "read_passphrase",
     "split_csv",
@@ -130,3 +132,25 @@ def split_csv(text: str | None) -> list[str] | None:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     return items or None
+
+
+def check_new_file(target: Path) -> None:
+    """Refuse, before any work, a file an export cannot create: one line, not a traceback."""
+    if target.exists():
+        raise VaultError(f"{target} exists already; choose another file")
+    parent = target.parent
+    if not parent.is_dir():
+        raise VaultError(f"cannot write {target}: the folder {parent} does not exist")
+
+
+def check_peer_id(text: str) -> None:
+    """Refuse what is not an Ed25519 peer id (``12D3KooW…``), naming it, in one line."""
+    from protocol import SignatureError
+    from protocol.signing import public_key_from_peer_id
+
+    try:
+        public_key_from_peer_id(text)
+    except SignatureError:
+        raise VaultError(
+            f"{text[:80]!r} is not a peer id (they look like 12D3KooW…; see `kluis grants`)"
+        ) from None

@@ -16,12 +16,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from protocol.clock import MINUTE_UTC, format_ms
+from protocol.clock import DAY_MONTH, MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
 from vault.cli.client import ControlClient, require_client
-from vault.cli.console import business_text, inert, short_peer, stdout
+from vault.cli.console import business_text, emit_json, inert, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
-from vault.cli.options import HomeOpt, JsonOpt, split_csv
+from vault.cli.options import HomeOpt, JsonOpt, check_new_file, split_csv
+from vault.cli.prefixes import resolve, shortener
 from vault.cli.start import start
 
 __all__ = ["register"]
@@ -37,8 +38,9 @@ def requests(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["request_id"] for r in data["requests"]])
     table = Table(title="access requests", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("business", "fields", "actions", "purpose", "days", "offer", "status"):
         table.add_column(col)
     for r in data["requests"]:
@@ -46,7 +48,7 @@ def requests(
             *map(
                 inert,
                 (
-                    r["request_id"],
+                    short(r["request_id"]),
                     business_text(r.get("business"), r["requester"]),
                     ", ".join(r["fields"]),
                     ", ".join(r["actions"]),
@@ -69,6 +71,7 @@ def approve(
         str | None, typer.Option("--fields", help="Grant only these fields (comma-separated).")
     ] = None,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Grant fewer days.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Approve an access request, optionally for fewer fields or days."""
     body: dict[str, Any] = {}
@@ -76,7 +79,12 @@ def approve(
         body["fields"] = wanted
     if days is not None:
         body["days"] = days
-    data = require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    client = require_client(home)
+    request_id = _resolve(client, "request", request_id)
+    data = client.post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    if as_json:
+        emit_json(data)
+        return
     g = data["grant"]
     stdout().print(
         f"approved: grant {g['grant_id']} for {', '.join(g['fields'])} until "
@@ -89,9 +97,15 @@ def deny(
     request_id: Annotated[str, typer.Argument(help="The request id.")],
     home: HomeOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (sent to the requester).")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Deny an access request."""
-    require_client(home).post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
+    client = require_client(home)
+    request_id = _resolve(client, "request", request_id)
+    data = client.post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
+    if as_json:
+        emit_json(data)
+        return
     stdout().print(f"denied: {request_id}", markup=False)
 
 
@@ -112,15 +126,18 @@ def deny_unknown(
 
 
 def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """List grants: who may read what, until when, and their status."""
+    """List grants: who may read what, until when, how often and when they last read."""
     data = require_client(home).get("grants")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([g["grant_id"] for g in data["grants"]])
     table = Table(title="grants", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
-    for col in ("business", "fields", "actions", "purpose", "expires (UTC)", "status"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
+    table.add_column("business", min_width=8)
+    table.add_column("fields", min_width=6)
+    for col in ("reads", "last read", "expires", "status"):  # purpose etc.: --json
+        table.add_column(col, no_wrap=col != "status")
     for g in data["grants"]:
         status = g["status"]
         if g["status"] == "revoked" and g["notice_delivered"] is False:
@@ -131,12 +148,12 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             *map(
                 inert,
                 (
-                    g["grant_id"],
+                    short(g["grant_id"]),
                     business_text(g.get("business"), g["requester"]),
                     ", ".join(g["fields"]),
-                    ", ".join(g["actions"]),
-                    g["purpose"],
-                    format_ms(g["expires_at"]),
+                    str(g.get("reads", 0)),
+                    format_ms(g["last_access"], DAY_MONTH) if g.get("last_access") else "never",
+                    format_ms(g["expires_at"], DAY_MONTH),
                     status,
                 ),
             )
@@ -153,11 +170,17 @@ def revoke(
     erase: Annotated[bool, typer.Option("--erase", help="Ask the requester to erase now.")] = (
         False
     ),
+    as_json: JsonOpt = False,
 ) -> None:
     """Revoke a grant. It is refused on every access from the moment this returns."""
-    require_client(home).post(
+    client = require_client(home)
+    grant_id = _resolve(client, "grant", grant_id)
+    data = client.post(
         f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
     )
+    if as_json:
+        emit_json(data)
+        return
     stdout().print(f"revoked: {grant_id}", markup=False)
 
 
@@ -180,8 +203,9 @@ def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["rule_id"] for r in data["rules"]])
     table = Table(title="rules", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied: never cut
+    table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("action", "fields", "purposes", "requester", "actions", "max days"):
         table.add_column(col)
     for r in data["rules"]:
@@ -190,7 +214,7 @@ def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             *map(
                 inert,
                 (
-                    r["rule_id"],
+                    short(r["rule_id"]),
                     r["action"],
                     ", ".join(r["fields"]) or "(all)",
                     ", ".join(r["purposes"]) or "(any)",
@@ -224,6 +248,7 @@ def rules_add(
     ] = None,
     max_days: Annotated[int | None, typer.Option("--max-days", min=1)] = None,
     note: Annotated[str, typer.Option("--note")] = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a rule, e.g. `kluis rules add approve --fields contact.email --requester known`."""
     body: dict[str, Any] = {"action": action, "requester": requester, "note": note}
@@ -238,6 +263,9 @@ def rules_add(
     if max_days is not None:
         body["max_days"] = max_days
     rule = require_client(home).post("rules", body)
+    if as_json:
+        emit_json(rule)
+        return
     stdout().print(f"rule added: {rule['rule_id']}", markup=False)
 
 
@@ -245,9 +273,15 @@ def rules_add(
 def rules_remove(
     rule_id: Annotated[str, typer.Argument(help="The rule id (see `kluis rules list`).")],
     home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove a rule."""
-    require_client(home).delete(f"rules/{urllib.parse.quote(rule_id)}")
+    client = require_client(home)
+    rule_id = _resolve(client, "rule", rule_id)
+    data = client.delete(f"rules/{urllib.parse.quote(rule_id)}")
+    if as_json:
+        emit_json(data if data is not None else {"rule_id": rule_id, "removed": True})
+        return
     stdout().print(f"rule removed: {rule_id}", markup=False)
 
 
@@ -256,9 +290,17 @@ def dashboard(
     open_browser: Annotated[
         bool, typer.Option("--open", help="Open the link in your web browser.")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print a one-time login link to the running node's dashboard."""
     data = require_client(home).post("dashboard/login-link", {})
+    if as_json:
+        emit_json(data)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(data["url"])
+        return
     out = stdout()
     out.print(f"dashboard: {data['dashboard_url']}", markup=False)
     out.print(f"log in:    {data['url']}", markup=False)
@@ -325,7 +367,10 @@ def receipts(
     if export is not None:
         _export_receipts(client, export)
         return
+    if grant_id is not None:
+        grant_id = _resolve(client, "grant", grant_id)
     if receipt_id is not None:
+        receipt_id = _resolve(client, "receipt", receipt_id)
         fmt = "?format=iso27560" if iso else ("?format=kantara" if kantara else "")
         one = client.get(f"receipts/{urllib.parse.quote(receipt_id)}{fmt}")
         shown = one["iso27560"] if iso else (one["kantara"] if kantara else one["receipt"])
@@ -336,6 +381,8 @@ def receipts(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    short = shortener([r["receipt_id"] for r in data["receipts"]])
+    short_grant = shortener([r["grant_id"] for r in data["receipts"]])
     table = Table(title="consent receipts", title_justify="left")
     for col in ("id", "kind", "grant", "business", "date (UTC)"):
         table.add_column(col)
@@ -344,9 +391,9 @@ def receipts(
             *map(
                 inert,
                 (
-                    r["receipt_id"],
+                    short(r["receipt_id"]),
                     r["kind"],
-                    r["grant_id"],
+                    short_grant(r["grant_id"]),
                     business_text(r.get("business"), r["requester"]),
                     format_ms(r["issued_at"]),
                 ),
@@ -355,6 +402,21 @@ def receipts(
     if not data["receipts"]:
         table.add_row("(none)", "", "", "", "")
     stdout().print(table)
+
+
+#: id kind -> (control-API list, its key, the id's key)
+_LISTS = {
+    "request": ("requests", "requests", "request_id"),
+    "grant": ("grants", "grants", "grant_id"),
+    "rule": ("rules", "rules", "rule_id"),
+    "receipt": ("receipts", "receipts", "receipt_id"),
+}
+
+
+def _resolve(client: ControlClient, kind: str, given: str) -> str:
+    """The full id for ``given`` (an id or a unique prefix of one, as git takes them)."""
+    path, key, field = _LISTS[kind]
+    return resolve(kind, given, (item[field] for item in client.get(path)[key]))
 
 
 def _verify_file(path: Path) -> int:
@@ -379,8 +441,7 @@ def _verify_file(path: Path) -> int:
 def _export_receipts(client: ControlClient, target: Path) -> None:
     from vault.home.atomic import atomic_write
 
-    if target.exists():
-        raise VaultError(f"{target} exists already; choose another file")
+    check_new_file(target)
     consent = client.get("receipts")["receipts"]
     rendered = {
         fmt: [
@@ -398,7 +459,10 @@ def _export_receipts(client: ControlClient, target: Path) -> None:
         "iso27560": rendered["iso27560"],
         "erasures": erasures,
     }
-    atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    try:
+        atomic_write(target, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
+    except OSError as exc:
+        raise VaultError(f"cannot write {target}: {exc.strerror or exc}") from None
     stdout().print(
         f"wrote {len(consent)} consent receipt(s) and {len(erasures)} erasure(s) to {target}",
         markup=False,

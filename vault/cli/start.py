@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vault._exceptions import VaultError
-from vault.cli.console import stderr, stdout
+from vault.cli.console import emit_json, stderr, stdout
 from vault.cli.options import BootstrapOpt, HomeOpt, PassFileOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
@@ -31,7 +32,10 @@ def start(
     ] = None,
     bootstrap: BootstrapOpt = None,
     control_port: Annotated[
-        int, typer.Option("--control-port", help="Control API port on 127.0.0.1 (0 = any).")
+        int,
+        typer.Option(
+            "--control-port", min=0, max=65535, help="Control API port on 127.0.0.1 (0 = any)."
+        ),
     ] = 0,
     mdns: Annotated[
         bool | None,
@@ -41,6 +45,12 @@ def start(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the running node as one JSON object (then run, as always)."
+        ),
+    ] = False,
 ) -> None:
     """Run the vault node in the foreground until Ctrl-C or SIGTERM.
 
@@ -56,6 +66,8 @@ def start(
     if pid is not None:
         raise AlreadyRunning(pid or None)  # fail before asking for the passphrase
     net = network_settings(load_config(folder), listen=listen, bootstrap=bootstrap, mdns=mdns)
+    if control_port:
+        _check_control_port(control_port)  # before the passphrase and the KDF
     passphrase = read_passphrase(passphrase_file)
     asyncio.run(
         _serve(
@@ -66,8 +78,23 @@ def start(
             control_port,
             net.mdns,
             reach_config(net),
+            as_json,
         )
     )
+
+
+def _check_control_port(port: int) -> None:
+    """A taken ``--control-port`` is the owner's mistake: say so in one line."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise VaultError(
+                f"control port {port} on 127.0.0.1 is in use ({exc.strerror}); choose "
+                "another with --control-port, or 0 for any free port"
+            ) from None
 
 
 async def _serve(
@@ -78,6 +105,7 @@ async def _serve(
     control_port: int,
     mdns: bool,
     reach: object,
+    as_json: bool = False,
 ) -> None:
     from protocol.runtime.addrs import AddressInUse
     from vault.node.boss import VaultNode
@@ -103,7 +131,25 @@ async def _serve(
                 f"port {exc.port} is in use (another kluis node?); choose another with "
                 f"--listen /ip4/0.0.0.0/tcp/PORT or [network] listen in config.toml"
             ) from exc
+        except OSError as exc:  # the control port was taken between the check and the bind
+            raise VaultError(f"cannot start the node: {exc.strerror or exc}") from exc
     async with node:
+        if as_json:
+            login = None
+            if node.control is not None:
+                login = node.control.dashboard.login_url(node.control.url)
+            emit_json(
+                {
+                    "peer_id": node.peer_id,
+                    "addrs": list(node.addrs),
+                    "control_url": node.control_url,
+                    "dashboard_url": f"{node.control_url}/" if node.control else None,
+                    "login_url": login,
+                }
+            )
+            sys.stdout.flush()
+            await stop.wait()
+            return
         out = stdout()
         out.print(f"vault node {node.peer_id} running", markup=False)
         for addr in node.addrs:

@@ -77,6 +77,7 @@ class NetworkConfig(BaseModel):
         for addr in addrs:
             if not addr.startswith("/"):
                 raise ValueError(f"{addr!r} is not a multiaddr (it starts with '/')")
+            _parse_multiaddr(addr)
         return addrs
 
     @field_validator("bootstrap", "relays")
@@ -95,6 +96,17 @@ class RequestsConfig(BaseModel):
 
     #: Days a request waits for the owner before it expires (denied, audited).
     pending_days: Annotated[int, Field(ge=1, le=365)] = 7
+
+
+def _parse_multiaddr(addr: str) -> None:
+    """Refuse what libp2p would refuse later, mid-start (a port over 65535, a bad IP)."""
+    import multiaddr  # here, not at the top: the light commands do not need it
+
+    try:
+        multiaddr.Multiaddr(addr)
+    except Exception as exc:  # multiaddr raises several kinds, none useful to the owner
+        why = str(exc).split("': ", 1)[-1].split(" (string:", 1)[0][:120]
+        raise ValueError(f"{addr!r} is not a valid multiaddr: {why}") from None
 
 
 class NodeConfig(BaseModel):
@@ -146,7 +158,8 @@ def network_settings(
             hole_punch=net.hole_punch,
         )
     except ValidationError as exc:
-        raise ConfigError(f"invalid network option: {exc.errors()[0]['msg']}") from exc
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid network option: {msg}") from exc
 
 
 def reach_config(net: NetworkConfig) -> ReachConfig | None:

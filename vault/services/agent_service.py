@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agents import (
     DiscreteEvaluator,
     Domain,
@@ -47,7 +49,7 @@ from agents.intents import DomainSpec, Intent, IssueSpec, domain_from_spec, inte
 from agents.network import Candidate, CustomerAgent, CustomerOutcome, IntentSpec
 from agents.utility import LinearAdditiveUtility
 from protocol import AccessRequest, Grant, KluisError, PurposeCode, canonical_loads, new_id
-from vault._exceptions import VaultError
+from vault._exceptions import VaultError, describe_invalid
 from vault.services.grantbook import GrantBook, NotFound
 from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
@@ -195,6 +197,8 @@ def parse_intent_config(raw: Any, owner: Any | None = None) -> tuple[IntentSpec,
             ).sign(owner)
     except IntentFileError:
         raise
+    except ValidationError as exc:  # before ValueError, its base: pydantic's text echoes input
+        raise IntentFileError(f"invalid intent file: {describe_invalid(exc)}") from None
     except (KeyError, TypeError, ValueError, OverflowError, KluisError) as exc:
         raise IntentFileError(f"invalid intent file: {type(exc).__name__}: {exc}") from exc
     return spec, mandate

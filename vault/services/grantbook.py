@@ -57,6 +57,7 @@ from protocol.clock import Clock
 from vault._exceptions import CorruptRecord, VaultError
 from vault.services.trail import RolledBackRecord, Trail
 from vault.store.jsonform import JsonRecord
+from vault.store.schema import check_pattern
 from vault.store.vault import Vault
 
 __all__ = [
@@ -315,6 +316,8 @@ class GrantBook:
             raise AccessDenied(
                 "this request is addressed to another vault", code=ErrorCode.WRONG_PEER
             )
+        for pattern in request.scope.fields:
+            check_pattern(pattern)  # a field no profile has: refused, never approvable
         self.expire_pending()
         self._make_room(request.requester)
         state = RequestState(request, DecisionStatus.PENDING, received_at=self.now())

@@ -40,7 +40,8 @@ from protocol.clock import Clock
 from protocol.purposes import PurposeCode
 from protocol.scopes import FieldPattern, pattern_covers
 from protocol.wire import Id, PeerId
-from vault._exceptions import CorruptRecord, VaultError
+from vault._exceptions import CorruptRecord, UnknownField, VaultError
+from vault.store.schema import check_pattern
 from vault.store.vault import Vault
 
 __all__ = ["RequesterCondition", "Rule", "RuleAction", "RuleBook", "RuleError", "RuleMatch"]
@@ -170,6 +171,11 @@ class RuleBook:
             raise RuleError(f"a rule {rule.rule_id} exists already")
         if len(self._rules) >= MAX_RULES:
             raise RuleError(f"at most {MAX_RULES} rules")
+        for pattern in rule.fields:
+            try:
+                check_pattern(pattern)
+            except UnknownField as exc:
+                raise RuleError(f"the rule's {exc.message}") from exc
         position = (self._rules[-1][0] + 1) if self._rules else 1
         data = {"position": position, "rule": rule.model_dump(mode="json")}
         with self._vault.transaction():

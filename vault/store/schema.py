@@ -59,6 +59,7 @@ __all__ = [
     "FieldValue",
     "Name",
     "ProfileDocument",
+    "check_pattern",
     "describe_error",
     "field_label",
     "parse_text",
@@ -254,6 +255,31 @@ def _takes_rest(key_tp: Any) -> bool:
     return any(isinstance(m, _RestOfPath) for m in getattr(key_tp, "__metadata__", ()))
 
 
+_NOT_A_LEAF = "not a leaf; try one of its sub-fields"
+_NEEDS_KEY = "needs a key after it"
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse (:class:`UnknownField`) a field pattern that can match no field of the schema.
+
+    A pattern is a path (``contact.email``, ``custom.shoe_size``) or a part of
+    the profile followed by ``.*`` (``address.*``, ``address.home.*``,
+    ``preferences.*``). A request or a rule for ``totally.bogus`` could never
+    be served, and approving it would only mislead the owner.
+    """
+    if not pattern.endswith(".*"):
+        resolve(pattern)
+        return
+    part = pattern[:-2]
+    try:
+        resolve(part)
+    except UnknownField as exc:
+        if exc.hint in (_NOT_A_LEAF, _NEEDS_KEY):
+            return  # a part of the profile with fields below it
+        raise UnknownField(pattern, "no such part of the profile") from None
+    raise UnknownField(pattern, f"{part} is one field, with nothing below it")
+
+
 @functools.lru_cache(maxsize=4096)
 def resolve(path: str) -> FieldSpec:
     """Map a dotted path onto the schema, or raise :class:`UnknownField`."""
@@ -264,7 +290,7 @@ def resolve(path: str) -> FieldSpec:
     while True:
         if _is_model(tp):
             if i == len(segments):
-                raise UnknownField(path, "not a leaf; try one of its sub-fields")
+                raise UnknownField(path, _NOT_A_LEAF)
             field = tp.model_fields.get(segments[i])
             if field is None:
                 raise UnknownField(path, "see `kluis set --help` for the schema")
@@ -274,7 +300,7 @@ def resolve(path: str) -> FieldSpec:
         elif typing.get_origin(tp) is dict:
             key_tp, value_tp = typing.get_args(tp)
             if i == len(segments):
-                raise UnknownField(path, "needs a key after it")
+                raise UnknownField(path, _NEEDS_KEY)
             key = ".".join(segments[i:]) if _takes_rest(key_tp) else segments[i]
             try:
                 TypeAdapter(key_tp).validate_python(key)

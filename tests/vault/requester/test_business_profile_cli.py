@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from protocol.business import parse_well_known
+from vault.cli.exits import EXIT_ERROR
 from vault.cli.main import app
 
 PASS = "business passphrase that is long"
@@ -22,11 +23,11 @@ def test_profile_set_show_and_well_known(tmp_path: Path) -> None:
     assert cli("init").exit_code == 0
     peer = cli("id").stdout.strip()
     out = cli("profile", "show")
-    assert out.exit_code == 2 and "no business profile yet" in out.output
+    assert out.exit_code == EXIT_ERROR and "no business profile yet" in out.output
     # the first profile needs its required fields: a one-line error, not a dump
     out = cli("profile", "set", "--display-name", "De Spaak")
     assert (
-        out.exit_code == 2
+        out.exit_code == EXIT_ERROR
         and out.output.count("\n") == 1
         and "invalid business profile" in out.output
     )
@@ -47,6 +48,6 @@ def test_profile_set_show_and_well_known(tmp_path: Path) -> None:
     assert parse_well_known(cli("profile", "well-known").stdout.encode()) == {peer}
     # refused at the boundary: a bidi override in the name, plain http
     out = cli("profile", "set", "--display-name", "Spaak\u202eDe")
-    assert out.exit_code == 2 and "display_name" in out.output
+    assert out.exit_code == EXIT_ERROR and "display_name" in out.output
     out = cli("profile", "set", "--website", "http://despaak.nl")
-    assert out.exit_code == 2 and "website" in out.output
+    assert out.exit_code == EXIT_ERROR and "website" in out.output
