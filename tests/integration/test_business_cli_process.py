@@ -79,6 +79,6 @@ def test_a_store_held_by_a_one_shot_command_is_named_as_such(
         result = CliRunner().invoke(app, ["business", "grants"])
     finally:
         lock.release()
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # a refusal, not a usage error (vault/cli/exits.py)
     assert "in use by another `kluis business` command" in result.output
     assert "vault is already running" not in result.output
