@@ -38,6 +38,7 @@ from vault.business import models as b
 from vault.business.dashboard import BusinessDashboard
 from vault.business.spec import BUSINESS_OPERATIONS, business_document
 from vault.home.atomic import atomic_write
+from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.requester import GrantStatus, UnknownGrant, parse_purpose
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ __all__ = ["TOKEN_FILE", "URL_FILE", "BusinessControl"]
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILE = "control.token"  # noqa: S105 (a file name)
-URL_FILE = "control.url"
 MAX_BODY = 64 * 1024
 
 _KNOWN_QUERY: dict[tuple[str, str], set[str]] = {

@@ -38,13 +38,12 @@ from protocol import Offer
 from protocol.business import well_known_document
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
-from vault.business.api import URL_FILE
 from vault.cli.client import ControlClient
 from vault.cli.console import emit_json, inert, stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.lock import running_pid
-from vault.home.paths import VaultPaths
+from vault.home.paths import URL_FILE, VaultPaths
 from vault.requester import RequesterError
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load libp2p
