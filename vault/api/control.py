@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import os
 import secrets
@@ -52,16 +51,17 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from protocol import ErrorCode, Identity, KluisError
+from protocol import ErrorCode, Identity
 from protocol.consent_export import to_iso27560, to_kantara
 from protocol.receipts import ConsentReceipt
 from vault._exceptions import CorruptRecord, VaultExists, describe_invalid
 from vault.api.agent_routes import AgentRoutes
-from vault.api.answers import BadRequest, ok, problem, problem_of
+from vault.api.answers import BadRequest, ok
 from vault.api.business_routes import BusinessRoutes
 from vault.api.contact_routes import ContactRoutes
 from vault.api.dashboard import Dashboard
-from vault.api.dashboard.security import LINK_TTL_MS, origin_ok, own_hosts
+from vault.api.dashboard.security import LINK_TTL_MS
+from vault.api.guard import errors_middleware, guard_middleware
 from vault.api.inputs import query, read_json, read_model
 from vault.api.models import (
     API_PREFIX,
@@ -110,13 +110,6 @@ _KNOWN_QUERY: dict[tuple[str, str], set[str]] = {
     (op.method, API_PREFIX + op.path): {q.name for q in op.query} for op in OPERATIONS
 }
 
-#: HTTP errors aiohttp raises itself (no route, wrong method, body too large).
-_HTTP_CODES = {
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.TOO_LARGE,
-}
-
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -147,7 +140,11 @@ class ControlServer:
     async def start(self) -> str:
         """Bind, write ``control.token`` (0600) and ``control.url``; return the URL."""
         app = web.Application(
-            client_max_size=MAX_BODY, middlewares=[self._guard_mw, self._errors_mw]
+            client_max_size=MAX_BODY,
+            middlewares=[
+                guard_middleware(lambda: self.token, lambda: self.port, _KNOWN_QUERY),
+                errors_middleware(log, "control API"),
+            ],
         )
         self._routes(app)
         self.dashboard.attach(app)
@@ -175,44 +172,6 @@ class ControlServer:
             await runner.cleanup()
 
     # -- middleware ----------------------------------------------------------------
-
-    @web.middleware
-    async def _guard_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.host not in own_hosts(self.port):
-            return problem(403, ErrorCode.FORBIDDEN_HOST, "requests must address 127.0.0.1")
-        if not request.path.startswith("/api/"):
-            return await handler(request)  # the dashboard: session cookie + CSRF (its own guard)
-        origin, site = request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
-        if not origin_ok(request.host, origin, site, self.port):
-            return problem(403, ErrorCode.CROSS_ORIGIN, "cross-site requests are refused")
-        auth = request.headers.get("Authorization", "")
-        given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii")):
-            return problem(401, ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
-        info = request.match_info
-        route = info.route.resource.canonical if info.route.resource is not None else ""
-        known = _KNOWN_QUERY.get((request.method, route))
-        if known is not None and (extra := set(request.query) - known):
-            unknown = ", ".join(sorted(extra))[:100]
-            return problem(400, ErrorCode.BAD_QUERY, f"unknown query parameter: {unknown}")
-        return await handler(request)
-
-    @web.middleware
-    async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = _HTTP_CODES.get(exc.status, ErrorCode.HTTP_ERROR)
-            return problem(exc.status, code, exc.reason)
-        except ValidationError as exc:  # a body its model refuses (described without the input)
-            return problem(400, ErrorCode.INVALID_BODY, _describe(exc))
-        except KluisError as exc:
-            return problem_of(exc)
-        except Exception:
-            log.exception("control API failed on %s %s", request.method, request.path)
-            return problem(500, ErrorCode.INTERNAL, "internal error")
 
     # -- routes --------------------------------------------------------------------------
 

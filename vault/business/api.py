@@ -17,7 +17,6 @@ Because the files have the owner's names, the CLI's
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 import os
@@ -27,11 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
-from protocol import AccessDenied, ContactPolicy, ErrorCode, KluisError, Offer
-from vault.api.answers import BadRequest, ok, problem, problem_of
-from vault.api.dashboard.security import LINK_TTL_MS, origin_ok, own_hosts
+from protocol import AccessDenied, ContactPolicy, ErrorCode, Offer
+from vault.api.answers import BadRequest, ok
+from vault.api.dashboard.security import LINK_TTL_MS
+from vault.api.guard import errors_middleware, guard_middleware
 from vault.api.inputs import query, read_json, read_model
 from vault.api.models import API_PREFIX, LoginLink
 from vault.business import models as b
@@ -53,11 +52,6 @@ MAX_BODY = 64 * 1024
 _KNOWN_QUERY: dict[tuple[str, str], set[str]] = {
     (op.method, API_PREFIX + op.path): {q.name for q in op.query} for op in BUSINESS_OPERATIONS
 }
-_HTTP_CODES = {
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.TOO_LARGE,
-}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -76,7 +70,11 @@ class BusinessControl:
 
     async def start(self) -> str:
         app = web.Application(
-            client_max_size=MAX_BODY, middlewares=[self._guard_mw, self._errors_mw]
+            client_max_size=MAX_BODY,
+            middlewares=[
+                guard_middleware(lambda: self.token, lambda: self.port, _KNOWN_QUERY),
+                errors_middleware(log, "business API"),
+            ],
         )
         for op in BUSINESS_OPERATIONS:
             app.router.add_route(op.method, API_PREFIX + op.path, getattr(self, op.handler))
@@ -105,49 +103,6 @@ class BusinessControl:
             await runner.cleanup()
 
     # -- middleware ----------------------------------------------------------------------
-
-    @web.middleware
-    async def _guard_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.host not in own_hosts(self.port):
-            return problem(403, ErrorCode.FORBIDDEN_HOST, "requests must address 127.0.0.1")
-        if not request.path.startswith("/api/"):
-            return await handler(request)  # the dashboard: cookie + CSRF (its own guard)
-        origin, site = request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site")
-        if not origin_ok(request.host, origin, site, self.port):
-            return problem(403, ErrorCode.CROSS_ORIGIN, "cross-site requests are refused")
-        auth = request.headers.get("Authorization", "")
-        given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii")):
-            return problem(401, ErrorCode.UNAUTHORIZED, "a valid bearer token is required")
-        info = request.match_info
-        route = info.route.resource.canonical if info.route.resource is not None else ""
-        known = _KNOWN_QUERY.get((request.method, route))
-        if known is not None and (extra := set(request.query) - known):
-            unknown = ", ".join(sorted(extra))[:100]
-            return problem(400, ErrorCode.BAD_QUERY, f"unknown query parameter: {unknown}")
-        return await handler(request)
-
-    @web.middleware
-    async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return problem(
-                exc.status, _HTTP_CODES.get(exc.status, ErrorCode.HTTP_ERROR), exc.reason
-            )
-        except ValidationError as exc:
-            where = [
-                ".".join(str(p) for p in e["loc"]) or "(body)"
-                for e in exc.errors(include_input=False, include_url=False)[:3]
-            ]
-            return problem(400, ErrorCode.INVALID_BODY, "invalid body: " + ", ".join(where))
-        except KluisError as exc:
-            return problem_of(exc)
-        except Exception:
-            log.exception("business API failed on %s %s", request.method, request.path)
-            return problem(500, ErrorCode.INTERNAL, "internal error")
 
     # -- handlers ----------------------------------------------------------------------------
 
