@@ -20,7 +20,6 @@ Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -32,10 +31,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 import typer
-from rich.table import Table
 
-from protocol import Offer
-from protocol.business import well_known_document
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.cli.client import ControlClient
@@ -170,6 +166,8 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
         async with biz:
             return await work(biz)
 
+    import asyncio
+
     return asyncio.run(main())
 
 
@@ -284,6 +282,8 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
             return biz.peer_id
 
     with stderr().status("Creating the business store (Argon2id)…"):
+        import asyncio
+
         peer_id = asyncio.run(main())
     out = stdout()
     out.print(f"created business store in {folder}", markup=False)
@@ -359,6 +359,8 @@ def request(
         return
 
     async def work(biz: Requester) -> None:
+        from protocol import Offer
+
         pending = await biz.request(
             vault_multiaddr,
             wanted,
@@ -441,6 +443,8 @@ def read(
             + "\n"
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"grant {grant_id}", title_justify="left")
     for column in ("field", "value", "version"):
         table.add_column(column)
@@ -536,6 +540,8 @@ def grants(
         ]
         sys.stdout.write(json.dumps({"grants": rows}, indent=2) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="grants", title_justify="left")
     table.add_column("grant", no_wrap=True, min_width=32)
     for column in ("vault", "fields", "status", "expires (UTC)", "receipt"):
@@ -662,6 +668,8 @@ def profile_well_known(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt 
         return biz.profile.well_known()
 
     if (client := _client(home)) is not None:
+        from protocol.business import well_known_document
+
         sys.stdout.write(well_known_document(client.get("status")["peer_id"]).decode())
         return
     sys.stdout.write(_run(home, passphrase_file, None, work, network=False).decode())
@@ -758,6 +766,8 @@ def start(
             await _until_stopped()
 
     try:
+        import asyncio
+
         asyncio.run(main())
     except KeyboardInterrupt:
         stderr().print("stopped", markup=False)
@@ -765,6 +775,7 @@ def start(
 
 async def _until_stopped() -> None:
     """Wait for SIGTERM or SIGINT (Ctrl-C), then return so the node closes in order."""
+    import asyncio
     import signal
 
     stop = asyncio.Event()

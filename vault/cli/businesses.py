@@ -9,8 +9,6 @@ import urllib.parse
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from vault.cli.client import require_client
 from vault.cli.console import inert, stdout
@@ -72,6 +70,9 @@ def businesses(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = Fals
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="businesses", title_justify="left")
     table.add_column("peer id", no_wrap=True)
     for col in ("business", "legal name", "warnings"):

@@ -9,9 +9,6 @@ prints the node's one line."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +89,9 @@ class ControlClient:
         return cls(url, token)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        import urllib.error  # here, not at the top: `kluis --help` and offline commands skip it
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(  # noqa: S310 (our own loopback URL)
             f"{self.url}/api/v1/{path.lstrip('/')}",

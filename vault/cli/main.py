@@ -6,6 +6,7 @@ into an exit code, in one place."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ import typer
 from vault.cli import agents, business, businesses, contact, relay, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup, exit_code_help
 from vault.cli.help import quiet_flag_types
+from vault.cli.lean import install as lean_typer
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
 __all__ = ["app", "main"]
@@ -39,6 +41,7 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 
 
 quiet_flag_types()
+lean_typer()
 
 app = typer.Typer(
     name="kluis",
@@ -102,4 +105,7 @@ businesses.register(app)  # businesses [show | petname | seen | verify]
 
 def main() -> None:
     """Console-script entry point (``kluis``)."""
+    # kluis uses no pydantic plugins; without this, the first model pydantic builds
+    # scans every installed package's entry points for one (issue 14 §2).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     app()

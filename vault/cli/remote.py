@@ -7,14 +7,11 @@ no node running they say so and exit 2."""
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from protocol.clock import DAY_MONTH, MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
@@ -39,6 +36,8 @@ def requests(
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([r["request_id"] for r in data["requests"]])
+    from rich.table import Table
+
     table = Table(title="access requests", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("business", "fields", "actions", "purpose", "days", "offer", "status"):
@@ -132,6 +131,8 @@ def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([g["grant_id"] for g in data["grants"]])
+    from rich.table import Table
+
     table = Table(title="grants", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     table.add_column("business", min_width=8)
@@ -204,6 +205,8 @@ def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([r["rule_id"] for r in data["rules"]])
+    from rich.table import Table
+
     table = Table(title="rules", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("action", "fields", "purposes", "requester", "actions", "max days"):
@@ -383,6 +386,8 @@ def receipts(
         return
     short = shortener([r["receipt_id"] for r in data["receipts"]])
     short_grant = shortener([r["grant_id"] for r in data["receipts"]])
+    from rich.table import Table
+
     table = Table(title="consent receipts", title_justify="left")
     for col in ("id", "kind", "grant", "business", "date (UTC)"):
         table.add_column(col)

@@ -5,7 +5,6 @@ business) and the control URL, and stops cleanly on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
@@ -69,6 +68,8 @@ def start(
     if control_port:
         _check_control_port(control_port)  # before the passphrase and the KDF
     passphrase = read_passphrase(passphrase_file)
+    import asyncio
+
     asyncio.run(
         _serve(
             folder,
@@ -107,6 +108,8 @@ async def _serve(
     reach: object,
     as_json: bool = False,
 ) -> None:
+    import asyncio
+
     from protocol.runtime.addrs import AddressInUse
     from vault.node.boss import VaultNode
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from typer.core import TyperCommand
 
 from protocol import ErrorCode, KluisError
@@ -242,6 +241,8 @@ def show(
     if as_json:
         emit_json({"fields": [f.to_json() for f in fields], "corrupt": [e.name for e in errors]})
     else:
+        from rich.table import Table
+
         table = Table(title="profile", title_justify="left")
         for column in ("field", "value", "version", "updated (UTC)"):
             table.add_column(column)
@@ -322,6 +323,8 @@ def audit(
             data["rolled_back"] = [{"kind": r.kind, "id": r.name} for r in rolled_back]
         emit_json(data)
     else:
+        from rich.table import Table
+
         table = Table(title="audit log", title_justify="left")
         for column in ("seq", "time (UTC)", "kind", "details"):
             table.add_column(column)
