@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 
 def run_python(code: str) -> str:
     proc = subprocess.run(
