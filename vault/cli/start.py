@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from vault._exceptions import VaultError
-from vault.cli.console import emit_json, stderr, stdout
+from vault.cli.console import emit_json, note, stdout
 from vault.cli.options import BootstrapOpt, HomeOpt, PassFileOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
@@ -110,15 +110,33 @@ async def _serve(
 ) -> None:
     import asyncio
 
-    from protocol.runtime.addrs import AddressInUse
-    from vault.node.boss import VaultNode
+    from vault.home.lock import VaultLock
+    from vault.store.vault import Vault
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
+    with note("Unlocking the vault (Argon2id) and starting the node…"):
+        # The KDF runs in a thread (it releases the GIL) while this thread imports
+        # libp2p, aiohttp and the services: the two overlap (issue 14 §2).
+        lock = VaultLock(folder)
+        lock.acquire()
+        unlock = asyncio.ensure_future(asyncio.to_thread(Vault.open, folder, passphrase))
+        try:
+            from protocol.runtime.addrs import AddressInUse
+            from vault.node.boss import VaultNode
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                (await unlock).close()
+            lock.release()
+            raise
+        try:
+            vault = await unlock
+        except BaseException:
+            lock.release()
+            raise
         try:
             node = await VaultNode.start(
                 folder,
@@ -128,6 +146,7 @@ async def _serve(
                 mdns=mdns,
                 control_port=control_port,
                 reach=reach,
+                unlocked=(lock, vault),
             )
         except AddressInUse as exc:
             raise VaultError(
