@@ -68,7 +68,7 @@ def send(
     from vault.services.agent_service import read_intent_file
 
     raw = read_intent_file(file)
-    client = node_client(home)
+    client = node_client(home, passphrase_file)
     if client is not None:
         entry = client.post("agents/intents", raw)
         if wait:
@@ -193,7 +193,7 @@ def agreements(
     home: HomeOpt = None, passphrase_file: PassFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Agreements your agent made (signed by you and the business)."""
-    client = node_client(home)
+    client = node_client(home, passphrase_file)
     if client is not None:
         items = client.get("agents/agreements")["agreements"]
     else:

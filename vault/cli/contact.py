@@ -118,7 +118,7 @@ def _call(
     """
     op, local = _operation(operation), _local_operations()[operation]
     ids, query = ids or {}, query or {}
-    client = node_client(home)
+    client = node_client(home, pf)
     if client is not None:
         path = op.path.format(**{k: urllib.parse.quote(v, safe="") for k, v in ids.items()})
         if query:
