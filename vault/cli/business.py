@@ -15,7 +15,8 @@ that API (``control.url``/``control.token`` in the business home). Without a
 running node, a network command starts the business's node for the duration
 of the command only; a revoke notice sent meanwhile is picked up on the next
 read (the vault refuses it with ``revoked`` and the SDK deletes then).
-Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup`.
+Errors are one line on stderr (exit 3; docs/cli.md has the table) through
+:class:`vault.cli.exits.KluisGroup`.
 """
 
 from __future__ import annotations
