@@ -64,7 +64,7 @@ def test_the_docs_quote_commands() -> None:
     """The extraction finds the README's commands (the check below can fail)."""
     quoted = {cmd for _, cmd in COMMANDS}
     assert {"kluis init", "kluis grants", "kluis receipts --export FILE"} <= quoted
-    assert "kluis businesses petname BUSINESS" in quoted  # an alternative was expanded
+    assert "kluis businesses seen BUSINESS" in quoted  # an alternative was expanded
     assert len(COMMANDS) > 40
 
 

@@ -103,3 +103,25 @@ def test_unset_options_behave_as_in_plain_typer() -> None:
     patched = run_python("import vault.cli.main\n" + PROBE)
     assert patched == plain
     assert "callback saw None" in plain and "'x'" in plain  # the probe did run each path
+
+
+def test_the_trimmed_app_answers_as_the_whole_one() -> None:
+    """``kluis NAME …`` builds only NAME (D38): same help, same usage errors; an
+    option first or an unknown name gets the whole app (root help, suggestions)."""
+    from typer.testing import CliRunner
+
+    from vault.cli.main import app, only_command
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    names += [g.name for g in app.registered_groups if g.name]
+    assert len(names) > 30 and "get" in names and "business" in names
+    runner = CliRunner()
+    for name in names:
+        trimmed = only_command([name, "--help"])
+        assert trimmed is not app
+        assert len(trimmed.registered_commands) + len(trimmed.registered_groups) == 1, name
+        for args in ([name, "--help"], [name, "--no-such-option"]):
+            got, want = runner.invoke(trimmed, args), runner.invoke(app, args)
+            assert (got.exit_code, got.output) == (want.exit_code, want.output), args
+    for args in ([], ["--help"], ["-V"], ["gets"]):
+        assert only_command(args) is app
