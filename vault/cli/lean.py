@@ -17,23 +17,19 @@ typer upgrade that renames what is patched fails loudly there.
   (help and usage errors) imports ``rich.markdown`` (markdown-it, pygments) and
   ``rich.traceback`` at its top, ~50 ms, for ``rich_markup_mode="markdown"`` and
   pretty exceptions, neither of which kluis uses (``"rich"`` markup; pretty
-  exceptions off). :class:`_LeanRichUtils` imports ``typer.rich_utils`` with
-  stand-ins for those two names that import the real class when first called,
-  so nothing changes if they ever are used.
+  exceptions off). :func:`protocol.standins.defer_imports` imports
+  ``typer.rich_utils`` with stand-ins for those two names that import the real
+  class when first used, so nothing changes if they ever are.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import sys
-import types
-from collections.abc import Sequence
 from typing import Any
 
 from typer import _click
 from typer.core import _TyperParameter
+
+from protocol.standins import defer_imports
 
 __all__ = ["install"]
 
@@ -52,69 +48,9 @@ def _process_value(self: _TyperParameter, ctx: _click.Context, value: Any) -> An
     return _ORIGINAL_PROCESS(self, ctx, value)
 
 
-def _deferred(module: str, name: str) -> type:
-    """A stand-in for class ``module.name``: using it imports the real one."""
-
-    def real() -> Any:
-        return getattr(importlib.import_module(module), name)
-
-    class Meta(type):
-        def __getattr__(cls, attr: str) -> Any:
-            return getattr(real(), attr)
-
-        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-            return real()(*args, **kwargs)
-
-    return Meta(name, (), {"__module__": module, "__qualname__": name})
-
-
-_STANDINS = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
-
-
-class _StandInLoader(importlib.abc.Loader):
-    """Runs the real loader of ``typer.rich_utils`` with stand-in modules in place."""
-
-    def __init__(self, real: importlib.abc.Loader) -> None:
-        self.real = real
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        return self.real.create_module(spec)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        placed: dict[str, types.ModuleType] = {}
-        for name, cls in _STANDINS.items():
-            if name not in sys.modules:  # already imported for real: use it
-                stand_in = types.ModuleType(name)
-                setattr(stand_in, cls, _deferred(name, cls))
-                placed[name] = sys.modules[name] = stand_in
-        try:
-            self.real.exec_module(module)
-        finally:
-            for name, stand_in in placed.items():
-                if sys.modules.get(name) is stand_in:
-                    del sys.modules[name]  # the next `import rich.markdown` is the real one
-
-
-class _LeanRichUtils(importlib.abc.MetaPathFinder):
-    """Finds ``typer.rich_utils`` (once) and hands it to :class:`_StandInLoader`."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "typer.rich_utils":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        spec.loader = _StandInLoader(spec.loader)
-        return spec
-
-
 def install() -> None:
     """Apply both (idempotent)."""
     _TyperParameter.process_value = _process_value  # type: ignore[method-assign]
-    if "typer.rich_utils" not in sys.modules and not any(
-        isinstance(f, _LeanRichUtils) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _LeanRichUtils())
+    defer_imports(
+        "typer.rich_utils", {"rich.markdown": ("Markdown",), "rich.traceback": ("Traceback",)}
+    )
