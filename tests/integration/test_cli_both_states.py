@@ -65,7 +65,7 @@ def one_line(result: Result, code: int, message: str) -> None:
 Cli = Callable[..., Result]
 
 
-def script(cli: Cli) -> dict[str, Any]:
+def script(cli: Cli, export: Path) -> dict[str, Any]:
     """The owner's commands, in order; returns what a comparison between states needs."""
     pending = ok_json(cli("requests", "--json"))["requests"]
     assert len(pending) == 2 and {r["status"] for r in pending} == {"pending"}
@@ -88,7 +88,14 @@ def script(cli: Cli) -> dict[str, Any]:
     assert revoked.exit_code == EXIT_OK and f"revoked: {grant_id}" in revoked.stdout
     grants = ok_json(cli("grants", "--json"))["grants"]
     assert [g["status"] for g in grants] == ["revoked"]
-    kinds = sorted(r["kind"] for r in ok_json(cli("receipts", "--json"))["receipts"])
+    receipts = ok_json(cli("receipts", "--json"))["receipts"]
+    kinds = sorted(r["kind"] for r in receipts)
+    one = ok_json(cli("receipts", "--id", receipts[0]["receipt_id"][:8], "--kantara"))
+    assert one  # the Kantara rendering, signed
+    assert cli("receipts", "--export", str(export)).exit_code == EXIT_OK
+    checked = cli("receipts", "verify", str(export))
+    assert checked.exit_code == EXIT_OK and "FAILED" not in checked.stdout, checked.output
+    assert ok_json(cli("deny-unknown", "--json"))["requests"] == []
     businesses = ok_json(cli("businesses", "--json"))["businesses"]
     assert [b["peer_id"] for b in businesses] == [BUSINESS.peer_id]
     shown = ok_json(cli("businesses", "show", BUSINESS.peer_id, "--json"))
@@ -97,8 +104,8 @@ def script(cli: Cli) -> dict[str, Any]:
     return {"receipt kinds": kinds, "revoke output": revoked.stdout}
 
 
-def test_without_a_running_node(home: Path) -> None:
-    seen = script(lambda *args: invoke(home, *args))
+def test_without_a_running_node(home: Path, tmp_path: Path) -> None:
+    seen = script(lambda *args: invoke(home, *args), tmp_path / "receipts.json")
     assert seen["receipt kinds"] == ["grant", "revocation"]
     assert "the business is told when it next asks" in seen["revoke output"]
     # what needs the running node says so, in one line, exit 4
@@ -121,11 +128,11 @@ async def node(home: Path) -> AsyncIterator[VaultNode]:
         yield vn
 
 
-async def test_with_a_running_node(node: VaultNode, home: Path) -> None:
+async def test_with_a_running_node(node: VaultNode, home: Path, tmp_path: Path) -> None:
     def cli(*args: str) -> Result:
         return invoke(home, *args)
 
-    seen = await asyncio.to_thread(script, cli)
+    seen = await asyncio.to_thread(script, cli, tmp_path / "receipts.json")
     assert seen["receipt kinds"] == ["grant", "revocation"]
     assert "told when it next asks" not in seen["revoke output"]
     link = await asyncio.to_thread(invoke, home, "dashboard", "--json")
