@@ -97,7 +97,8 @@ def test_inbox_contacts_mute_erase_erasures(home: Path, cli: Callable[..., Resul
         from vault.services.outbox import Outbox
 
         kinds = [i.kind for i in Outbox(v).pending(peer)]
-    assert kinds == ["revoke_notice", "erase_request"]
+    # the mute is told (shared by default, D43); the read is not (reads are shared only by choice)
+    assert kinds == ["contact_signal", "revoke_notice", "erase_request"]
 
 
 def test_erase_needs_a_business_or_all(home: Path, cli: Callable[..., Result]):

@@ -96,4 +96,23 @@ def obligations(node: BusinessNode) -> list[dict[str, Any]]:
 
 
 def deals(node: BusinessNode) -> list[Any]:
-    return [] if node.offer_agent is None else node.offer_agent.agreements()
+    """Every agreement signed (stored), whether or not the node answers intents now."""
+    from vault.requester.offers import stored_agreements
+
+    return stored_agreements(node.biz)
+
+
+def deal_view(agreement: Any) -> dict[str, Any]:
+    """An agreement as the API and ``kluis business deals --json`` show it (no signatures)."""
+    return {
+        "agreement_id": agreement.agreement_id,
+        "intent_id": agreement.intent_id,
+        "vault": agreement.vault,
+        "category": agreement.category,
+        "domain": agreement.domain,
+        "fields": list(agreement.fields),
+        "purpose": agreement.purpose.value,
+        "value_cents": agreement.value_cents,
+        "duration_days": agreement.duration_days,
+        "created_at": agreement.created_at,
+    }

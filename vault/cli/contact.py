@@ -58,6 +58,7 @@ class _Services:
 @contextlib.contextmanager
 def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Services]:
     from vault.services.contact_service import ContactService
+    from vault.services.contact_yield import YieldSignals
     from vault.services.delivery import DeliveryService
     from vault.services.grantbook import GrantBook
 
@@ -66,6 +67,7 @@ def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Service
         grants = GrantBook(vault)
         contact = ContactService(vault, grants)
         delivery = DeliveryService(vault, grants)
+        YieldSignals.attach(vault, contact.inbox, delivery.enqueue)  # queued for the next start
         yield _Services(contact.inbox, contact.contacts, delivery, delivery.erasures)
     finally:
         vault.close()

@@ -151,8 +151,14 @@ class ContactQueue:
                 )  # fmt: skip
                 self.outcomes[e["message_id"]] = "sent"
                 sent += 1
+                if rec is not None:
+                    self.r.yields.sent(
+                        e["mailing_id"], e["message_id"], rec.vault_peer, e["category"]
+                    )
             except (AccessDenied, RateLimited) as exc:
                 self.outcomes[e["message_id"]] = exc.code.value
+                if isinstance(exc, AccessDenied):
+                    self.r.yields.refused(e["mailing_id"], exc.code.value)
                 if exc.code in (ErrorCode.QUIET_HOURS, ErrorCode.RATE_LIMITED):
                     return sent  # try again later, keeping the order
             except (KluisError, TimeoutError, OSError):

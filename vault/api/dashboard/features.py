@@ -46,7 +46,7 @@ async def inbox_prefs(ctx: Ctx) -> str:
     peer = ctx.value("peer")
     if peer:
         what = ctx.value("set")
-        flags = {
+        flags: dict[str, Any] | None = {
             "mute": {"muted": True},
             "unmute": {"muted": False},
             "block": {"blocked": True},
