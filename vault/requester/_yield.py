@@ -6,7 +6,11 @@ vault knows arrives as signed contact signals (:class:`~protocol.ContactSignal`)
 sealed deliveries, as far as the owner chose to share it:
 
 * ``read`` — counted once per message, and only for a message this business
-  sent *to that vault* (a signal naming any other message is refused);
+  sent *to that vault*. A signal naming any other message (never sent, sent
+  to another vault, or older than :data:`KEEP_SENT_MS`) is acknowledged and
+  ignored, audited: a signal is advisory, and an error would only make the
+  vault send it again. A forged one, or one over the rate, is an ``error``
+  (the vault drops refused signals rather than let them block its queue);
 * ``mute`` / ``unmute`` — the vault's mute state (whole business or per
   category) is kept per vault; a mute naming a message we sent is counted on
   that message's mailing, once per message;
@@ -121,6 +125,8 @@ class YieldBook:
         self.now = clock
         self._mono = monotonic
         self._budget: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        #: Signals naming no message of ours to their vault, ignored by this process.
+        self.ignored = 0
         #: Called after a change is stored (the dashboard's live updates).
         self.on_change: Callable[[str], None] | None = None
 
@@ -171,7 +177,7 @@ class YieldBook:
         elif signal.kind == "read":
             assert signal.message_id is not None
             sent = self._sent_to(sender, signal.message_id, now)
-            if not sent.read:
+            if sent is not None and not sent.read:
                 sent.read = True
                 row = self._row(sent.mailing, now)
                 row.read += 1
@@ -192,7 +198,7 @@ class YieldBook:
                 state.muted_categories = sorted(cats)
             if on and signal.message_id is not None:
                 sent = self._sent_to(sender, signal.message_id, now)
-                if not sent.muted:
+                if sent is not None and not sent.muted:
                     sent.muted = True
                     row = self._row(sent.mailing, now)
                     row.muted += 1
@@ -202,13 +208,14 @@ class YieldBook:
         self.vault.store.put(VAULT_KIND, sender, canonical_dumps(state.to_json()))
         self.vault.audit.append("requester.contact_signal", {"vault": sender, "kind": signal.kind})
 
-    def _sent_to(self, vault_peer: str, message_id: str, now: int) -> _Sent:
+    def _sent_to(self, vault_peer: str, message_id: str, now: int) -> _Sent | None:
+        """Our record of ``message_id`` sent to ``vault_peer``; None (ignored, audited) if none."""
         raw = self.vault.store.get(SENT_KIND, message_id)
         sent = None if raw is None else _Sent.from_json(_loads(raw))
         if sent is None or sent.vault != vault_peer or now - sent.sent_at > KEEP_SENT_MS:
-            raise AccessDenied(
-                "no message of ours to this vault has that id", code=ErrorCode.NOT_GRANTED
-            )
+            self.ignored += 1
+            self.vault.audit.append("requester.contact_signal_ignored", {"vault": vault_peer})
+            return None
         return sent
 
     def _spend(self, peer: str) -> bool:

@@ -59,6 +59,8 @@ def stored_agreements(requester: Requester) -> list[Agreement]:
         with contextlib.suppress(KluisError):
             out.append(Agreement.from_json(raw))
     return sorted(out, key=lambda a: (a.created_at, a.agreement_id))
+
+
 MAX_CONCURRENT_SESSIONS = 16
 
 

@@ -51,11 +51,19 @@ async def inbox_prefs(ctx: Ctx) -> str:
             "unmute": {"muted": False},
             "block": {"blocked": True},
             "unblock": {"blocked": False},
+            "share-reads": {"share_reads": True},
+            "no-share-reads": {"share_reads": False},
+            "share-mutes": {"share_mutes": True},
+            "no-share-mutes": {"share_mutes": False},
         }.get(what)
         if flags is None:
             raise Invalid("/inbox", {"prefs": "Choose mute, unmute, block or unblock."})
         ctx.owner.contact.contacts.set_pref(peer, **flags)
-        done = {"mute": "Muted", "unmute": "Unmuted", "block": "Blocked", "unblock": "Unblocked"}
+        done = {
+            "mute": "Muted", "unmute": "Unmuted", "block": "Blocked", "unblock": "Unblocked",
+            "share-reads": "Sharing reads with", "no-share-reads": "Not sharing reads with",
+            "share-mutes": "Telling mutes to", "no-share-mutes": "Not telling mutes to",
+        }  # fmt: skip
         ctx.flash(f"{done[what]} {short_peer(peer)}.")
     return "/inbox"
 
