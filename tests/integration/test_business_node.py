@@ -199,6 +199,8 @@ async def test_openapi_matches_the_router_and_the_token_is_required(bn: Business
     assert doc["info"]["title"] == "kluis business control API"
     documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     assert documented == {(op.method, "/api/v1" + op.path) for op in BUSINESS_OPERATIONS}
+    deals = doc["paths"]["/api/v1/deals"]["get"]["responses"]["200"]["content"]
+    assert "DealList" in json.dumps(deals)
     stranger = ControlClient(client.url, "0" * 64)
     with pytest.raises(ApiProblem) as exc:
         await call(stranger, "GET", "status")

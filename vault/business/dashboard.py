@@ -36,6 +36,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import escape
 
 from protocol import KluisError
 from vault.api.dashboard.app import FILTERS, SECURITY_HEADERS
@@ -172,9 +173,12 @@ class BusinessDashboard:
             **pg.data(self.node),
         }  # fmt: skip
         template = self.env.get_template(pg.template)
-        if partial:  # the live update: what goes inside <main>
+        if partial:  # the live update: what goes inside <main> (base.html's "content")
             jctx = template.new_context(context)
-            html = "".join(template.blocks["content"](jctx))
+            head = f"<h1>{escape(pg.title)}</h1>\n"
+            if error:
+                head += f'<p class="flash error" role="alert">{escape(error[:200])}</p>\n'
+            html = head + "".join(template.blocks["main"](jctx))
         else:
             html = template.render(context)
         return web.Response(text=html, content_type="text/html", charset="utf-8",
