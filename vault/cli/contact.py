@@ -284,7 +284,7 @@ def mute(
     """Mute a business (or one category of it): its messages are kept but hidden.
 
     The business is told, so that it stops sending, unless you turned that off
-    (``kluis share BUSINESS --no-mutes``).
+    with: kluis share BUSINESS --no-mutes
     """
     check_peer_id(business)
     if category is None:
