@@ -174,7 +174,7 @@ async def test_business_dashboard_updates_live(nodes: tuple[VaultNode, BusinessN
     vn.inbox.mark_read(mid)
     await row.locator(".read", has_text="1 of 1 shared").wait_for()  # the owner's read, live
     set_prefs(vn.contact.contacts, bn.peer_id, PrefsBody(muted=True))
-    await row.locator(".muted", has_text="1").wait_for()
+    await row.locator(".mutes", has_text="1").wait_for()
     await not_reloaded()
     await shot(page, "business-04-yield")
 

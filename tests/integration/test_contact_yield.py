@@ -97,6 +97,13 @@ async def test_sent_read_muted_blocked_per_mailing(
     await eventually(lambda: bn.biz.yields.vault_signals(vn.peer_id).mutes("offer"), timeout=30)
     assert not bn.biz.yields.vault_signals(vn.peer_id).mutes("service")
     assert (await mailing(bn, "spring"))["muted"] == 1
+    # told of the mute, the business stops sending offers to her (counted, not sent)
+    with pytest.raises(ApiProblem) as exc:
+        await send(bn, grant_id, "offer", "spring")
+    assert exc.value.code is ErrorCode.CATEGORY_REFUSED and "muted" in exc.value.message
+    spring = await mailing(bn, "spring")
+    assert (spring["sent"], spring["refused"]) == (2, {"muted": 1})
+    assert len(vn.inbox.messages(include_muted=True)) == 2
 
     # the owner blocks: the next message is refused, counted as blocked on its mailing
     prefs(vn, bn.peer_id, blocked=True)

@@ -475,11 +475,15 @@ class Requester(Service):
 
         Refusals raise :class:`protocol.AccessDenied` with the rule's code
         (``cap_exceeded``, ``quiet_hours``, ``category_refused``, ``blocked``…).
-        With ``queue=True`` a vault that cannot be reached does not raise: the
+        A customer whose vault told us it muted this category (or the business)
+        is not sent to: :class:`MutedByCustomer`, counted as ``muted`` on the
+        mailing (D43). With ``queue=True`` a vault that cannot be reached does not raise: the
         message is kept (sealed) and sent, with the same id, by
         :meth:`flush_contacts` (run at start, and on every retention sweep).
         """
         mid = message_id or new_id()
+        told = self.local.record(grant)
+        self.yields.check_not_muted(mailing_id, told.vault_peer, str(category))  # D43
         try:
             done = await send_contact(
                 self, grant, category, subject, body, mailing_id=mailing_id, message_id=mid
@@ -531,6 +535,7 @@ class Requester(Service):
         while True:
             try:
                 await self.enforce_retention()
+                self.yields.prune_due()
                 if self.contacts_out.pending():
                     await self.flush_contacts()
             except Exception:

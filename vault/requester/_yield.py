@@ -18,6 +18,10 @@ sealed deliveries, as far as the owner chose to share it:
   the number of its messages whose vault shared reads (when sent, or since):
   with ``read_base`` 0 the dashboard says "read: not shared", never "0".
 
+A business that was told of a mute stops sending: :meth:`YieldBook.check_not_muted`
+refuses the message before it leaves (:class:`~vault.requester.MutedByCustomer`)
+and counts it under the code ``muted`` on its mailing.
+
 Everything is a sealed record in the business's store (SQLite or PostgreSQL,
 whose writers serialize on the write-lock row, so several workers count
 without losing increments; no new table: D43). Bounds: at most
@@ -38,6 +42,7 @@ from typing import Any
 from protocol import AccessDenied, ContactSignal, ErrorCode, RateLimited, canonical_dumps, verify
 from protocol import canonical_loads as _loads
 from protocol.clock import DAY_MS
+from vault.requester._errors import MutedByCustomer
 from vault.store.jsonform import JsonRecord
 from vault.store.vault import Vault
 
@@ -63,6 +68,8 @@ SIGNAL_RATE = 1.0
 #: Vaults whose signal budget is tracked at once (the least recent forgotten).
 MAX_TRACKED = 10_000
 NO_MAILING = "(no mailing)"
+#: The refusal code a business counts for a message it did not send because of a told mute.
+MUTED = "muted"
 
 
 @dataclass
@@ -125,6 +132,7 @@ class YieldBook:
         self.now = clock
         self._mono = monotonic
         self._budget: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._pruned_at: int | None = None
         #: Signals naming no message of ours to their vault, ignored by this process.
         self.ignored = 0
         #: Called after a change is stored (the dashboard's live updates).
@@ -230,6 +238,14 @@ class YieldBook:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def check_not_muted(self, mailing_id: str | None, vault_peer: str, category: str) -> None:
+        """Refuse (and count as ``muted``) a message to a vault that told us it muted it."""
+        if self.vault_signals(vault_peer).mutes(category):
+            self.refused(mailing_id, MUTED)
+            raise MutedByCustomer(
+                f"not sent: the customer muted {category} messages from this business"
+            )
+
     def vault_signals(self, vault_peer: str) -> VaultSignals:
         raw = self.vault.store.get(VAULT_KIND, vault_peer)
         return VaultSignals() if raw is None else VaultSignals.from_json(_loads(raw))
@@ -246,6 +262,14 @@ class YieldBook:
             MailingYield.from_json(_loads(raw)) for _n, raw in self.vault.store.items(MAILING_KIND)
         ]
         return sorted(rows, key=lambda r: (r.first_at, r.mailing_id))
+
+    def prune_due(self, now: int | None = None) -> int:
+        """:meth:`prune` at most once a day (the retention sweep calls this every minute)."""
+        at = self.now() if now is None else now
+        if self._pruned_at is not None and at - self._pruned_at < DAY_MS:
+            return 0
+        self._pruned_at = at
+        return self.prune(at)
 
     def prune(self, now: int | None = None) -> int:
         """Forget sent messages older than :data:`KEEP_SENT_MS`; how many."""

@@ -187,3 +187,23 @@ def test_signal_fields_must_fit_their_kind():
         with pytest.raises(ValueError):
             ContactSignal(**base, **bad)
     assert ContactSignal(**base, kind="mute").category is None
+
+
+async def test_old_sent_records_are_pruned(tmp_path: Path):
+    from tests.conftest import ManualClock
+    from vault.requester._yield import KEEP_SENT_MS
+
+    clock = ManualClock()
+    async with await Requester.ephemeral(
+        tmp_path, network=False, retention_interval=None, clock=clock
+    ) as biz:
+        alice = FakeVault()
+        biz.yields.sent("spring", "old", alice.peer_id, "offer")
+        assert biz.yields.prune_due() == 0
+        clock.advance(KEEP_SENT_MS + 1)
+        biz.yields.sent("spring", "new", alice.peer_id, "offer")
+        assert biz.yields.prune_due() == 1
+        assert biz.yields.prune_due() == 0
+        alice.deliver(biz, alice.signal(biz, "read", message_id="old"))  # forgotten: ignored
+        alice.deliver(biz, alice.signal(biz, "read", message_id="new"))
+        assert (only(biz)["sent"], only(biz)["read"]) == (2, 1)
