@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from protocol import ErrorCode
+from protocol import ContactSignal, ErrorCode, Identity, new_id, sign
 from protocol.listen import LOOPBACK
 from tests.conftest import BIZ_PASSPHRASE, eventually
 from vault.api.contact_routes import set_prefs
@@ -26,6 +26,7 @@ from vault.cli.client import ApiProblem, ControlClient
 from vault.cli.main import app
 from vault.node.boss import VaultNode
 from vault.requester import Requester
+from vault.requester._yield import SIGNAL_BURST
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -167,3 +168,46 @@ async def test_signals_queued_while_the_business_is_offline_arrive_when_it_retur
         [autumn] = again.biz.yields.mailings()
         assert (autumn.sent, autumn.read, autumn.read_base) == (1, 1, 1)
     await eventually(lambda: vn.outbox.pending(peer) == [])
+
+
+async def test_a_forged_signal_and_a_flood_over_the_network(bn: BusinessNode, vn: VaultNode):
+    """A forged signal is refused and dropped without holding up the revocation behind it;
+    a flood of reads is rate-limited at the business and counts once."""
+    grant_id = await contact_grant(bn, vn)
+    mid = await send(bn, grant_id, "offer", "winter")
+    mallory = Identity.generate()
+    forged = sign(
+        ContactSignal(
+            signal_id=new_id(), vault=mallory.peer_id, requester=bn.peer_id, kind="read",
+            message_id=mid, ts=vn.grants.now(),
+        ),
+        mallory,
+    ).model_copy(update={"vault": vn.peer_id})  # fmt: skip
+    assert vn.delivery.enqueue(bn.peer_id, forged, key="forged") is not None
+    await vn.revoke(grant_id)
+    await eventually(lambda: bn.biz.grant_info(grant_id).status == "revoked", timeout=30)
+
+    def refused() -> bool:
+        return any(e.kind == "contact.signal_refused" for e in vn.vault.audit.entries())
+
+    await eventually(refused, timeout=30)  # the business refused it: the vault dropped it
+    await eventually(lambda: vn.outbox.pending(bn.peer_id) == [], timeout=30)  # nothing stuck
+    assert (await mailing(bn, "winter"))["read"] is None
+
+    prefs(vn, bn.peer_id, share_reads=True)
+    await eventually(lambda: bn.biz.yields.vault_signals(vn.peer_id).shares_reads is True)
+    flood = 100
+    for _ in range(flood):
+        signal = sign(
+            ContactSignal(
+                signal_id=new_id(), vault=vn.peer_id, requester=bn.peer_id, kind="read",
+                message_id=mid, mailing_id="winter", ts=vn.grants.now(),
+            ),
+            vn.vault.identity,
+        )  # fmt: skip
+        vn.delivery.enqueue(bn.peer_id, signal, key=signal.signal_id)
+    # the business takes its burst, then refuses with rate_limited: the vault keeps the rest
+    await eventually(lambda: len(vn.outbox.pending(bn.peer_id)) <= flood - SIGNAL_BURST + 5)
+    assert len(vn.outbox.pending(bn.peer_id)) >= flood - SIGNAL_BURST - 20
+    winter = await mailing(bn, "winter")
+    assert (winter["read"], winter["read_base"]) == (1, 1)  # a hundred reads of one message: one
