@@ -185,9 +185,9 @@ class YieldBook:
         elif signal.kind == "read":
             assert signal.message_id is not None
             sent = self._sent_to(sender, signal.message_id, now)
-            if sent is not None and not sent.read:
+            row = None if sent is None or sent.read else self._kept_row(sent.mailing, now)
+            if sent is not None and row is not None:
                 sent.read = True
-                row = self._row(sent.mailing, now)
                 row.read += 1
                 if not sent.in_base:  # sharing turned on after the send: it counts now
                     sent.in_base = True
@@ -206,11 +206,11 @@ class YieldBook:
                 state.muted_categories = sorted(cats)
             if on and signal.message_id is not None:
                 sent = self._sent_to(sender, signal.message_id, now)
-                if sent is not None and not sent.muted:
+                kept = None if sent is None or sent.muted else self._kept_row(sent.mailing, now)
+                if sent is not None and kept is not None:
                     sent.muted = True
-                    row = self._row(sent.mailing, now)
-                    row.muted += 1
-                    self._put_row(row)
+                    kept.muted += 1
+                    self._put_row(kept)
                     self._put_sent(signal.message_id, sent)
         state.last_at = now
         self.vault.store.put(VAULT_KIND, sender, canonical_dumps(state.to_json()))
@@ -299,6 +299,15 @@ class YieldBook:
                 oldest = self.mailings()[0]
                 self.vault.store.delete(MAILING_KIND, oldest.mailing_id)
             row = MailingYield(key, first_at=now)
+        row.last_at = now
+        return row
+
+    def _kept_row(self, key: str, now: int) -> MailingYield | None:
+        """The mailing's row if it is still counted (a dropped mailing is not brought back)."""
+        raw = self.vault.store.get(MAILING_KIND, key)
+        if raw is None:
+            return None
+        row = MailingYield.from_json(_loads(raw))
         row.last_at = now
         return row
 

@@ -162,16 +162,21 @@ async def test_a_vault_that_floods_signals_is_rate_limited(biz: Requester):
 
 
 async def test_mailings_are_bounded_and_a_retry_is_counted_once(biz: Requester):
-    vault = FakeVault().peer_id
+    alice = FakeVault()
+    vault = alice.peer_id
     biz.yields.sent("m", "same", vault, "offer")
     biz.yields.sent("m", "same", vault, "offer")  # the idempotent retry of one message
     assert only(biz)["sent"] == 1
     for i in range(MAX_MAILINGS + 3):
         biz.yields.sent(f"mailing-{i}", f"msg-{i}", vault, "offer")
     names = [m.mailing_id for m in biz.yields.mailings()]
-    assert (
-        len(names) == MAX_MAILINGS and "m" not in names and f"mailing-{MAX_MAILINGS + 2}" in names
-    )
+    assert len(names) == MAX_MAILINGS and "m" not in names and "mailing-0" not in names
+    assert f"mailing-{MAX_MAILINGS + 2}" in names
+    # a read of a message of a dropped mailing does not bring the mailing back
+    alice.deliver(biz, alice.signal(biz, "read", message_id="msg-0"))
+    alice.deliver(biz, alice.signal(biz, "mute", message_id="msg-1"))
+    names = [m.mailing_id for m in biz.yields.mailings()]
+    assert len(names) == MAX_MAILINGS and "mailing-0" not in names and "mailing-1" not in names
 
 
 def test_signal_fields_must_fit_their_kind():
