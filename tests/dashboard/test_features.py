@@ -119,3 +119,11 @@ async def test_the_owner_chooses_what_a_business_is_told(running: Running):
         async with s.post(running.url + "/inbox/prefs", data=data) as resp:
             assert resp.status in (400, 403)
         assert node.contact.contacts.prefs(biz.peer_id)["share_reads"] is True
+        data = {"csrf": csrf, "peer": biz.peer_id, "set": "mute:offer"}
+        async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+            html = await resp.text()
+        assert "Muted offer messages" in html and "Unmute offer" in html
+        assert node.contact.contacts.prefs(biz.peer_id)["muted_categories"] == ["offer"]
+        data = {"csrf": csrf, "peer": biz.peer_id, "set": "mute:spam"}
+        async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+            assert "Choose mute" in await resp.text()

@@ -22,6 +22,7 @@ from tests.conftest import BIZ_PASSPHRASE, eventually
 from vault.api.contact_routes import set_prefs
 from vault.api.models import PrefsBody
 from vault.business import BusinessNode
+from vault.business.views import relationships
 from vault.cli.client import ApiProblem, ControlClient
 from vault.cli.main import app
 from vault.node.boss import VaultNode
@@ -98,6 +99,8 @@ async def test_sent_read_muted_blocked_per_mailing(
     await eventually(lambda: bn.biz.yields.vault_signals(vn.peer_id).mutes("offer"), timeout=30)
     assert not bn.biz.yields.vault_signals(vn.peer_id).mutes("service")
     assert (await mailing(bn, "spring"))["muted"] == 1
+    [rel] = relationships(bn)  # the dashboard shows what she told
+    assert rel.told == "muted offer messages; shares reads"
     # told of the mute, the business stops sending offers to her (counted, not sent)
     with pytest.raises(ApiProblem) as exc:
         await send(bn, grant_id, "offer", "spring")

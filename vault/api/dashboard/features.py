@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol import ContactCategory
 from vault._exceptions import CorruptRecord
 from vault.api.dashboard.app import Ctx, Invalid, Owner, action, page, short_peer
 
@@ -41,6 +42,9 @@ async def inbox_read(ctx: Ctx) -> str:
     return "/inbox"
 
 
+CATEGORIES = frozenset(c.value for c in ContactCategory)
+
+
 @action("/inbox/prefs")
 async def inbox_prefs(ctx: Ctx) -> str:
     peer = ctx.value("peer")
@@ -56,6 +60,13 @@ async def inbox_prefs(ctx: Ctx) -> str:
             "share-mutes": {"share_mutes": True},
             "no-share-mutes": {"share_mutes": False},
         }.get(what)
+        verb, _, cat = what.partition(":")
+        if flags is None and verb in ("mute", "unmute") and cat in CATEGORIES:
+            cats = set(ctx.owner.contact.contacts.prefs(peer)["muted_categories"])
+            cats = cats | {cat} if verb == "mute" else cats - {cat}
+            ctx.owner.contact.contacts.set_pref(peer, muted_categories=sorted(cats))
+            ctx.flash(f"{verb.capitalize()}d {cat} messages from {short_peer(peer)}.")
+            return "/inbox"
         if flags is None:
             raise Invalid("/inbox", {"prefs": "Choose mute, unmute, block or unblock."})
         ctx.owner.contact.contacts.set_pref(peer, **flags)
