@@ -83,6 +83,7 @@ not this one::
         └── RequesterError           [vault.requester] the business's own store or arguments
             ├── UnknownGrant         no local grant with that id
             ├── UnknownRequest       no local access request with that id
+            ├── MutedByCustomer      [vault.requester] the customer's vault told of a mute
             └── OfferRulesError      [vault.business.offer_rules] bad offer rules or agent
 
 Rules that follow from the design:

@@ -19,6 +19,12 @@
   ``erasure_receipt``, or ``error``.
 * :class:`DeliveryPoll` — a business that comes online asks the vault to
   flush what it queued for it.
+* :class:`ContactSignal` (signed by the vault) — what the owner chose to tell
+  a business about its messages (decision D43): a message was ``read`` (only
+  if the owner shares reads with this business: off by default), the owner
+  muted or unmuted the business or one category (``mute``, ``unmute``: shared by
+  default), or the owner's read ``sharing`` choice changed. It travels only
+  inside a :class:`SealedDelivery` (queued, ordered, applied once).
 
 :data:`CONTACT_GRAMMAR` and :data:`DELIVERY_GRAMMAR` are what the two
 protocols say and in which order: the runtime runs every contact and delivery
@@ -56,6 +62,7 @@ __all__ = [
     "CONTACT_MESSAGE_TYPES",
     "DELIVERY_GRAMMAR",
     "ContactMessage",
+    "ContactSignal",
     "DeliveryBatch",
     "DeliveryPoll",
     "EraseRequest",
@@ -94,6 +101,48 @@ class ContactMessage(Signed):
     body: BodyText
     nonce: Nonce
     ts: TimestampMs
+
+
+class ContactSignal(Signed):
+    """The owner's vault tells a business what became of its messages (D43).
+
+    ``kind``:
+
+    * ``read`` — the owner read ``message_id`` (of ``mailing_id``). Sent only
+      when the owner shares reads with this business (off by default);
+    * ``mute`` / ``unmute`` — the owner muted (unmuted) the whole business
+      (``category`` null) or one ``category``. ``message_id`` names the last
+      message the vault accepted from the business before a mute, if any, so
+      the business can put the mute on that message's mailing;
+    * ``sharing`` — the owner turned read sharing on or off (``shares_reads``),
+      so the business can tell "no reads" from "reads not shared".
+    """
+
+    signer_field: ClassVar[str] = "vault"
+
+    type: Literal["contact_signal"] = "contact_signal"
+    signal_id: Id
+    vault: PeerId
+    requester: PeerId
+    kind: Literal["read", "mute", "unmute", "sharing"]
+    message_id: Id | None = None
+    mailing_id: Id | None = None
+    category: ContactCategory | None = None
+    shares_reads: bool | None = None
+    ts: TimestampMs
+
+    @model_validator(mode="after")
+    def _fields_fit_kind(self) -> ContactSignal:
+        kind = self.kind
+        if kind == "read" and self.message_id is None:
+            raise ValueError("a read signal names its message")
+        if kind in ("unmute", "sharing") and (self.message_id or self.mailing_id):
+            raise ValueError(f"a {kind} signal names no message")
+        if kind in ("read", "sharing") and self.category is not None:
+            raise ValueError(f"a {kind} signal names no category")
+        if (kind == "sharing") != (self.shares_reads is not None):
+            raise ValueError("shares_reads goes with a sharing signal, and only with it")
+        return self
 
 
 class EraseRequest(Signed):
@@ -187,6 +236,7 @@ CONTACT_MESSAGE_TYPES: dict[str, type[Message]] = {
     "delivery_poll": DeliveryPoll,
     "delivery_batch": DeliveryBatch,
     "contact_message": ContactMessage,
+    "contact_signal": ContactSignal,
     "erase_request": EraseRequest,
     "erasure_receipt": ErasureReceipt,
     "sealed_delivery": SealedDelivery,
@@ -195,6 +245,7 @@ _INNER: dict[str, type[Message]] = {
     "update": Update,
     "revoke_notice": RevokeNotice,
     "erase_request": EraseRequest,
+    "contact_signal": ContactSignal,
 }
 
 
@@ -251,10 +302,12 @@ def parse_contact_frame(payload: bytes) -> Message:
     return parse_message(payload, _CONTACT_FRAME_TYPES)
 
 
-def parse_delivery_payload(payload: bytes) -> Update | RevokeNotice | EraseRequest:
+def parse_delivery_payload(
+    payload: bytes,
+) -> Update | RevokeNotice | EraseRequest | ContactSignal:
     """The opened plaintext of a :class:`SealedDelivery` → the message it carries."""
     msg = parse_message(payload, _INNER)
-    assert isinstance(msg, Update | RevokeNotice | EraseRequest)
+    assert isinstance(msg, Update | RevokeNotice | EraseRequest | ContactSignal)
     return msg
 
 

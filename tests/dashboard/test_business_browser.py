@@ -125,3 +125,62 @@ async def test_business_dashboard_follows_a_grant_to_its_receipt(
     assert page.url.endswith("/login") or "login" in await page.content()
     assert errors == []
     await context.close()
+
+
+async def test_business_dashboard_updates_live(nodes: tuple[VaultNode, BusinessNode], browser: Any):
+    """A new request, a decision, a yield count and a receipt appear without a reload."""
+    from vault.api.contact_routes import set_prefs
+    from vault.api.models import PrefsBody
+
+    vn, bn = nodes
+    client = ControlClient.from_home(bn.home)
+
+    def api(method: str, path: str, body: object = None) -> Any:
+        return asyncio.to_thread(client.call, method, path, body)
+
+    link = (await api("POST", "login-link"))["url"]
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(link)
+
+    async def open_page(path: str) -> None:
+        await page.goto(bn.control_url + path)
+        await page.evaluate("window.__notReloaded = true")
+
+    async def not_reloaded() -> None:
+        assert await page.evaluate("window.__notReloaded === true")
+
+    await open_page("/requests")
+    sent = await api("POST", "requests", {
+        "vault": vn.addrs[0], "fields": ["contact.email"], "purpose": "Marketing",
+        "actions": ["contact"], "contact": [["offer", 5, 30]],
+    })  # fmt: skip
+    await page.get_by_text(sent["request_id"]).wait_for()  # a new request, live
+    vn.approve(sent["request_id"])
+    grant = await api("POST", f"requests/{sent['request_id']}/wait", {"timeout": 10})
+    await page.get_by_text(sent["request_id"]).wait_for(state="detached")  # decided, live
+    await not_reloaded()
+
+    await open_page("/mailings")
+    await page.get_by_text("No contact messages sent yet.").wait_for()
+    body = {"category": "offer", "subject": "Spring sale", "mailing_id": "spring"}
+    mid = (await api("POST", f"grants/{grant['grant_id']}/contact", body))["message_id"]
+    row = page.locator("tr[data-mailing='spring']")
+    await row.locator(".sent", has_text="1").wait_for()  # a new yield count, live
+    assert await row.locator(".read").inner_text() == "not shared"
+    set_prefs(vn.contact.contacts, bn.peer_id, PrefsBody(share_reads=True))
+    vn.inbox.mark_read(mid)
+    await row.locator(".read", has_text="1 of 1 shared").wait_for()  # the owner's read, live
+    set_prefs(vn.contact.contacts, bn.peer_id, PrefsBody(muted=True))
+    await row.locator(".mutes", has_text="1").wait_for()
+    await not_reloaded()
+    await shot(page, "business-04-yield")
+
+    await open_page("/receipts")
+    await vn.revoke(grant["grant_id"])
+    await page.locator(f"tr[data-grant='{grant['grant_id']}']").wait_for()  # a receipt, live
+    await not_reloaded()
+    assert errors == []
+    await context.close()

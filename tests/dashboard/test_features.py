@@ -89,3 +89,41 @@ async def test_request_an_erasure_and_mute_from_the_dashboard(running: Running):
         ) as resp:
             assert "Muted" in await resp.text()
         assert node.contact.contacts.prefs(biz.peer_id)["muted"]
+
+
+async def test_the_owner_chooses_what_a_business_is_told(running: Running):
+    """The inbox's per-business toggles: reads (off by default), mutes (on by default)."""
+    node = running.node
+    biz = Identity.generate()
+    msg = InboxMessage(
+        message_id="m9", requester=biz.peer_id, grant_id="g1", category="offer",
+        mailing_id="spring", subject="Sale", body="", received_at=node.grants.now(),
+    )  # fmt: skip
+    with node.vault.transaction():
+        node.inbox.put(msg)
+    s, csrf = await logged_in(running)
+    async with s:
+        async with s.get(running.url + "/inbox") as resp:
+            html = await resp.text()
+        assert "reads: not shared" in html and "mutes: told" in html
+        for choice, said in (("share-reads", "Sharing reads with"),
+                             ("no-share-mutes", "Not telling mutes to")):  # fmt: skip
+            data = {"csrf": csrf, "peer": biz.peer_id, "set": choice}
+            async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+                html = await resp.text()
+            assert said in html
+        assert "reads: shared" in html and "mutes: not told" in html
+        prefs = node.contact.contacts.prefs(biz.peer_id)
+        assert prefs["share_reads"] is True and prefs["share_mutes"] is False
+        data = {"csrf": "forged", "peer": biz.peer_id, "set": "no-share-reads"}
+        async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+            assert resp.status in (400, 403)
+        assert node.contact.contacts.prefs(biz.peer_id)["share_reads"] is True
+        data = {"csrf": csrf, "peer": biz.peer_id, "set": "mute:offer"}
+        async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+            html = await resp.text()
+        assert "Muted offer messages" in html and "Unmute offer" in html
+        assert node.contact.contacts.prefs(biz.peer_id)["muted_categories"] == ["offer"]
+        data = {"csrf": csrf, "peer": biz.peer_id, "set": "mute:spam"}
+        async with s.post(running.url + "/inbox/prefs", data=data) as resp:
+            assert "Choose mute" in await resp.text()

@@ -152,12 +152,13 @@ async def test_contact_from_the_api_within_terms(bn: BusinessNode, vn: VaultNode
             {"category": "survey", "subject": "Again?", "mailing_id": "m1"},
         )
     assert exc.value.code is ErrorCode.CAP_EXCEEDED
-    [row] = bn.mailings.yields()
+    [row] = bn.biz.yields.mailings()
     assert row.mailing_id == "m1" and row.sent == 1 and row.refused == {"cap_exceeded": 1}
     listed = await call(client, "GET", "mailings")
     assert isinstance(listed, dict)
     [view] = listed["mailings"]
     assert (view["sent"], view["refused"]) == (1, {"cap_exceeded": 1})
+    assert (view["read"], view["muted"], view["blocked"]) == (None, 0, 0)  # reads not shared
 
 
 async def test_cli_commands_are_clients_of_the_running_node(
@@ -198,6 +199,8 @@ async def test_openapi_matches_the_router_and_the_token_is_required(bn: Business
     assert doc["info"]["title"] == "kluis business control API"
     documented = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     assert documented == {(op.method, "/api/v1" + op.path) for op in BUSINESS_OPERATIONS}
+    deals = doc["paths"]["/api/v1/deals"]["get"]["responses"]["200"]["content"]
+    assert "DealList" in json.dumps(deals)
     stranger = ControlClient(client.url, "0" * 64)
     with pytest.raises(ApiProblem) as exc:
         await call(stranger, "GET", "status")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from protocol.listen import LOOPBACK
 from tests.conftest import BIZ_PASSPHRASE, PASSPHRASE
@@ -13,6 +16,8 @@ from tests.integration.test_agents_vault import INTENT
 from vault.business import BusinessNode
 from vault.business.offer_rules import OfferRulesError, load_agent, load_rules
 from vault.business.views import deals
+from vault.cli.client import ControlClient
+from vault.cli.main import app
 from vault.node.boss import VaultNode
 from vault.requester import Requester
 from vault.services.agent_service import AgentService
@@ -57,7 +62,7 @@ async def offering(tmp_path: Path) -> AsyncIterator[BusinessNode]:
 
 
 async def test_offer_rules_win_an_intent_and_the_grant_is_held(
-    offering: BusinessNode, tmp_path: Path
+    offering: BusinessNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     home = tmp_path / "vault"
     with Vault.create(home, PASSPHRASE) as v:
@@ -73,6 +78,25 @@ async def test_offer_rules_win_an_intent_and_the_grant_is_held(
         assert outcome.agreement is not None and outcome.grant is not None
         assert offering.offer_categories == ["phone"]
         assert [a.agreement_id for a in deals(offering)] == [outcome.agreement.agreement_id]
+        # the control API and `kluis business deals --json` list it (the CLI is the API's client)
+        listed = await asyncio.to_thread(ControlClient.from_home(offering.home).get, "deals")
+        assert listed["answering"] == ["phone"]
+        [deal] = listed["deals"]
+        agreed = outcome.agreement
+        assert (deal["agreement_id"], deal["vault"], deal["category"]) == (
+            agreed.agreement_id, vn.peer_id, "phone",
+        )  # fmt: skip
+        assert deal["value_cents"] == agreed.value_cents and set(deal["fields"]) == set(
+            agreed.fields
+        )
+        assert "business_sig" not in deal and "vault_sig" not in deal
+        monkeypatch.setenv("KLUIS_BUSINESS_HOME", str(offering.home))
+        monkeypatch.delenv("KLUIS_BUSINESS_PASSPHRASE", raising=False)
+        result = await asyncio.to_thread(
+            CliRunner().invoke, app, ["business", "deals", "--json"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == listed
         offering.holder.refresh()  # (the node also looks every few seconds)
         assert offering.holder.holding(outcome.grant.grant_id)
         values = await offering.biz.read(outcome.grant.grant_id)
@@ -116,3 +140,21 @@ def test_an_agent_module_names_its_plan(tmp_path: Path):
     script.write_text("plan = 3\n", encoding="utf-8")
     with pytest.raises(OfferRulesError, match="not an OfferPlan"):
         load_agent(f"{script}:plan")
+
+
+async def test_deals_without_a_running_node_and_with_no_agreements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home = tmp_path / "biz"
+    async with Requester.create(home, BIZ_PASSPHRASE, network=False, retention_interval=None):
+        pass
+    pf = tmp_path / "pass"
+    pf.write_text(BIZ_PASSPHRASE, encoding="utf-8")
+    monkeypatch.setenv("KLUIS_BUSINESS_HOME", str(home))
+    runner = CliRunner()
+    args = ["business", "deals", "--json", "--passphrase-file", str(pf)]
+    result = await asyncio.to_thread(runner.invoke, app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"answering": [], "deals": []}
+    table = await asyncio.to_thread(runner.invoke, app, args[:2] + args[3:])
+    assert table.exit_code == 0 and "(none)" in table.stdout

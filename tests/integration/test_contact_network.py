@@ -123,6 +123,9 @@ async def test_control_api_inbox_prefs_and_erasures(tmp_path: Path, biz: Request
                     "requester": biz.peer_id,
                     "muted": True,
                     "blocked": False,
+                    "muted_categories": [],
+                    "share_reads": False,  # D43: reads are told only by choice
+                    "share_mutes": True,  # and mutes unless the owner says otherwise
                 }
             async with s.get(f"{base}/inbox") as r:
                 assert (await r.json())["messages"] == []

@@ -34,7 +34,8 @@ EXPECTED = {
     "verify_receipt",
     # contact, erasure, store-and-forward
     "CategoryCap", "ContactCategory", "ContactChannel", "ContactPolicy", "QuietHours",
-    "ContactMessage", "DeliveryBatch", "DeliveryPoll", "EraseRequest", "ErasureReceipt",
+    "ContactMessage", "ContactSignal", "DeliveryBatch", "DeliveryPoll", "EraseRequest",
+    "ErasureReceipt",
     "SealedDelivery", "parse_contact_frame", "verify_erasure_receipt",
     # connection: the state machine every access, contact and delivery stream runs through
     "Connection", "NEED_DATA", "PEER_CLOSED", "Role", "State", "render_state_table", "Grammar",

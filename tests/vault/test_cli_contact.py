@@ -97,7 +97,8 @@ def test_inbox_contacts_mute_erase_erasures(home: Path, cli: Callable[..., Resul
         from vault.services.outbox import Outbox
 
         kinds = [i.kind for i in Outbox(v).pending(peer)]
-    assert kinds == ["revoke_notice", "erase_request"]
+    # the mute is told (shared by default, D43); the read is not (reads are shared only by choice)
+    assert kinds == ["contact_signal", "revoke_notice", "erase_request"]
 
 
 def test_erase_needs_a_business_or_all(home: Path, cli: Callable[..., Result]):
@@ -129,3 +130,28 @@ def test_local_operations_match_the_table_and_unknown_ones_fail_loudly(home: Pat
         from vault.services.erasure import ErasureBook
 
         assert ErasureBook(v).records() == []
+
+
+def test_share_and_mute_a_category(home: Path, cli: Callable[..., Result]):
+    peer, mid = _setup(home)
+    shown = json.loads(cli("share", peer, "--json").output)  # no options: shows the defaults
+    assert (shown["share_reads"], shown["share_mutes"]) == (False, True)
+    res = cli("share", peer, "--reads", "--no-mutes")
+    assert res.exit_code == 0 and "mutes not told, shares reads" in res.output
+    res = cli("mute", peer, "--category", "offer")
+    assert res.exit_code == 0 and "muted: offer" in res.output
+    [row] = json.loads(cli("contacts", "--json").output)["businesses"]
+    assert row["muted_categories"] == ["offer"] and row["muted"] is False
+    assert row["share_reads"] is True and row["share_mutes"] is False
+    assert len(json.loads(cli("inbox", "--json").output)["messages"]) == 1  # a service message
+    assert cli("mute", peer, "--category", "service").exit_code == 0
+    assert json.loads(cli("inbox", "--json").output)["messages"] == []
+    assert cli("unmute", peer, "--category", "service").exit_code == 0
+    assert cli("mute", peer, "--category", "spam").exit_code == 2
+    assert cli("inbox", "read", mid).exit_code == 0
+    with Vault.open(home, PASSPHRASE) as v:
+        from vault.services.outbox import Outbox
+
+        kinds = [i.kind for i in Outbox(v).pending(peer)]
+    # sharing on is told, and the read after it; the mutes are not (mutes not told)
+    assert kinds == ["contact_signal", "contact_signal"]

@@ -39,6 +39,7 @@ REQUESTER = {
     # errors
     "RequesterError", "DecisionPending", "InvalidGrant", "UnknownGrant", "UnknownRequest",
     "AccessDenied", "RateLimited", "RemoteError", "TransportError", "error_to_exception",
+    "MutedByCustomer",
 }  # fmt: skip
 
 PACKAGES = [(vault, VAULT), (vault.requester, REQUESTER)]

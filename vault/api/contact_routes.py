@@ -64,8 +64,16 @@ def contact_report(inbox: Inbox) -> ContactReport:
 def set_prefs(contacts: ContactBook, peer: str, body: PrefsBody) -> PrefsView:
     if not _peer_ok(peer):
         raise BadRequest("not a peer id", code=ErrorCode.INVALID_BODY)
-    contacts.set_pref(peer, muted=body.muted, blocked=body.blocked)
-    return PrefsView(requester=peer, **contacts.prefs(peer))
+    cats = None if body.muted_categories is None else [c.value for c in body.muted_categories]
+    now = contacts.set_pref(
+        peer,
+        muted=body.muted,
+        blocked=body.blocked,
+        muted_categories=cats,
+        share_reads=body.share_reads,
+        share_mutes=body.share_mutes,
+    )
+    return PrefsView(requester=peer, **now)
 
 
 def list_erasures(erasures: ErasureBook) -> ErasureList:

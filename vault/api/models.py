@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol import ErrorCode
+from protocol import ContactCategory, ErrorCode
 from vault.services.grantbook import GrantState, RequestState
 from vault.services.identity import BusinessLabel
 from vault.services.inbox import InboxMessage
@@ -350,6 +350,9 @@ class BusinessContact(_Out):
     refused: dict[str, int]
     muted: bool
     blocked: bool
+    muted_categories: list[str] = []
+    share_reads: bool = False
+    share_mutes: bool = True
     mailings: list[MailingView]
 
 
@@ -358,14 +361,28 @@ class ContactReport(_Out):
 
 
 class PrefsBody(_In):
+    """What to change; fields left out keep their value (D43 for the sharing choices)."""
+
     muted: bool | None = None
     blocked: bool | None = None
+    muted_categories: list[ContactCategory] | None = Field(
+        default=None, max_length=8, description="categories muted (the whole list)"
+    )
+    share_reads: bool | None = Field(
+        default=None, description="tell the business which messages were read (default off)"
+    )
+    share_mutes: bool | None = Field(
+        default=None, description="tell the business of a mute, so it stops (default on)"
+    )
 
 
 class PrefsView(_Out):
     requester: str
     muted: bool
     blocked: bool
+    muted_categories: list[str]
+    share_reads: bool
+    share_mutes: bool
 
 
 class EraseBody(_In):

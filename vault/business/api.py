@@ -34,11 +34,13 @@ from vault.api.guard import errors_middleware, guard_middleware
 from vault.api.inputs import query, read_json, read_model
 from vault.api.models import API_PREFIX, LoginLink
 from vault.business import models as b
+from vault.business import views
 from vault.business.dashboard import BusinessDashboard
 from vault.business.spec import BUSINESS_OPERATIONS, business_document
 from vault.home.atomic import atomic_write
 from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.requester import GrantStatus, UnknownGrant, parse_purpose
+from vault.requester._yield import view as yield_view
 
 if TYPE_CHECKING:
     from vault.business.node import BusinessNode
@@ -202,17 +204,12 @@ class BusinessControl:
         return ok(b.ContactResult(message_id=mid, grant_id=grant_id, mailing_id=body.mailing_id))
 
     async def list_mailings(self, request: web.Request) -> web.Response:
-        rows = [
-            b.MailingView(
-                mailing_id=y.mailing_id,
-                sent=y.sent,
-                refused=dict(y.refused),
-                first_at=y.first_at,
-                last_at=y.last_at,
-            )
-            for y in self.node.mailings.yields()
-        ]
+        rows = [b.MailingView(**yield_view(y)) for y in self.node.biz.yields.mailings()]
         return ok(b.MailingList(mailings=rows))
+
+    async def list_deals(self, request: web.Request) -> web.Response:
+        rows = [b.DealView(**views.deal_view(a)) for a in views.deals(self.node)]
+        return ok(b.DealList(answering=list(self.node.offer_categories), deals=rows))
 
     async def list_activity(self, request: web.Request) -> web.Response:
         given = query(request, "after", max_len=12)

@@ -12,10 +12,21 @@ Pages: relationships (vault, petname, grants and states), requests awaiting a
 decision, received data (live grants only, with expiry and retention), deletion
 receipts sent, erasure obligations with deadlines, contact yield per mailing,
 deals and agreements. One action: the business's petname for a vault.
+
+**Live updates**, as on the owner's dashboard (:mod:`vault.api.dashboard.app`):
+``GET /events`` is a Server-Sent Events stream fed by one poller that watches
+the business store's audit head (O(1); with PostgreSQL it sees every worker's
+writes). When it moves, every open page is told which kinds of entries were
+added (``requester.grant``, ``requester.receipt``, ``requester.contact_sent``,
+``requester.contact_signal``…), and the owner's page script (``kluis.js``)
+re-fetches the page's ``<main>`` (``?partial=1``) and swaps it in.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +36,7 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import escape
 
 from protocol import KluisError
 from vault.api.dashboard.app import FILTERS, SECURITY_HEADERS
@@ -36,6 +48,14 @@ if TYPE_CHECKING:
     from vault.business.node import BusinessNode
 
 __all__ = ["BusinessDashboard"]
+
+log = logging.getLogger(__name__)
+#: Seconds between looks at the audit head; a comment line keeps idle streams open.
+POLL_SECONDS = 0.25
+HEARTBEAT_SECONDS = 15.0
+#: Open event streams at most (each is a browser tab), and events queued per stream.
+MAX_LISTENERS = 32
+MAX_QUEUED = 16
 
 HERE = Path(__file__).parent
 OWNER_STATIC = HERE.parent / "api" / "dashboard" / "static"
@@ -62,7 +82,7 @@ PAGES: tuple[BizPage, ...] = (
     BizPage("/obligations", "Obligations", "obligations.html",
             lambda n: {"rows": views.obligations(n)}),
     BizPage("/mailings", "Contact yield", "mailings.html",
-            lambda n: {"rows": n.mailings.yields()}),
+            lambda n: {"rows": n.biz.yields.mailings()}),
     BizPage("/deals", "Deals", "deals.html",
             lambda n: {"rows": views.deals(n), "categories": n.offer_categories}),
 )  # fmt: skip
@@ -76,6 +96,9 @@ class BusinessDashboard:
         self.sessions = SessionStore(token)
         self._port = port
         self.env = jinja2.Environment(autoescape=True)
+        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     def attach(self, app: web.Application) -> None:
         self.env = aiohttp_jinja2.setup(
@@ -87,7 +110,9 @@ class BusinessDashboard:
         app.router.add_get("/login", self._login)
         app.router.add_post("/logout", self._logout)
         app.router.add_post("/relationships/petname", self._petname)
+        app.router.add_get("/events", self._events)
         app.router.add_static("/static", OWNER_STATIC, append_version=True)
+        app.on_shutdown.append(self._shutdown)
         for pg in PAGES:
             app.router.add_get(pg.path, self._page(pg))
 
@@ -130,11 +155,14 @@ class BusinessDashboard:
             _, session = self._session(request)
             if session is None:
                 return _redirect("/login")
-            return self._render(pg, session, request.query.get("error", ""))
+            partial = request.query.get("partial") == "1"
+            return self._render(pg, session, request.query.get("error", ""), partial=partial)
 
         return handler
 
-    def _render(self, pg: BizPage, session: Session, error: str = "") -> web.Response:
+    def _render(
+        self, pg: BizPage, session: Session, error: str = "", *, partial: bool = False
+    ) -> web.Response:
         biz = self.node.biz
         profile = biz.profile.get()
         context = {
@@ -144,9 +172,88 @@ class BusinessDashboard:
             "held": set(self.node.holder.held()), "error": error[:200],
             **pg.data(self.node),
         }  # fmt: skip
-        html = self.env.get_template(pg.template).render(context)
+        template = self.env.get_template(pg.template)
+        if partial:  # the live update: what goes inside <main> (base.html's "content")
+            jctx = template.new_context(context)
+            head = f"<h1>{escape(pg.title)}</h1>\n"
+            if error:
+                head += f'<p class="flash error" role="alert">{escape(error[:200])}</p>\n'
+            html = head + "".join(template.blocks["main"](jctx))
+        else:
+            html = template.render(context)
         return web.Response(text=html, content_type="text/html", charset="utf-8",
                             headers=SECURITY_HEADERS)  # fmt: skip
+
+    # -- live updates --------------------------------------------------------------------
+
+    def _snapshot(self) -> dict[str, Any]:
+        pending = sum(1 for r in self.node.biz.requests() if r.status == "pending")
+        return {"pending": pending, "badges": {}}
+
+    async def _poll(self) -> None:
+        audit = self.node.biz.vault.audit
+        seen, _ = audit.head()
+        while not self._closing.is_set():
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                head, _ = audit.head()
+                if head == seen:
+                    continue
+                kinds = sorted({e.kind for e in audit.entries(seen + 1, head + 1)})
+                seen = head
+                event = {"seq": head, "kinds": kinds, **self._snapshot()}
+            except Exception:
+                log.exception("business dashboard poller")
+                continue
+            for queue in list(self._listeners):
+                if queue.qsize() < MAX_QUEUED:
+                    queue.put_nowait(event)
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        if not self._host_ok(request):
+            return _plain(403, "requests must address 127.0.0.1")
+        _, session = self._session(request)
+        if session is None:
+            return _plain(401, "log in first")
+        if len(self._listeners) >= MAX_LISTENERS:
+            return _plain(503, "too many open dashboard pages; close some")
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await resp.prepare(request)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._listeners.add(queue)
+        try:
+            hello = json.dumps(self._snapshot())
+            await resp.write(f"retry: 2000\nevent: hello\ndata: {hello}\n\n".encode())
+            while not self._closing.is_set():
+                try:
+                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                if event.get("close"):
+                    break
+                await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the browser went away
+        finally:
+            self._listeners.discard(queue)
+        return resp
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self._closing.set()
+        for queue in list(self._listeners):
+            queue.put_nowait({"close": True})
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
 
     async def _root(self, request: web.Request) -> web.StreamResponse:
         _, session = self._session(request)

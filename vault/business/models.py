@@ -24,6 +24,8 @@ __all__ = [
     "ContactBody",
     "ContactResult",
     "CopyView",
+    "DealList",
+    "DealView",
     "DeletionReceiptList",
     "ErasureReceiptList",
     "MailingList",
@@ -187,14 +189,40 @@ class ProfileOut(_Out):
 
 
 class MailingView(_Out):
-    """One mailing's yield as the business can measure it: sent, and refusals by code."""
+    """One mailing's yield: sent, read (null: no customer shares reads), muted, blocked (D43)."""
 
     mailing_id: str
     sent: int
-    refused: dict[str, int]
+    read: int | None = Field(description="reads told by vaults that share them; null: none share")
+    read_base: int = Field(description="messages sent to vaults that share reads")
+    muted: int = Field(description="customers who muted after a message of this mailing")
+    blocked: int
+    refused: dict[str, int] = Field(description="every refusal by its code, blocked included")
     first_at: int
     last_at: int
 
 
 class MailingList(_Out):
     mailings: list[MailingView]
+
+
+class DealView(_Out):
+    """An agreement the offer agent signed with a customer's agent, as the dashboard lists it."""
+
+    agreement_id: str
+    intent_id: str
+    vault: str
+    category: str
+    domain: str
+    fields: list[str]
+    purpose: str
+    value_cents: int
+    duration_days: int
+    created_at: int
+
+
+class DealList(_Out):
+    """The node's deals: the intent categories it answers, and the agreements signed."""
+
+    answering: list[str]
+    deals: list[DealView]

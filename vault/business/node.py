@@ -34,13 +34,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from protocol import AccessDenied, ContactCategory
+from protocol import ContactCategory
 from protocol.clock import Clock, now_ms
 from protocol.lifecycle import Service, Steps, opener
 from protocol.listen import DEFAULT_LISTEN
 from vault.business.api import BusinessControl
 from vault.business.holder import SubscriptionHolder
-from vault.business.mailings import MailingBook
 from vault.requester import OfferAgent, Requester
 
 __all__ = ["BusinessNode"]
@@ -59,7 +58,6 @@ class BusinessNode(Service):
         self.home = home
         self.biz = biz
         self.holder = SubscriptionHolder(biz)
-        self.mailings = MailingBook(biz)
         self.control: BusinessControl | None = None
         self.offer_agent: OfferAgent | None = None
         self.offer_categories: list[str] = []
@@ -156,16 +154,13 @@ class BusinessNode(Service):
         mailing_id: str | None = None,
         queue: bool = False,
     ) -> str:
-        """Send a contact message within the customer's terms; counted per mailing."""
-        try:
-            mid = await self.biz.contact(
-                grant_id, category, subject, body, mailing_id=mailing_id, queue=queue
-            )
-        except AccessDenied as exc:
-            self.mailings.refused(mailing_id, exc.code.value)
-            raise
-        self.mailings.sent(mailing_id, mid, grant_id)
-        return mid
+        """Send a contact message within the customer's terms; counted per mailing.
+
+        The SDK counts it (``biz.yields``: sent, or refused by code; D43).
+        """
+        return await self.biz.contact(
+            grant_id, category, subject, body, mailing_id=mailing_id, queue=queue
+        )
 
     async def close(self) -> None:
         await super().close()

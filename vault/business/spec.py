@@ -40,6 +40,8 @@ BUSINESS_OPERATIONS: tuple[Operation, ...] = (
               body=b.ContactBody, errors=(400, 403, 404)),
     Operation("GET", "/mailings", "list_mailings", "Contact yield per mailing", "contact",
               b.MailingList, errors=()),
+    Operation("GET", "/deals", "list_deals", "Deals: the intents answered, the agreements signed",
+              "deals", b.DealList, errors=()),
     Operation("GET", "/activity", "list_activity", "What the held subscriptions saw", "grants",
               b.ActivityList, query=(Query("after", dict(_SEQ), "only entries after this seq"),
                                      Query("grant", {"type": "string", "maxLength": 128},

@@ -50,6 +50,8 @@ class Relationship:
     vault: str
     petname: str
     grants: list[Any] = field(default_factory=list)
+    #: What the customer's vault told of her contact choices (D43): shown, and obeyed.
+    told: str = ""
 
 
 def relationships(node: BusinessNode) -> list[Relationship]:
@@ -59,7 +61,24 @@ def relationships(node: BusinessNode) -> list[Relationship]:
         by_vault[info.vault_peer].append(info)
     for rec in node.biz.requests():
         by_vault.setdefault(rec.request.vault, [])
-    return [Relationship(v, petname(node, v), g) for v, g in sorted(by_vault.items())]
+    signals = node.biz.yields.all_vault_signals()
+    return [
+        Relationship(v, petname(node, v), g, told=_told(signals.get(v)))
+        for v, g in sorted(by_vault.items())
+    ]
+
+
+def _told(state: Any) -> str:
+    if state is None:
+        return ""
+    parts = []
+    if state.muted:
+        parts.append("muted you: nothing is sent to this customer")
+    elif state.muted_categories:
+        parts.append("muted " + ", ".join(state.muted_categories) + " messages")
+    if state.shares_reads is not None:
+        parts.append("shares reads" if state.shares_reads else "does not share reads")
+    return "; ".join(parts)
 
 
 def awaiting(node: BusinessNode) -> list[Any]:
@@ -96,4 +115,23 @@ def obligations(node: BusinessNode) -> list[dict[str, Any]]:
 
 
 def deals(node: BusinessNode) -> list[Any]:
-    return [] if node.offer_agent is None else node.offer_agent.agreements()
+    """Every agreement signed (stored), whether or not the node answers intents now."""
+    from vault.requester.offers import stored_agreements
+
+    return stored_agreements(node.biz)
+
+
+def deal_view(agreement: Any) -> dict[str, Any]:
+    """An agreement as the API and ``kluis business deals --json`` show it (no signatures)."""
+    return {
+        "agreement_id": agreement.agreement_id,
+        "intent_id": agreement.intent_id,
+        "vault": agreement.vault,
+        "category": agreement.category,
+        "domain": agreement.domain,
+        "fields": list(agreement.fields),
+        "purpose": agreement.purpose.value,
+        "value_cents": agreement.value_cents,
+        "duration_days": agreement.duration_days,
+        "created_at": agreement.created_at,
+    }

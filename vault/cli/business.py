@@ -36,7 +36,7 @@ import typer
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.cli.client import ControlClient
-from vault.cli.console import emit_json, inert, stderr, stdout
+from vault.cli.console import emit_json, inert, short_peer, stderr, stdout
 from vault.cli.exits import KluisGroup
 from vault.cli.options import BootstrapOpt, JsonOpt, read_passphrase
 from vault.home.lock import running_pid
@@ -564,6 +564,81 @@ def grants(
         )
     if not infos:
         table.add_row("(none)", "", "", "", "", "")
+    stdout().print(table)
+
+
+@business_app.command()
+def mailings(
+    as_json: JsonOpt = False,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+) -> None:
+    """Contact yield per mailing: sent, read (if customers share it), muted, blocked."""
+
+    async def work(biz: Requester) -> list[dict[str, Any]]:
+        from vault.requester._yield import view
+
+        return [view(m) for m in biz.yields.mailings()]
+
+    if (client := _client(home)) is not None:
+        rows: list[dict[str, Any]] = client.get("mailings")["mailings"]
+    else:
+        rows = _run(home, passphrase_file, None, work, network=False)
+    if as_json:
+        emit_json({"mailings": rows})
+        return
+    table = Table(title="contact yield per mailing", title_justify="left")
+    for column in ("mailing", "sent", "read", "muted", "blocked", "other refusals"):
+        table.add_column(column)
+    for m in rows:
+        read = "not shared" if m["read"] is None else f"{m['read']} of {m['read_base']} shared"
+        other = ", ".join(f"{k} {v}" for k, v in sorted(m["refused"].items()) if k != "blocked")
+        table.add_row(*map(inert, (m["mailing_id"], str(m["sent"]), read, str(m["muted"]),
+                                   str(m["blocked"]), other or "-")))  # fmt: skip
+    if not rows:
+        table.add_row("(none)", "", "", "", "", "")
+    stdout().print(table)
+
+
+@business_app.command()
+def deals(
+    as_json: JsonOpt = False,
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+) -> None:
+    """Deals: the intent categories the node answers, and the agreements signed."""
+
+    async def work(biz: Requester) -> dict[str, Any]:
+        from vault.business.views import deal_view
+        from vault.requester.offers import stored_agreements
+
+        return {"answering": [], "deals": [deal_view(a) for a in stored_agreements(biz)]}
+
+    if (client := _client(home)) is not None:
+        data: dict[str, Any] = client.get("deals")
+    else:
+        data = _run(home, passphrase_file, None, work, network=False)
+    if as_json:
+        emit_json(data)
+        return
+    if data["answering"]:
+        stdout().print("answering intents: " + ", ".join(data["answering"]), markup=False)
+    table = Table(title="agreements", title_justify="left")
+    for column in ("agreement", "category", "vault", "fields", "value (cents)", "days", "signed"):
+        table.add_column(column)
+    for d in data["deals"]:
+        cells = (
+            d["agreement_id"],
+            d["category"],
+            short_peer(d["vault"]),
+            ", ".join(d["fields"]),
+            str(d["value_cents"]),
+            str(d["duration_days"]),
+            format_ms(d["created_at"]),
+        )
+        table.add_row(*map(inert, cells))
+    if not data["deals"]:
+        table.add_row("(none)", "", "", "", "", "", "")
     stdout().print(table)
 
 

@@ -57,6 +57,7 @@ class _Services:
 @contextlib.contextmanager
 def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Services]:
     from vault.services.contact_service import ContactService
+    from vault.services.contact_yield import YieldSignals
     from vault.services.delivery import DeliveryService
     from vault.services.grantbook import GrantBook
 
@@ -65,6 +66,7 @@ def _local(home: Path | None, passphrase_file: Path | None) -> Iterator[_Service
         grants = GrantBook(vault)
         contact = ContactService(vault, grants)
         delivery = DeliveryService(vault, grants)
+        YieldSignals.attach(vault, contact.inbox, delivery.enqueue)  # queued for the next start
         yield _Services(contact.inbox, contact.contacts, delivery, delivery.erasures)
     finally:
         vault.close()
@@ -244,25 +246,104 @@ def contacts(
     stdout().print(table)
 
 
-def _prefs(home: Path | None, pf: Path | None, business: str, **body: bool) -> None:
-    data = _call(home, pf, "set_prefs", ids={"id": business}, body=body)
+def _prefs(home: Path | None, pf: Path | None, business: str, **body: Any) -> dict[str, Any]:
+    data: dict[str, Any] = _call(home, pf, "set_prefs", ids={"id": business}, body=body)
     state = "blocked" if data["blocked"] else ("muted" if data["muted"] else "allowed")
-    stdout().print(f"{business}: {state}", markup=False)
+    if data["muted_categories"] and not data["muted"]:
+        state += " (muted: " + ", ".join(data["muted_categories"]) + ")"
+    told = "told" if data["share_mutes"] else "not told"
+    reads = "shares reads" if data["share_reads"] else "reads not shared"
+    stdout().print(f"{business}: {state}; mutes {told}, {reads}", markup=False)
+    return data
 
 
 BusinessArg = Annotated[str, typer.Argument(help="The business's peer id.")]
+CategoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--category", help="Only this category (service, offer, survey).", show_default=False
+    ),
+]
 
 
-def mute(business: BusinessArg, home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
-    """Mute a business: its messages are kept but hidden (it is not told)."""
-    _prefs(home, passphrase_file, business, muted=True)
+def _categories(
+    home: Path | None, pf: Path | None, business: str, category: str, on: bool
+) -> list[str]:
+    from protocol import ContactCategory
+
+    try:
+        chosen = ContactCategory(category).value
+    except ValueError:
+        raise typer.BadParameter("--category is service, offer or survey") from None
+    report = _call(home, pf, "contact_report")["businesses"]
+    now = next((set(b["muted_categories"]) for b in report if b["requester"] == business), set())
+    return sorted(now | {chosen} if on else now - {chosen})
+
+
+def mute(
+    business: BusinessArg,
+    category: CategoryOpt = None,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+) -> None:
+    """Mute a business (or one category of it): its messages are kept but hidden.
+
+    The business is told, so that it stops sending, unless you turned that off
+    with: kluis share BUSINESS --no-mutes
+    """
+    check_peer_id(business)
+    if category is None:
+        _prefs(home, passphrase_file, business, muted=True)
+        return
+    cats = _categories(home, passphrase_file, business, category, True)
+    _prefs(home, passphrase_file, business, muted_categories=cats)
 
 
 def unmute(
-    business: BusinessArg, home: HomeOpt = None, passphrase_file: PassFileOpt = None
+    business: BusinessArg,
+    category: CategoryOpt = None,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
 ) -> None:
-    """Unmute a business."""
-    _prefs(home, passphrase_file, business, muted=False)
+    """Unmute a business (or one category of it)."""
+    check_peer_id(business)
+    if category is None:
+        _prefs(home, passphrase_file, business, muted=False)
+        return
+    cats = _categories(home, passphrase_file, business, category, False)
+    _prefs(home, passphrase_file, business, muted_categories=cats)
+
+
+def share(
+    business: BusinessArg,
+    reads: Annotated[
+        bool | None,
+        typer.Option(
+            "--reads/--no-reads",
+            help="Tell the business which of its messages you read (off unless you choose it).",
+            show_default=False,
+        ),
+    ] = None,
+    mutes: Annotated[
+        bool | None,
+        typer.Option(
+            "--mutes/--no-mutes",
+            help="Tell the business when you mute it, so it stops sending (on by default).",
+            show_default=False,
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Choose what a business is told of its messages: reads, mutes. Without options: show."""
+    check_peer_id(business)
+    body = {k: v for k, v in (("share_reads", reads), ("share_mutes", mutes)) if v is not None}
+    if as_json:
+        typer.echo(json.dumps(_call(home, passphrase_file, "set_prefs", ids={"id": business},
+                                    body=body), indent=2))  # fmt: skip
+        return
+    _prefs(home, passphrase_file, business, **body)
 
 
 def block(business: BusinessArg, home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
@@ -364,6 +445,7 @@ def register(target: typer.Typer) -> None:
     target.command("contacts")(contacts)
     target.command("mute")(mute)
     target.command("unmute")(unmute)
+    target.command("share")(share)
     target.command("block")(block)
     target.command("unblock")(unblock)
     target.command("erase")(erase)

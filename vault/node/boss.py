@@ -52,6 +52,7 @@ from vault.home.lock import VaultLock
 from vault.services.access import AccessService
 from vault.services.agent_service import AgentService
 from vault.services.contact_service import ContactService
+from vault.services.contact_yield import YieldSignals
 from vault.services.delivery import DeliveryService
 from vault.services.domain_check import DomainVerifier
 from vault.services.grantbook import GrantBook, RequestState
@@ -93,6 +94,8 @@ class VaultNode(Service):
         self.delivery = DeliveryService(vault, grants, access=access, limiter=access.limiter)
         self.outbox = self.delivery.outbox
         self.erasures = self.delivery.erasures
+        # What the owner chose to tell businesses of reads and mutes (D43)
+        self.signals = YieldSignals.attach(vault, self.inbox, self.delivery.enqueue)
 
     @classmethod
     @opener

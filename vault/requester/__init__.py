@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vault.requester._errors import (
         DecisionPending,
         InvalidGrant,
+        MutedByCustomer,
         RequesterError,
         UnknownGrant,
         UnknownRequest,
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "vault.requester._errors": (
         "DecisionPending",
         "InvalidGrant",
+        "MutedByCustomer",
         "RequesterError",
         "UnknownGrant",
         "UnknownRequest",
@@ -73,6 +75,7 @@ __all__ = [
     "GrantRef",
     "GrantStatus",
     "InvalidGrant",
+    "MutedByCustomer",
     "Offer",
     "OfferAgent",
     "PendingRequest",

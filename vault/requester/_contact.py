@@ -138,6 +138,7 @@ class ContactQueue:
         With several workers (D28) each sends only the messages for the vaults it holds.
         """
         from protocol import AccessDenied, ErrorCode, KluisError, RateLimited
+        from vault.requester._errors import MutedByCustomer
 
         sent = 0
         for name, e in self.pending():
@@ -145,14 +146,24 @@ class ContactQueue:
             if rec is not None and not self.r.local.owns(rec.vault_peer):
                 continue  # another worker's vault (D28); the vault's message_id dedups anyway
             try:
+                if rec is not None:  # a mute told while it waited (D43): dropped, counted
+                    self.r.yields.check_not_muted(e["mailing_id"], rec.vault_peer, e["category"])
                 await send_contact(
                     self.r, e["grant_id"], e["category"], e["subject"], e["body"],
                     mailing_id=e["mailing_id"], message_id=e["message_id"],
                 )  # fmt: skip
                 self.outcomes[e["message_id"]] = "sent"
                 sent += 1
+                if rec is not None:
+                    self.r.yields.sent(
+                        e["mailing_id"], e["message_id"], rec.vault_peer, e["category"]
+                    )
+            except MutedByCustomer:
+                self.outcomes[e["message_id"]] = "muted"
             except (AccessDenied, RateLimited) as exc:
                 self.outcomes[e["message_id"]] = exc.code.value
+                if isinstance(exc, AccessDenied):
+                    self.r.yields.refused(e["mailing_id"], exc.code.value)
                 if exc.code in (ErrorCode.QUIET_HOURS, ErrorCode.RATE_LIMITED):
                     return sent  # try again later, keeping the order
             except (KluisError, TimeoutError, OSError):

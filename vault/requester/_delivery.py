@@ -9,8 +9,11 @@
   below it is a re-send and is acknowledged without being applied again (an
   erase request is answered again with the stored receipt). A newer one is
   opened, applied (an ``update`` to the sealed copy, a ``revoke_notice`` as
-  if received directly, an ``erase_request``), and its ``seq`` recorded in the
-  same transaction. An expired delivery is skipped (acknowledged, not applied).
+  if received directly, an ``erase_request``, a ``contact_signal`` to the
+  :class:`~vault.requester._yield.YieldBook`), and its ``seq`` recorded in the
+  same transaction. A refused signal (forged, not for a message we sent to that
+  vault, over its rate) is answered with an ``error`` and not applied. An
+  expired delivery is skipped (acknowledged, not applied).
 * **Erasure.** For an :class:`~protocol.EraseRequest`, every grant it names
   that came from that vault is revoked, its sealed copy deleted and its key
   destroyed (the normal deletion path, reason ``erasure``); the answer is a
@@ -32,6 +35,7 @@ from protocol import (
     DELIVERY_GRAMMAR,
     AccessDenied,
     Ack,
+    ContactSignal,
     DeletionReason,
     DeliveryBatch,
     DeliveryPoll,
@@ -152,6 +156,8 @@ class DeliveryEndpoint:
                 rec = self.r.revocation.accept_notice(sender, inner)
                 if rec.receipt is not None and not rec.receipt_acked:
                     schedule.append(rec.grant_id)
+            elif isinstance(inner, ContactSignal):
+                self.r.yields.apply(sender, inner)  # refused: raises, nothing recorded
             else:
                 reply, schedule = self._erase(sender, inner)
             self._set_seq(sender, msg.seq)
@@ -159,11 +165,13 @@ class DeliveryEndpoint:
                 "requester.delivery", {"vault": sender, "seq": msg.seq, "kind": inner.type}
             )
         self.applied.append((sender, msg.seq, inner.type))
+        if isinstance(inner, ContactSignal):
+            self.r.yields.notify(inner.kind)
         for grant_id in schedule:
             self.r.receipt_sender.schedule(grant_id)
         return reply
 
-    def _open(self, msg: SealedDelivery) -> Update | RevokeNotice | EraseRequest:
+    def _open(self, msg: SealedDelivery) -> Update | RevokeNotice | EraseRequest | ContactSignal:
         try:
             plain = self.key.open(bytes.fromhex(msg.sealed), msg.info())
         except HpkeError as exc:

@@ -6,7 +6,8 @@ error, in the docstring of :mod:`protocol._exceptions`. A vault's refusal
 becomes :class:`protocol.AccessDenied` (``code`` says why),
 :class:`protocol.RateLimited` or :class:`protocol.RemoteError`
 (:func:`error_to_exception`); the SDK adds :class:`InvalidGrant`,
-:class:`RequesterError` (:class:`UnknownGrant`, :class:`UnknownRequest`) and
+:class:`RequesterError` (:class:`UnknownGrant`, :class:`UnknownRequest`,
+:class:`MutedByCustomer`) and
 :class:`DecisionPending` (also a :class:`TimeoutError`).
 
 Transport failures stay the runtime's :class:`protocol.TransportError` subclasses.
@@ -33,6 +34,7 @@ __all__ = [
     "ACCESS_CODES",
     "DecisionPending",
     "InvalidGrant",
+    "MutedByCustomer",
     "RequesterError",
     "UnknownGrant",
     "UnknownRequest",
@@ -64,6 +66,15 @@ class InvalidGrant(RemoteProtocolError):
 
 class RequesterError(LocalError):
     """A problem with this business's own store or with the arguments given."""
+
+
+class MutedByCustomer(RequesterError):
+    """The customer's vault told this business it muted this category (or all): not sent (D43).
+
+    ``code`` is ``category_refused``: the customer does not take these messages now.
+    """
+
+    code = ErrorCode.CATEGORY_REFUSED
 
 
 class UnknownGrant(RequesterError):

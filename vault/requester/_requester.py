@@ -55,6 +55,7 @@ from typing import Any, Literal
 
 from protocol import (
     ACCESS_GRAMMAR,
+    AccessDenied,
     AccessRequest,
     Action,
     ContactCategory,
@@ -89,6 +90,7 @@ from vault.requester._reading import Reader
 from vault.requester._receipts import ReceiptSender
 from vault.requester._revocation import Revocation
 from vault.requester._share import WorkerShare
+from vault.requester._yield import YieldBook
 from vault.store.crypto import Rng
 from vault.store.leases import DEFAULT_TTL, LeaseChange, Leases
 from vault.store.vault import Vault
@@ -134,6 +136,8 @@ class Requester(Service):
         self.reader = Reader(self.local, self.link, self.revocation, self.receipt_sender)
         #: Contact messages waiting for an unreachable vault (:class:`._contact.ContactQueue`).
         self.contacts_out = ContactQueue(self)
+        #: Contact yield per mailing: sent, read, muted, blocked (:mod:`._yield`, D43).
+        self.yields = YieldBook(vault, self.now)
         self._retention: asyncio.Task[Any] | None = None
         #: The signed business profile sent with every access request (:mod:`._profile`).
         self.profile = OwnProfile(vault)
@@ -471,18 +475,29 @@ class Requester(Service):
 
         Refusals raise :class:`protocol.AccessDenied` with the rule's code
         (``cap_exceeded``, ``quiet_hours``, ``category_refused``, ``blocked``…).
-        With ``queue=True`` a vault that cannot be reached does not raise: the
+        A customer whose vault told us it muted this category (or the business)
+        is not sent to: :class:`MutedByCustomer`, counted as ``muted`` on the
+        mailing (D43). With ``queue=True`` a vault that cannot be reached does not raise: the
         message is kept (sealed) and sent, with the same id, by
         :meth:`flush_contacts` (run at start, and on every retention sweep).
         """
         mid = message_id or new_id()
+        told = self.local.record(grant)
+        self.yields.check_not_muted(mailing_id, told.vault_peer, str(category))  # D43
         try:
-            return await send_contact(
+            done = await send_contact(
                 self, grant, category, subject, body, mailing_id=mailing_id, message_id=mid
             )
+        except AccessDenied as exc:
+            self.yields.refused(mailing_id, exc.code.value)
+            raise
         except (TransportError, TimeoutError):
             if not queue:
                 raise
+        else:
+            rec = self.local.record(grant)
+            self.yields.sent(mailing_id, done, rec.vault_peer, str(category))
+            return done
         rec = self.local.record(grant)
         self.contacts_out.put(rec.grant_id, str(category), subject, body, mailing_id, mid)
         return mid
@@ -520,6 +535,7 @@ class Requester(Service):
         while True:
             try:
                 await self.enforce_retention()
+                self.yields.prune_due()
                 if self.contacts_out.pending():
                     await self.flush_contacts()
             except Exception:

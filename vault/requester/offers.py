@@ -45,11 +45,22 @@ from protocol.clock import now_ms
 from protocol.lifecycle import Background
 from vault.requester._requester import Requester
 
-__all__ = ["AGREEMENT_KIND", "OfferAgent"]
+__all__ = ["AGREEMENT_KIND", "OfferAgent", "stored_agreements"]
 
 log = logging.getLogger(__name__)
 
 AGREEMENT_KIND = "agreement"
+
+
+def stored_agreements(requester: Requester) -> list[Agreement]:
+    """The agreements this business signed, oldest first (with or without a running agent)."""
+    out = []
+    for _name, raw in requester.vault.store.items(AGREEMENT_KIND, errors=[]):
+        with contextlib.suppress(KluisError):
+            out.append(Agreement.from_json(raw))
+    return sorted(out, key=lambda a: (a.created_at, a.agreement_id))
+
+
 MAX_CONCURRENT_SESSIONS = 16
 
 
@@ -199,11 +210,7 @@ class OfferAgent:
         return await asyncio.wait_for(self._wins.get(), timeout)
 
     def agreements(self) -> list[Agreement]:
-        out = []
-        for _name, raw in self.requester.vault.store.items(AGREEMENT_KIND, errors=[]):
-            with contextlib.suppress(KluisError):
-                out.append(Agreement.from_json(raw))
-        return sorted(out, key=lambda a: (a.created_at, a.agreement_id))
+        return stored_agreements(self.requester)
 
     async def close(self) -> None:
         """Stop listening and negotiating (the requester stays open). Idempotent."""

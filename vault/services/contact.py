@@ -10,9 +10,14 @@ run in a fixed order, and the first failure is the answer:
 4. ``cap_exceeded`` — the category's cap is used up in its sliding window
    (``max_messages`` accepted in the last ``period_days``).
 
-*Muting* is not a refusal: a muted business's messages are accepted (it does
-not learn it is muted), kept, counted against its caps, and hidden from the
-inbox until the owner unmutes it.
+*Muting* is not a refusal: a muted business's messages are accepted, kept,
+counted against its caps, and hidden from the inbox until the owner unmutes
+it. The owner mutes a whole business or single categories
+(``muted_categories``). Whether the business *learns* of a mute, or of a read,
+is the owner's choice per business (decision D43): ``share_mutes`` (on by
+default: a business told of a mute stops sending) and ``share_reads`` (off by
+default: a read receipt is a leak unless chosen). The signals themselves are
+queued by :mod:`vault.services.contact_yield`, through :attr:`ContactBook.signals`.
 
 :class:`ContactBook` keeps, sealed in the store, the owner's mute/block
 choices and each business's contact history (accepted timestamps per
@@ -22,7 +27,8 @@ A grant with the ``contact`` action but no terms gets :data:`DEFAULT_POLICY`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +57,29 @@ PREF_KIND = "contact.pref"
 HISTORY_KIND = "contact.hist"
 #: Refusals remembered per business (for the owner's report).
 MAX_REFUSALS_KEPT = 200
+
+log = logging.getLogger(__name__)
+
+#: The owner's choices for a business nobody set anything for (D43).
+DEFAULT_PREFS: dict[str, Any] = {
+    "muted": False,
+    "blocked": False,
+    "muted_categories": [],
+    "share_reads": False,
+    "share_mutes": True,
+}
+
+
+def _prefs_of(data: dict[str, Any]) -> dict[str, Any]:
+    cats = data.get("muted_categories", [])
+    known = {c.value for c in ContactCategory}
+    return {
+        "muted": bool(data.get("muted", False)),
+        "blocked": bool(data.get("blocked", False)),
+        "muted_categories": sorted({str(c) for c in cats if c in known}),
+        "share_reads": bool(data.get("share_reads", False)),
+        "share_mutes": bool(data.get("share_mutes", True)),
+    }
 
 
 def check_contact(
@@ -98,37 +127,56 @@ class ContactBook:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        #: Told ``(peer, before, after)`` when the owner's choices change (D43 signals).
+        self.signals: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None
 
     # -- the owner's choices ----------------------------------------------------------------
 
-    def prefs(self, peer: str) -> dict[str, bool]:
+    def prefs(self, peer: str) -> dict[str, Any]:
+        """``muted``, ``blocked``, ``muted_categories``, ``share_reads``, ``share_mutes``."""
         raw = self.vault.store.get(PREF_KIND, peer)
-        data = canonical_loads(raw) if raw is not None else {}
-        return {
-            "muted": bool(data.get("muted", False)),
-            "blocked": bool(data.get("blocked", False)),
-        }
+        return _prefs_of(canonical_loads(raw) if raw is not None else {})
+
+    def is_muted(self, peer: str, category: str) -> bool:
+        """The owner muted the business, or this category of it."""
+        prefs = self.prefs(peer)
+        return bool(prefs["muted"]) or category in prefs["muted_categories"]
 
     def set_pref(
-        self, peer: str, *, muted: bool | None = None, blocked: bool | None = None
-    ) -> None:
-        """Mute/unmute, block/unblock a business (audited)."""
-        cur = self.prefs(peer)
-        if muted is not None:
-            cur["muted"] = muted
-        if blocked is not None:
-            cur["blocked"] = blocked
+        self,
+        peer: str,
+        *,
+        muted: bool | None = None,
+        blocked: bool | None = None,
+        muted_categories: Iterable[str] | None = None,
+        share_reads: bool | None = None,
+        share_mutes: bool | None = None,
+    ) -> dict[str, Any]:
+        """Mute/unmute, block/unblock a business, choose what it is told (audited)."""
+        before = self.prefs(peer)
+        cur = dict(before)
+        given = {
+            "muted": muted,
+            "blocked": blocked,
+            "share_reads": share_reads,
+            "share_mutes": share_mutes,
+        }
+        cur.update({k: v for k, v in given.items() if v is not None})
+        if muted_categories is not None:
+            cur["muted_categories"] = sorted({ContactCategory(c).value for c in muted_categories})
         with self.vault.transaction():
             self.vault.store.put(PREF_KIND, peer, canonical_dumps(cur))
             self.vault.audit.append("contact.prefs", {"requester": peer, **cur})
+        if self.signals is not None and cur != before:
+            try:
+                self.signals(peer, before, cur)
+            except Exception:  # the owner's choice stands even if the signal cannot be queued
+                log.exception("could not queue the contact signal for %s", peer)
+        return cur
 
-    def all_prefs(self) -> dict[str, dict[str, bool]]:
+    def all_prefs(self) -> dict[str, dict[str, Any]]:
         return {
-            name: {
-                "muted": bool(canonical_loads(raw).get("muted")),
-                "blocked": bool(canonical_loads(raw).get("blocked")),
-            }
-            for name, raw in self.vault.store.items(PREF_KIND)
+            name: _prefs_of(canonical_loads(raw)) for name, raw in self.vault.store.items(PREF_KIND)
         }
 
     # -- history ----------------------------------------------------------------------------

@@ -153,7 +153,8 @@ class ContactService:
             blocked=prefs["blocked"],
         )
         channels = tuple(c.value for c in policy.channels)
-        item = InboxMessage.of(msg, now, channels=channels, muted=prefs["muted"])
+        muted = bool(prefs["muted"]) or msg.category.value in prefs["muted_categories"]
+        item = InboxMessage.of(msg, now, channels=channels, muted=muted)
         with self.vault.transaction():
             self.inbox.put(item)
             self.contacts.record_accepted(peer, msg.category.value, now, keep_ms=KEEP_MS)
@@ -165,10 +166,10 @@ class ContactService:
                     "message_id": msg.message_id,
                     "category": msg.category.value,
                     "mailing": msg.mailing_id,
-                    "muted": prefs["muted"],
+                    "muted": muted,
                 },
             )
-        if not prefs["muted"]:
+        if not muted:
             self._forward(policy.channels, item)
         return Ack(ref=msg.message_id)
 

@@ -44,6 +44,7 @@ from protocol import (
     DeliveryPoll,
     ErasureReceipt,
     Error,
+    ErrorCode,
     KluisError,
     Message,
     RateLimited,
@@ -231,6 +232,15 @@ class DeliveryService:
             return True
         if isinstance(reply, Error):
             log.info("delivery %s/%d refused: %s", item.peer, item.seq, reply.code.value)
+            if item.kind == "contact_signal" and reply.code is not ErrorCode.RATE_LIMITED:
+                # A signal is advisory (D43): one the business refuses (or, from an older
+                # version, cannot parse) is dropped, never left blocking the revocations
+                # and erasure requests queued behind it.
+                with contextlib.suppress(Exception):
+                    self.vault.audit.append(
+                        "contact.signal_refused", {"requester": item.peer, "code": reply.code.value}
+                    )
+                return True
         return False
 
     async def _send(self, peer: str, delivery: SealedDelivery) -> Message:

@@ -9,6 +9,8 @@ of the mailing's delivered messages the owner read.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +25,8 @@ from vault.store.vault import Vault
 __all__ = ["Inbox", "InboxMessage", "MailingStats"]
 
 KIND = "inbox"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Inbox:
     def __init__(self, vault: Vault, contacts: ContactBook | None = None) -> None:
         self.vault = vault
         self.contacts = contacts or ContactBook(vault)
+        #: Told of each message the owner reads for the first time (D43 signals).
+        self.on_read: Callable[[InboxMessage], None] | None = None
 
     def has(self, message_id: str) -> bool:
         return self.vault.store.contains(KIND, message_id)
@@ -100,7 +106,12 @@ class Inbox:
         out = []
         for _name, raw in self.vault.store.items(KIND):
             msg = InboxMessage.from_json(canonical_loads(raw))
-            muted = msg.muted or prefs.get(msg.requester, {}).get("muted", False)
+            mine = prefs.get(msg.requester, {})
+            muted = (
+                msg.muted
+                or bool(mine.get("muted", False))
+                or msg.category in mine.get("muted_categories", ())
+            )
             if requester is not None and msg.requester != requester:
                 continue
             if unread and msg.read_at is not None:
@@ -112,7 +123,11 @@ class Inbox:
         return out
 
     def mark_read(self, message_id: str) -> InboxMessage:
-        """Mark a message read (the owner engaged with it); audited, idempotent."""
+        """Mark a message read (the owner engaged with it); audited, idempotent.
+
+        The business is told only if the owner shares reads with it (D43:
+        :attr:`on_read`, set by :mod:`vault.services.contact_yield`).
+        """
         msg = self.get(message_id)
         if msg.read_at is not None:
             return msg
@@ -123,6 +138,11 @@ class Inbox:
                 "contact.read",
                 {"message_id": message_id, "requester": msg.requester, "mailing": msg.mailing_id},
             )
+        if self.on_read is not None:
+            try:
+                self.on_read(done)
+            except Exception:  # reading stands even if the signal cannot be queued
+                log.exception("could not queue the read signal for %s", msg.requester)
         return done
 
     def report(self) -> list[dict[str, Any]]:
@@ -141,7 +161,12 @@ class Inbox:
             row["refused"] = dict(hist.refused)
         prefs = self.contacts.all_prefs()
         for peer, row in by_peer.items():
-            row.update(prefs.get(peer, {"muted": False, "blocked": False}))
+            mine = prefs.get(peer, {})
+            row["muted"] = bool(mine.get("muted", False))
+            row["blocked"] = bool(mine.get("blocked", False))
+            row["muted_categories"] = list(mine.get("muted_categories", []))
+            row["share_reads"] = bool(mine.get("share_reads", False))
+            row["share_mutes"] = bool(mine.get("share_mutes", True))
             row["mailings"] = [
                 MailingStats(mid, d, r).to_json()
                 for mid, (d, r) in sorted(row.pop("_mailings").items())

@@ -17,7 +17,8 @@ EXPECTED = {
     # arguments
     "Offer", "parse_purpose", "vault_peer_of",
     # errors
-    "AccessDenied", "DecisionPending", "InvalidGrant", "RateLimited", "RemoteError",
+    "AccessDenied", "DecisionPending", "InvalidGrant", "MutedByCustomer", "RateLimited",
+    "RemoteError",
     "RequesterError", "TransportError", "UnknownGrant", "UnknownRequest", "error_to_exception",
     # what a subscription yields
     "Update",

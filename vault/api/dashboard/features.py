@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocol import ContactCategory
 from vault._exceptions import CorruptRecord
 from vault.api.dashboard.app import Ctx, Invalid, Owner, action, page, short_peer
 
@@ -41,21 +42,39 @@ async def inbox_read(ctx: Ctx) -> str:
     return "/inbox"
 
 
+CATEGORIES = frozenset(c.value for c in ContactCategory)
+
+
 @action("/inbox/prefs")
 async def inbox_prefs(ctx: Ctx) -> str:
     peer = ctx.value("peer")
     if peer:
         what = ctx.value("set")
-        flags = {
+        flags: dict[str, Any] | None = {
             "mute": {"muted": True},
             "unmute": {"muted": False},
             "block": {"blocked": True},
             "unblock": {"blocked": False},
+            "share-reads": {"share_reads": True},
+            "no-share-reads": {"share_reads": False},
+            "share-mutes": {"share_mutes": True},
+            "no-share-mutes": {"share_mutes": False},
         }.get(what)
+        verb, _, cat = what.partition(":")
+        if flags is None and verb in ("mute", "unmute") and cat in CATEGORIES:
+            cats = set(ctx.owner.contact.contacts.prefs(peer)["muted_categories"])
+            cats = cats | {cat} if verb == "mute" else cats - {cat}
+            ctx.owner.contact.contacts.set_pref(peer, muted_categories=sorted(cats))
+            ctx.flash(f"{verb.capitalize()}d {cat} messages from {short_peer(peer)}.")
+            return "/inbox"
         if flags is None:
             raise Invalid("/inbox", {"prefs": "Choose mute, unmute, block or unblock."})
         ctx.owner.contact.contacts.set_pref(peer, **flags)
-        done = {"mute": "Muted", "unmute": "Unmuted", "block": "Blocked", "unblock": "Unblocked"}
+        done = {
+            "mute": "Muted", "unmute": "Unmuted", "block": "Blocked", "unblock": "Unblocked",
+            "share-reads": "Sharing reads with", "no-share-reads": "Not sharing reads with",
+            "share-mutes": "Telling mutes to", "no-share-mutes": "Not telling mutes to",
+        }  # fmt: skip
         ctx.flash(f"{done[what]} {short_peer(peer)}.")
     return "/inbox"
 
