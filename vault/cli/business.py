@@ -587,6 +587,8 @@ def mailings(
     if as_json:
         emit_json({"mailings": rows})
         return
+    from rich.table import Table
+
     table = Table(title="contact yield per mailing", title_justify="left")
     for column in ("mailing", "sent", "read", "muted", "blocked", "other refusals"):
         table.add_column(column)
@@ -623,6 +625,8 @@ def deals(
         return
     if data["answering"]:
         stdout().print("answering intents: " + ", ".join(data["answering"]), markup=False)
+    from rich.table import Table
+
     table = Table(title="agreements", title_justify="left")
     for column in ("agreement", "category", "vault", "fields", "value (cents)", "days", "signed"):
         table.add_column(column)
