@@ -10,7 +10,11 @@ seconds, the whole run after ``--deadline``). For each size it prints:
 * cold reach: a *fresh* business node, given only the two relays, connects by
   peer id to a random node and gets its first answer (lookup + dial + a framed
   request); p50 and p99;
-* memory per node: each worker's RSS growth divided by its nodes;
+* memory per node: a worker's RSS, measured after the lookups and reaches (so
+  routing tables, peerstores and connections are as full as the run made them),
+  minus the RSS of an *empty worker* started in the same run (same imports, same
+  trio guest, no node), divided by the worker's nodes. The start-up figure (RSS
+  right after its nodes joined, same baseline) is printed beside it;
 
 and, when several sizes run, how each figure changed from the smallest size.
 Baseline of the same run: a raw py-libp2p connect by multiaddr (no DHT).
@@ -41,11 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from libp2p.peer.id import ID
 
 from protocol.runtime import Node
+from protocol.runtime._bridge import TrioGuest
 from protocol.runtime.reach import ReachConfig, RelayLimits
 from protocol.signing import Identity
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)
 logging.getLogger().addHandler(logging.NullHandler())
+logging.disable(logging.ERROR)  # upstream logs every refused or reset stream: noise here
 
 LOOP = ["/ip4/127.0.0.1/tcp/0"]
 ECHO = "/kluis-bench/echo/1.0.0"
@@ -68,7 +74,6 @@ def pct(samples: list[float], q: float) -> float:
 
 async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) -> None:
     logging.getLogger().setLevel(logging.CRITICAL)
-    before = rss_kib()
     nodes: list[Node] = []
 
     def config(i: int) -> ReachConfig:
@@ -89,6 +94,9 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
         return node
 
     async with contextlib.AsyncExitStack() as stack:
+        # Every worker, the empty one too, holds the trio guest: the baseline has it.
+        guest = await TrioGuest.acquire()
+        stack.push_async_callback(guest.release)
         for batch in range(first, first + count, 10):  # ten at a time: bounded load
             started = await asyncio.gather(
                 *(start(i) for i in range(batch, min(batch + 10, first + count)))
@@ -96,8 +104,9 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
             for node in started:
                 stack.push_async_callback(node.close)
             nodes += started
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60 + count  # a bigger share takes longer to join
+        joined: list[Node] = []
+        while nodes and time.monotonic() < deadline:
             joined = [
                 n
                 for n in nodes
@@ -112,7 +121,7 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
             json.dumps(
                 {
                     "ready": [n.peer_id for n in nodes],
-                    "rss_kib": rss_kib() - before,
+                    "rss_kib": rss_kib(),
                     "joined": len(joined),
                 }
             ),
@@ -124,7 +133,7 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(lifetime):
                 await reader.read()  # EOF: the coordinator is done
-        print(json.dumps({"rss_kib": rss_kib() - before}), flush=True)
+        print(json.dumps({"rss_kib": rss_kib()}), flush=True)
 
 
 # -- the coordinator -------------------------------------------------------------------------
@@ -142,7 +151,7 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
         started = time.perf_counter()
         share = [size // workers + (1 if w < size % workers else 0) for w in range(workers)]
         first = 0
-        for count in share:
+        for count in [*share, 0]:  # the last one is the empty worker: the memory baseline
             boot = [a for r in relays for a in ("--bootstrap", r)]
             procs.append(
                 await asyncio.create_subprocess_exec(
@@ -162,17 +171,20 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
             )
             first += count
         peers: list[str] = []
-        rss: list[float] = []
+        ready_kib: list[int] = []
         joined = 0
         for proc in procs:
             assert proc.stdout is not None
             ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), lifetime))
             peers += ready["ready"]
-            rss.append(ready["rss_kib"] / len(ready["ready"]))
+            ready_kib.append(ready["rss_kib"])
             joined += ready["joined"]
         out["startup s"] = time.perf_counter() - started
         out["joined"] = joined
-        out["rss per node MiB"] = statistics.mean(rss) / 1024
+        out["empty worker MiB"] = ready_kib[-1] / 1024
+        out["rss per node at start MiB"] = (sum(ready_kib[:-1]) - workers * ready_kib[-1]) / (
+            1024 * size
+        )
         await asyncio.sleep(3)  # the last nodes' self-lookups spread their records
 
         rng = random.Random(size)
@@ -212,9 +224,19 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
         out["cold"] = cold
         out["reached"] = reached
         out["relay health"] = [r.reach.relay_service.summary() for r in (one, two)]  # type: ignore[union-attr]
+        for proc in procs:  # EOF: each worker reports its RSS now, with its nodes still up
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()
+        end_kib = [
+            json.loads(await asyncio.wait_for(p.stdout.readline(), 60))["rss_kib"]  # type: ignore[union-attr]
+            for p in procs
+        ]
+        out["empty worker end MiB"] = end_kib[-1] / 1024
+        out["worker MiB"] = [k / 1024 for k in end_kib[:-1]]
+        out["rss per node MiB"] = (sum(end_kib[:-1]) - workers * end_kib[-1]) / (1024 * size)
     finally:
         for proc in procs:
-            if proc.stdin is not None:
+            if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
         for proc in procs:
             try:
@@ -252,7 +274,8 @@ def raw_connect_ms(times: int = 5) -> float:
 
 HEAD = (
     f"{'nodes':>5} {'start s':>8} {'joined':>7} {'lookup p50':>11} {'p99':>8} {'found':>6}"
-    f" {'cold p50':>9} {'p99':>8} {'reached':>8} {'cold/base':>9} {'MiB/node':>9}"
+    f" {'lookup/base':>11} {'cold p50':>9} {'p99':>8} {'reached':>8} {'cold/base':>9}"
+    f" {'MiB/node':>9}"
 )
 
 
@@ -261,9 +284,16 @@ def report_row(r: dict[str, Any], base_ms: float) -> None:
     print(
         f"{r['nodes']:>5} {r['startup s']:8.1f} {r['joined']:>7} {pct(r['lookup'], 0.5):9.0f}ms"
         f" {pct(r['lookup'], 0.99):6.0f}ms {r['found']:>3}/{len(r['lookup']):<2}"
+        f" {pct(r['lookup'], 0.5) / base_ms:10.1f}x"
         f" {pct(r['cold'], 0.5):7.0f}ms {pct(r['cold'], 0.99):6.0f}ms"
         f" {r['reached']:>4}/{len(r['cold']):<3} {pct(r['cold'], 0.5) / base_ms:8.1f}x"
-        f" {r['rss per node MiB']:9.1f}"
+        f" {r['rss per node MiB']:9.2f}"
+    )
+    print(
+        f"      memory: per node {r['rss per node MiB']:.2f} MiB after the lookups"
+        f" ({r['rss per node at start MiB']:.2f} MiB right after joining); workers"
+        f" {', '.join(f'{m:.0f}' for m in r['worker MiB'])} MiB against an empty worker's"
+        f" {r['empty worker end MiB']:.0f} MiB"
     )
     print(f"      relays: {r['relay health']}", flush=True)
 
