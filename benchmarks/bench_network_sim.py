@@ -10,11 +10,16 @@ seconds, the whole run after ``--deadline``). For each size it prints:
 * cold reach: a *fresh* business node, given only the two relays, connects by
   peer id to a random node and gets its first answer (lookup + dial + a framed
   request); p50 and p99;
-* memory per node: a worker's RSS, measured after the lookups and reaches (so
-  routing tables, peerstores and connections are as full as the run made them),
-  minus the RSS of an *empty worker* started in the same run (same imports, same
-  trio guest, no node), divided by the worker's nodes. The start-up figure (RSS
-  right after its nodes joined, same baseline) is printed beside it;
+* memory per node, all in: the workers' RSS, measured after the lookups and
+  reaches (so routing tables, peerstores and connections are as full as the run
+  made them), minus the RSS of as many *empty workers* (one is started in the
+  same run: same imports, same trio guest, no node), divided by the nodes. It
+  includes what a process pays to run nodes at all (modules imported on first
+  use, caches), spread over its nodes. The start-up figure (RSS right after the
+  nodes joined, same baseline) is printed beside it;
+* memory per added node (with several sizes): how much the workers' RSS grew
+  from the smallest size to the largest, divided by the nodes added. The
+  worker count is the same at every size, so per-process costs cancel;
 
 and, when several sizes run, how each figure changed from the smallest size.
 Baseline of the same run: a raw py-libp2p connect by multiaddr (no DHT).
@@ -198,13 +203,18 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
             await asyncio.sleep(1)
             lookups: list[float] = []
             found = 0
+            missed: list[str] = []
             for peer in rng.sample(peers, min(60, len(peers))):
                 t = time.perf_counter()
                 addrs = await probe._call(reach.lookup, ID.from_base58(peer))
                 lookups.append(time.perf_counter() - t)
                 found += bool(addrs)
+                if not addrs:  # one node in four (index % 4 == 3) is relay-only
+                    missed.append("relay-only" if peers.index(peer) % 4 == 3 else "public")
             out["lookup"] = lookups
             out["found"] = found
+            out["missed"] = {k: missed.count(k) for k in sorted(set(missed))}
+            out["probe table"] = reach.dht.get_routing_table_size()
 
         cold: list[float] = []
         reached = 0
@@ -223,7 +233,14 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
                 cold.append(time.perf_counter() - t)
         out["cold"] = cold
         out["reached"] = reached
-        out["relay health"] = [r.reach.relay_service.summary() for r in (one, two)]  # type: ignore[union-attr]
+        out["relay health"] = [
+            {
+                **r.reach.relay_service.summary(),  # type: ignore[union-attr]
+                "dht table": r.reach.dht.get_routing_table_size(),  # type: ignore[union-attr]
+                "refused": {p: g.refused for p, g in r.reach.gates.items() if g.refused},  # type: ignore[union-attr]
+            }
+            for r in (one, two)
+        ]
         for proc in procs:  # EOF: each worker reports its RSS now, with its nodes still up
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.close()
@@ -295,6 +312,7 @@ def report_row(r: dict[str, Any], base_ms: float) -> None:
         f" {', '.join(f'{m:.0f}' for m in r['worker MiB'])} MiB against an empty worker's"
         f" {r['empty worker end MiB']:.0f} MiB"
     )
+    print(f"      lookups missed: {r['missed']}; the probe's DHT table: {r['probe table']}")
     print(f"      relays: {r['relay health']}", flush=True)
 
 
@@ -305,7 +323,15 @@ def report_change(runs: list[dict[str, Any]]) -> None:
         for label, key in (("lookup p50", "lookup"), ("cold p50", "cold")):
             print(f"  {label}: {pct(big[key], 0.5) / max(pct(small[key], 0.5), 1e-9):.2f}x")
         ratio = big["rss per node MiB"] / small["rss per node MiB"]
-        print(f"  memory per node: {ratio:.2f}x")
+        print(f"  memory per node, all in: {ratio:.2f}x")
+        # Same worker count at both sizes: what a process pays to run nodes at all
+        # (lazily imported modules, first-use caches) cancels out here.
+        grown = sum(big["worker MiB"]) - sum(small["worker MiB"])
+        marginal = grown / (big["nodes"] - small["nodes"])
+        print(
+            f"  memory per added node: {marginal:.2f} MiB ({grown:.0f} MiB more RSS"
+            f" in the workers for {big['nodes'] - small['nodes']} more nodes)"
+        )
 
 
 def main() -> None:

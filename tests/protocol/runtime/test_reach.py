@@ -244,3 +244,32 @@ async def test_a_circuit_that_ends_leaves_other_circuits_of_the_same_peer_alone(
     # The relay holds the live circuit's two entries and nothing of the one that ended.
     held = {peer for peer, _circuit in service.protocol._active_relays}
     assert held == {ID.from_base58(staying.peer_id), ID.from_base58(vault.peer_id)}
+
+
+async def test_a_node_announces_itself_again_soon_after_joining_then_rarely(
+    nodes: list[Node],
+) -> None:
+    """A node's first announce reaches the peers closest to it *then*; nodes that join
+    with it come later. Of 80 nodes started ten at a time, 39 could not be found by
+    lookup a few seconds later, and all 80 after each had announced once more (D47).
+    So a node announces again on ``announce_again``, then every 10 minutes."""
+    relay = await _relay(nodes)
+    node = await Node.start(
+        Identity.generate(),
+        LOOP,
+        reach=ReachConfig(
+            bootstrap=(relay.addrs[0],),
+            reserve="never",
+            hole_punch=False,
+            dht_server=True,
+            announce_again=(0.1, 0.1),
+        ),
+    )
+    nodes.append(node)
+    reach = node.reach
+    assert reach is not None
+    await _until(lambda: reach.announces >= 3)  # the first, then the two again
+    ticks = reach.status()["lookups"], reach.announces
+    await asyncio.sleep(2.5)  # a few of the 1 s ticks: the schedule is spent
+    assert (reach.status()["lookups"], reach.announces) == ticks == (0, 3)
+    assert ReachConfig().announce_again == (10.0, 30.0, 90.0)
