@@ -51,7 +51,7 @@ from libp2p.peer.id import ID
 
 from protocol.runtime import Node
 from protocol.runtime._bridge import TrioGuest
-from protocol.runtime.reach import ReachConfig, RelayLimits
+from protocol.runtime.reach import ANNOUNCE_AGAIN_S, ReachConfig, RelayLimits
 from protocol.signing import Identity
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)
@@ -144,7 +144,7 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
 # -- the coordinator -------------------------------------------------------------------------
 
 
-async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
+async def simulate(size: int, workers: int, lifetime: float, settle: float) -> dict[str, Any]:
     one = await Node.start(Identity.generate(), LOOP, reach=ReachConfig.for_relay(RelayLimits()))
     two = await Node.start(
         Identity.generate(), LOOP, reach=ReachConfig.for_relay(RelayLimits(), [one.addrs[0]])
@@ -190,7 +190,9 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
         out["rss per node at start MiB"] = (sum(ready_kib[:-1]) - workers * ready_kib[-1]) / (
             1024 * size
         )
-        await asyncio.sleep(3)  # the last nodes' self-lookups spread their records
+        # Measure a settled network: every node has announced itself again on its
+        # schedule (nodes that joined early announced into a smaller network).
+        await asyncio.sleep(settle)
 
         rng = random.Random(size)
         async with Node.start(
@@ -340,6 +342,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--lifetime", type=float, default=600.0, help="a worker's upper bound")
     parser.add_argument("--deadline", type=float, default=1800.0, help="the whole run's")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=sum(ANNOUNCE_AGAIN_S) + 10,
+        help="seconds between the last node joining and the first lookup",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", action="append", default=[], help=argparse.SUPPRESS)
@@ -357,7 +365,7 @@ def main() -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(args.deadline):
                 for size in args.nodes:
-                    runs.append(await simulate(size, args.workers, args.lifetime))
+                    runs.append(await simulate(size, args.workers, args.lifetime, args.settle))
                     report_row(runs[-1], base)
         return runs
 

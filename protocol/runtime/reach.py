@@ -69,7 +69,7 @@ REFRESH_EVERY_S: Final = 600.0
 #: every REFRESH_EVERY_S. A node's announce reaches the peers closest to it *then*; when
 #: many nodes join together (a network starting, everyone after a relay restart), the
 #: closest peers come later and would not know it for 10 minutes (D47).
-ANNOUNCE_AGAIN_S: Final = (10.0, 30.0, 90.0)
+ANNOUNCE_AGAIN_S: Final = (30.0, 120.0)
 #: DHT streams a relay serves at once (a vault: 12); each holds at most one 64 KiB message.
 RELAY_DHT_IN_FLIGHT: Final = 96
 #: Re-reserve this long before a reservation expires.

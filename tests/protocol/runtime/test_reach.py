@@ -272,4 +272,4 @@ async def test_a_node_announces_itself_again_soon_after_joining_then_rarely(
     ticks = reach.status()["lookups"], reach.announces
     await asyncio.sleep(2.5)  # a few of the 1 s ticks: the schedule is spent
     assert (reach.status()["lookups"], reach.announces) == ticks == (0, 3)
-    assert ReachConfig().announce_again == (10.0, 30.0, 90.0)
+    assert ReachConfig().announce_again == (30.0, 120.0)
