@@ -202,7 +202,12 @@ async def simulate(size: int, workers: int, lifetime: float, settle: float) -> d
         ) as probe:
             assert probe.reach is not None
             reach = probe.reach
-            await asyncio.sleep(1)
+            joining = time.perf_counter()
+            with contextlib.suppress(TimeoutError):  # a lookup from an empty table fails at once
+                async with asyncio.timeout(90):
+                    while reach.dht.get_routing_table_size() == 0:
+                        await asyncio.sleep(0.2)
+            out["probe join s"] = time.perf_counter() - joining
             lookups: list[float] = []
             found = 0
             missed: list[str] = []
@@ -314,7 +319,10 @@ def report_row(r: dict[str, Any], base_ms: float) -> None:
         f" {', '.join(f'{m:.0f}' for m in r['worker MiB'])} MiB against an empty worker's"
         f" {r['empty worker end MiB']:.0f} MiB"
     )
-    print(f"      lookups missed: {r['missed']}; the probe's DHT table: {r['probe table']}")
+    print(
+        f"      lookups missed: {r['missed']}; the probe joined in {r['probe join s']:.1f} s,"
+        f" its DHT table at the end: {r['probe table']}"
+    )
     print(f"      relays: {r['relay health']}", flush=True)
 
 
