@@ -10,7 +10,16 @@ seconds, the whole run after ``--deadline``). For each size it prints:
 * cold reach: a *fresh* business node, given only the two relays, connects by
   peer id to a random node and gets its first answer (lookup + dial + a framed
   request); p50 and p99;
-* memory per node: each worker's RSS growth divided by its nodes;
+* memory per node, all in: the workers' RSS, measured after the lookups and
+  reaches (so routing tables, peerstores and connections are as full as the run
+  made them), minus the RSS of as many *empty workers* (one is started in the
+  same run: same imports, same trio guest, no node), divided by the nodes. It
+  includes what a process pays to run nodes at all (modules imported on first
+  use, caches), spread over its nodes. The start-up figure (RSS right after the
+  nodes joined, same baseline) is printed beside it;
+* memory per added node (with several sizes): how much the workers' RSS grew
+  from the smallest size to the largest, divided by the nodes added. The
+  worker count is the same at every size, so per-process costs cancel;
 
 and, when several sizes run, how each figure changed from the smallest size.
 Baseline of the same run: a raw py-libp2p connect by multiaddr (no DHT).
@@ -41,11 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from libp2p.peer.id import ID
 
 from protocol.runtime import Node
-from protocol.runtime.reach import ReachConfig, RelayLimits
+from protocol.runtime._bridge import TrioGuest
+from protocol.runtime.reach import ANNOUNCE_AGAIN_S, ReachConfig, RelayLimits
 from protocol.signing import Identity
 
 logging.getLogger("libp2p").setLevel(logging.CRITICAL)
 logging.getLogger().addHandler(logging.NullHandler())
+logging.disable(logging.ERROR)  # upstream logs every refused or reset stream: noise here
 
 LOOP = ["/ip4/127.0.0.1/tcp/0"]
 ECHO = "/kluis-bench/echo/1.0.0"
@@ -68,7 +79,6 @@ def pct(samples: list[float], q: float) -> float:
 
 async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) -> None:
     logging.getLogger().setLevel(logging.CRITICAL)
-    before = rss_kib()
     nodes: list[Node] = []
 
     def config(i: int) -> ReachConfig:
@@ -89,6 +99,9 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
         return node
 
     async with contextlib.AsyncExitStack() as stack:
+        # Every worker, the empty one too, holds the trio guest: the baseline has it.
+        guest = await TrioGuest.acquire()
+        stack.push_async_callback(guest.release)
         for batch in range(first, first + count, 10):  # ten at a time: bounded load
             started = await asyncio.gather(
                 *(start(i) for i in range(batch, min(batch + 10, first + count)))
@@ -96,8 +109,9 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
             for node in started:
                 stack.push_async_callback(node.close)
             nodes += started
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60 + count  # a bigger share takes longer to join
+        joined: list[Node] = []
+        while nodes and time.monotonic() < deadline:
             joined = [
                 n
                 for n in nodes
@@ -112,7 +126,7 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
             json.dumps(
                 {
                     "ready": [n.peer_id for n in nodes],
-                    "rss_kib": rss_kib() - before,
+                    "rss_kib": rss_kib(),
                     "joined": len(joined),
                 }
             ),
@@ -124,13 +138,13 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(lifetime):
                 await reader.read()  # EOF: the coordinator is done
-        print(json.dumps({"rss_kib": rss_kib() - before}), flush=True)
+        print(json.dumps({"rss_kib": rss_kib()}), flush=True)
 
 
 # -- the coordinator -------------------------------------------------------------------------
 
 
-async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
+async def simulate(size: int, workers: int, lifetime: float, settle: float) -> dict[str, Any]:
     one = await Node.start(Identity.generate(), LOOP, reach=ReachConfig.for_relay(RelayLimits()))
     two = await Node.start(
         Identity.generate(), LOOP, reach=ReachConfig.for_relay(RelayLimits(), [one.addrs[0]])
@@ -142,7 +156,7 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
         started = time.perf_counter()
         share = [size // workers + (1 if w < size % workers else 0) for w in range(workers)]
         first = 0
-        for count in share:
+        for count in [*share, 0]:  # the last one is the empty worker: the memory baseline
             boot = [a for r in relays for a in ("--bootstrap", r)]
             procs.append(
                 await asyncio.create_subprocess_exec(
@@ -162,18 +176,23 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
             )
             first += count
         peers: list[str] = []
-        rss: list[float] = []
+        ready_kib: list[int] = []
         joined = 0
         for proc in procs:
             assert proc.stdout is not None
             ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), lifetime))
             peers += ready["ready"]
-            rss.append(ready["rss_kib"] / len(ready["ready"]))
+            ready_kib.append(ready["rss_kib"])
             joined += ready["joined"]
         out["startup s"] = time.perf_counter() - started
         out["joined"] = joined
-        out["rss per node MiB"] = statistics.mean(rss) / 1024
-        await asyncio.sleep(3)  # the last nodes' self-lookups spread their records
+        out["empty worker MiB"] = ready_kib[-1] / 1024
+        out["rss per node at start MiB"] = (sum(ready_kib[:-1]) - workers * ready_kib[-1]) / (
+            1024 * size
+        )
+        # Measure a settled network: every node has announced itself again on its
+        # schedule (nodes that joined early announced into a smaller network).
+        await asyncio.sleep(settle)
 
         rng = random.Random(size)
         async with Node.start(
@@ -183,16 +202,26 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
         ) as probe:
             assert probe.reach is not None
             reach = probe.reach
-            await asyncio.sleep(1)
+            joining = time.perf_counter()
+            with contextlib.suppress(TimeoutError):  # a lookup from an empty table fails at once
+                async with asyncio.timeout(90):
+                    while reach.dht.get_routing_table_size() == 0:
+                        await asyncio.sleep(0.2)
+            out["probe join s"] = time.perf_counter() - joining
             lookups: list[float] = []
             found = 0
+            missed: list[str] = []
             for peer in rng.sample(peers, min(60, len(peers))):
                 t = time.perf_counter()
                 addrs = await probe._call(reach.lookup, ID.from_base58(peer))
                 lookups.append(time.perf_counter() - t)
                 found += bool(addrs)
+                if not addrs:  # one node in four (index % 4 == 3) is relay-only
+                    missed.append("relay-only" if peers.index(peer) % 4 == 3 else "public")
             out["lookup"] = lookups
             out["found"] = found
+            out["missed"] = {k: missed.count(k) for k in sorted(set(missed))}
+            out["probe table"] = reach.dht.get_routing_table_size()
 
         cold: list[float] = []
         reached = 0
@@ -211,10 +240,27 @@ async def simulate(size: int, workers: int, lifetime: float) -> dict[str, Any]:
                 cold.append(time.perf_counter() - t)
         out["cold"] = cold
         out["reached"] = reached
-        out["relay health"] = [r.reach.relay_service.summary() for r in (one, two)]  # type: ignore[union-attr]
+        out["relay health"] = [
+            {
+                **r.reach.relay_service.summary(),  # type: ignore[union-attr]
+                "dht table": r.reach.dht.get_routing_table_size(),  # type: ignore[union-attr]
+                "refused": {p: g.refused for p, g in r.reach.gates.items() if g.refused},  # type: ignore[union-attr]
+            }
+            for r in (one, two)
+        ]
+        for proc in procs:  # EOF: each worker reports its RSS now, with its nodes still up
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.close()
+        end_kib = [
+            json.loads(await asyncio.wait_for(p.stdout.readline(), 60))["rss_kib"]  # type: ignore[union-attr]
+            for p in procs
+        ]
+        out["empty worker end MiB"] = end_kib[-1] / 1024
+        out["worker MiB"] = [k / 1024 for k in end_kib[:-1]]
+        out["rss per node MiB"] = (sum(end_kib[:-1]) - workers * end_kib[-1]) / (1024 * size)
     finally:
         for proc in procs:
-            if proc.stdin is not None:
+            if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
         for proc in procs:
             try:
@@ -252,7 +298,8 @@ def raw_connect_ms(times: int = 5) -> float:
 
 HEAD = (
     f"{'nodes':>5} {'start s':>8} {'joined':>7} {'lookup p50':>11} {'p99':>8} {'found':>6}"
-    f" {'cold p50':>9} {'p99':>8} {'reached':>8} {'cold/base':>9} {'MiB/node':>9}"
+    f" {'lookup/base':>11} {'cold p50':>9} {'p99':>8} {'reached':>8} {'cold/base':>9}"
+    f" {'MiB/node':>9}"
 )
 
 
@@ -261,9 +308,20 @@ def report_row(r: dict[str, Any], base_ms: float) -> None:
     print(
         f"{r['nodes']:>5} {r['startup s']:8.1f} {r['joined']:>7} {pct(r['lookup'], 0.5):9.0f}ms"
         f" {pct(r['lookup'], 0.99):6.0f}ms {r['found']:>3}/{len(r['lookup']):<2}"
+        f" {pct(r['lookup'], 0.5) / base_ms:10.1f}x"
         f" {pct(r['cold'], 0.5):7.0f}ms {pct(r['cold'], 0.99):6.0f}ms"
         f" {r['reached']:>4}/{len(r['cold']):<3} {pct(r['cold'], 0.5) / base_ms:8.1f}x"
-        f" {r['rss per node MiB']:9.1f}"
+        f" {r['rss per node MiB']:9.2f}"
+    )
+    print(
+        f"      memory: per node {r['rss per node MiB']:.2f} MiB after the lookups"
+        f" ({r['rss per node at start MiB']:.2f} MiB right after joining); workers"
+        f" {', '.join(f'{m:.0f}' for m in r['worker MiB'])} MiB against an empty worker's"
+        f" {r['empty worker end MiB']:.0f} MiB"
+    )
+    print(
+        f"      lookups missed: {r['missed']}; the probe joined in {r['probe join s']:.1f} s,"
+        f" its DHT table at the end: {r['probe table']}"
     )
     print(f"      relays: {r['relay health']}", flush=True)
 
@@ -275,7 +333,15 @@ def report_change(runs: list[dict[str, Any]]) -> None:
         for label, key in (("lookup p50", "lookup"), ("cold p50", "cold")):
             print(f"  {label}: {pct(big[key], 0.5) / max(pct(small[key], 0.5), 1e-9):.2f}x")
         ratio = big["rss per node MiB"] / small["rss per node MiB"]
-        print(f"  memory per node: {ratio:.2f}x")
+        print(f"  memory per node, all in: {ratio:.2f}x")
+        # Same worker count at both sizes: what a process pays to run nodes at all
+        # (lazily imported modules, first-use caches) cancels out here.
+        grown = sum(big["worker MiB"]) - sum(small["worker MiB"])
+        marginal = grown / (big["nodes"] - small["nodes"])
+        print(
+            f"  memory per added node: {marginal:.2f} MiB ({grown:.0f} MiB more RSS"
+            f" in the workers for {big['nodes'] - small['nodes']} more nodes)"
+        )
 
 
 def main() -> None:
@@ -284,6 +350,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--lifetime", type=float, default=600.0, help="a worker's upper bound")
     parser.add_argument("--deadline", type=float, default=1800.0, help="the whole run's")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=sum(ANNOUNCE_AGAIN_S) + 10,
+        help="seconds between the last node joining and the first lookup",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", action="append", default=[], help=argparse.SUPPRESS)
@@ -301,7 +373,7 @@ def main() -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(args.deadline):
                 for size in args.nodes:
-                    runs.append(await simulate(size, args.workers, args.lifetime))
+                    runs.append(await simulate(size, args.workers, args.lifetime, args.settle))
                     report_row(runs[-1], base)
         return runs
 

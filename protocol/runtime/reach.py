@@ -65,6 +65,13 @@ DHT_PROTOCOL: Final = str(_dht_fix.KLUIS_DHT_PROTOCOL)
 TICK_S: Final = 1.0
 AUTONAT_EVERY_S: Final = 300.0
 REFRESH_EVERY_S: Final = 600.0
+#: After its first announce, a node announces itself again after these intervals, then
+#: every REFRESH_EVERY_S. A node's announce reaches the peers closest to it *then*; when
+#: many nodes join together (a network starting, everyone after a relay restart), the
+#: closest peers come later and would not know it for 10 minutes (D47).
+ANNOUNCE_AGAIN_S: Final = (30.0, 120.0)
+#: DHT streams a relay serves at once (a vault: 12); each holds at most one 64 KiB message.
+RELAY_DHT_IN_FLIGHT: Final = 96
 #: Re-reserve this long before a reservation expires.
 RESERVE_MARGIN_S: Final = 300.0
 
@@ -89,6 +96,7 @@ class ReachConfig:
     dial_timeout: float = 5.0
     lookup_timeout: float = 10.0
     hole_punch: bool = True
+    announce_again: tuple[float, ...] = ANNOUNCE_AGAIN_S
 
     @classmethod
     def for_relay(cls, limits: RelayLimits, bootstrap: Sequence[str] = ()) -> ReachConfig:
@@ -124,6 +132,7 @@ class Reach:
         self.reachability: Reachability = "unknown"
         self.relay_service: RelayService | None = None
         self.lookups = 0
+        self.announces = 0
         self._cursor = 0
         self._stopped = trio.Event()
         self._scope = trio.CancelScope()
@@ -193,13 +202,17 @@ class Reach:
 
     def _install_gates(self) -> None:
         # (protocol, per-peer rate/s, burst, streams in flight in total)
+        relay = self.config.serve_relay is not None
         plan: list[tuple[str, float, int, int]] = [
-            (DHT_PROTOCOL, 5.0, 20, 12),
+            # A relay is every node's bootstrap DHT server: a whole network's joins,
+            # announces and lookups arrive at it at once, and 12 in flight refused
+            # most of them at 200 nodes (D47). Per peer, the rate is the same.
+            (DHT_PROTOCOL, 5.0, 20, RELAY_DHT_IN_FLIGHT if relay else 12),
             (str(STOP_PROTOCOL_ID), 2.0, 10, 32),
             (DCUTR_PROTOCOL, 0.5, 3, 8),
         ]
-        if self.config.serve_relay is not None:
-            plan += [(str(HOP_PROTOCOL), 1.0, 5, 64), (AUTONAT_PROTOCOL_ID, 0.2, 2, 4)]
+        if relay:
+            plan += [(str(HOP_PROTOCOL), 1.0, 5, 64), (AUTONAT_PROTOCOL_ID, 0.2, 2, 16)]
         handlers = self.host.get_mux().handlers
         for protocol, rate, burst, active in plan:
             if protocol in handlers:
@@ -210,16 +223,17 @@ class Reach:
 
     async def _keep_up(self) -> None:
         """Join the DHT, keep a reservation when needed, re-check now and then."""
-        last_autonat = last_refresh = -1e9
+        last_autonat = next_announce = -1e9
+        again = list(self.config.announce_again)
         while True:
             joined = await self._join()
             now = time.monotonic()
             if joined and now - last_autonat > AUTONAT_EVERY_S:
                 last_autonat = now
                 await self._check_reachability()
-            if joined and now - last_refresh > REFRESH_EVERY_S:
-                last_refresh = now
+            if joined and now >= next_announce:
                 await self._announce()
+                next_announce = time.monotonic() + (again.pop(0) if again else REFRESH_EVERY_S)
             changed = await self._keep_reservation()
             if changed:
                 await self._announce()
@@ -243,6 +257,7 @@ class Reach:
 
     async def _announce(self) -> None:
         """Look ourselves up: the closest peers learn our (new) signed record."""
+        self.announces += 1
         with trio.move_on_after(self.config.lookup_timeout):
             with contextlib.suppress(Exception):
                 await self.dht.peer_routing.find_closest_peers_network(

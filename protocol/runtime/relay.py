@@ -13,7 +13,7 @@ small server cannot be made to carry bulk traffic:
 * ``max_circuits`` — relayed connections to one reserved peer at once.
 * ``max_reservations`` — reserved peers in total.
 
-Two py-libp2p 0.8.1 bugs are worked around here (regression tests in
+Three py-libp2p 0.8.1 bugs are worked around here (regression tests in
 ``tests/protocol/runtime/test_reach.py``):
 
 * ``_handle_reserve`` takes the reserving peer from the message's ``peer`` field
@@ -24,11 +24,25 @@ Two py-libp2p 0.8.1 bugs are worked around here (regression tests in
   We open a new window (``data_used = 0``) when a refresh comes after
   ``reservation_ttl_s``; ``data=0`` must never be passed (upstream reads it as
   "no bytes at all", not "unlimited").
+* ``CircuitV2Protocol._active_relays`` is a dict keyed by *peer id*: each
+  circuit stores its streams under its source's and its destination's peer id,
+  and when a circuit ends, ``_relay_data``'s ``finally`` closes whatever is
+  stored under those ids *now*, which is the streams of the peer's most recent
+  other circuit. So when one business left a relay-only vault, the relay cut
+  another business's circuit to the same vault (and an intent node ending a
+  negotiation cut the winner's circuit to the vault: its next read failed with
+  a stream reset in multistream-select). :class:`_Circuits` keys the same dict
+  by (peer id, circuit), the circuit being a context variable that
+  :meth:`_Hop._handle_connect` sets and trio's child tasks inherit, and drops a
+  circuit's entries when its handler returns (upstream never removes the
+  entry of a circuit whose STOP failed).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +90,54 @@ class _Resources(RelayResourceManager):
         return super().refresh_reservation(peer_id)
 
 
+#: The circuit the running HOP CONNECT handler serves (0: none). Set by
+#: :meth:`_Hop._handle_connect`; the two ``_relay_data`` tasks it starts inherit it.
+_circuit: ContextVar[int] = ContextVar("kluis_relay_circuit", default=0)
+
+
+class _Circuits(dict[tuple[Any, int], tuple[Any, Any]]):
+    """Upstream's ``_active_relays``, keyed by (peer id, circuit) instead of peer id.
+
+    Upstream only uses ``d[peer] = ...``, ``peer in d``, ``d[peer]``, ``del d[peer]``,
+    ``values()`` and ``clear()``; the first four now see the current circuit's entry only.
+    """
+
+    def __setitem__(self, peer: Any, value: tuple[Any, Any]) -> None:
+        super().__setitem__((peer, _circuit.get()), value)
+
+    def __getitem__(self, peer: Any) -> tuple[Any, Any]:
+        return super().__getitem__((peer, _circuit.get()))
+
+    def __delitem__(self, peer: Any) -> None:
+        super().__delitem__((peer, _circuit.get()))
+
+    def __contains__(self, peer: object) -> bool:
+        return super().__contains__((peer, _circuit.get()))
+
+    def forget(self, circuit: int) -> None:
+        """Drop what one circuit left behind (its streams are closed or never relayed)."""
+        for key in [k for k in self.keys() if k[1] == circuit]:
+            super().__delitem__(key)
+
+
 class _Hop(CircuitV2Protocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._circuits = _Circuits()
+        # Same operations, a different key inside (upstream annotates it dict[ID, ...]).
+        self._active_relays = self._circuits  # type: ignore[assignment]
+        self._circuit_ids = itertools.count(1)
+
+    async def _handle_connect(self, stream: Any, msg: Any) -> None:
+        # One circuit per CONNECT: its streams are its own, not its peers' (module doc).
+        circuit = next(self._circuit_ids)
+        token = _circuit.set(circuit)
+        try:
+            await super()._handle_connect(stream, msg)
+        finally:
+            _circuit.reset(token)
+            self._circuits.forget(circuit)
+
     async def _handle_reserve(self, stream: Any, msg: Any) -> None:
         # Reserve for the authenticated peer only (upstream trusts msg.peer.id).
         msg.peer.id = stream.muxed_conn.peer_id.to_bytes()

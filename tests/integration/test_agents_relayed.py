@@ -4,7 +4,8 @@ Issue 11 asks that a scoped read, a subscription *and a negotiation* all fit in
 the relay's limits (docs/deployment.md, "Relay limits"). Here nobody listens on
 an address of their own: the vault, the vault's intent node and the two
 businesses each hold a slot at one relay (a ``kluis relay``-style node), so the
-intent's gossip, every negotiation move and the agreement all cross the relay.
+intent's gossip, every negotiation move, the agreement and the winner's first
+read all cross the relay.
 (Reads and subscriptions through a relay are covered by ``test_reach.py``,
 ``test_reach_netns.py`` and the demo's act 4.)
 
@@ -121,6 +122,12 @@ async def test_a_negotiation_and_its_agreement_go_through_a_relay(
             winner, won = next((b, a) for b, a in businesses if b.peer_id == agreement.business)
             assert (await won.next_win(timeout=15)).agreement == agreement  # award, relayed
             assert vn.grants.grant(grant.grant_id).grant.requester == winner.peer_id
+            # A relayed read after the relayed negotiation: the intent node's circuits
+            # have ended by now, and the winner's circuit to the vault must outlive them
+            # (py-libp2p's relay used to cut it: protocol/runtime/relay.py, _Circuits).
+            values = await winner.read(grant.grant_id)
+            assert values["contact.email"] == "alice@example.org"
+            assert winner.node is not None and winner.node.path_to(vn.peer_id) == "relayed"
             # Nobody had an address of its own: every move crossed the relay.
             assert all("/p2p-circuit" in a for a in outcome.intent.negotiate_addrs)
             assert relay.reach is not None and relay.reach.relay_service is not None

@@ -203,3 +203,73 @@ def test_gate_bounds_rate_and_table() -> None:
 def test_relay_limits_refuse_zero() -> None:
     with pytest.raises(ValueError, match="data_bytes"):
         RelayLimits(data_bytes=0)
+
+
+def _connections(node: Node, peer: Node) -> list[object]:
+    """The libp2p connection objects ``node`` holds to ``peer`` (identity, not equality)."""
+    return list(node.libp2p_host.get_network().get_connections(ID.from_base58(peer.peer_id)))
+
+
+async def test_a_circuit_that_ends_leaves_other_circuits_of_the_same_peer_alone(
+    nodes: list[Node],
+) -> None:
+    """Regression: py-libp2p 0.8.1's HOP cleans a circuit up by *peer id*, not by circuit.
+
+    Two businesses reach one relay-only vault. The one that connected first leaves; the
+    other's relayed connection (the very same one, not a redial) still carries requests.
+    Before the fix the relay closed the streams of the circuit registered last under the
+    vault's peer id, i.e. the other business's: "a relayed read after a relayed
+    negotiation" failed with a stream reset in multistream-select.
+    """
+    relay = await _relay(nodes)
+    vault = await _vault(nodes, [relay])
+    leaving = await _business(nodes, relay)
+    staying = await _business(nodes, relay)
+    assert relay.reach is not None and relay.reach.relay_service is not None
+    service = relay.reach.relay_service
+    await leaving.connect(vault.peer_id)
+    await staying.connect(vault.peer_id)  # the circuit registered last under the vault's id
+    assert leaving.path_to(vault.peer_id) == staying.path_to(vault.peer_id) == "relayed"
+    await _until(lambda: service.summary()["circuits"] == 2)
+    assert await staying.request(vault.peer_id, ECHO, b"before") == b"before"
+    before = _connections(staying, vault)
+    assert len(before) == 1
+
+    await leaving.close()
+    await _until(lambda: service.summary()["circuits"] < 2)  # the leaving circuit is gone
+    await _until(lambda: vault.peers().count(leaving.peer_id) == 0)
+    assert await staying.request(vault.peer_id, ECHO, b"after") == b"after"
+    assert _connections(staying, vault) == before  # the same relayed connection carried it
+    assert service.summary()["circuits"] == 1
+    # The relay holds the live circuit's two entries and nothing of the one that ended.
+    held = {peer for peer, _circuit in service.protocol._active_relays}
+    assert held == {ID.from_base58(staying.peer_id), ID.from_base58(vault.peer_id)}
+
+
+async def test_a_node_announces_itself_again_soon_after_joining_then_rarely(
+    nodes: list[Node],
+) -> None:
+    """A node's first announce reaches the peers closest to it *then*; nodes that join
+    with it come later. Of 80 nodes started ten at a time, 39 could not be found by
+    lookup a few seconds later, and all 80 after each had announced once more (D47).
+    So a node announces again on ``announce_again``, then every 10 minutes."""
+    relay = await _relay(nodes)
+    node = await Node.start(
+        Identity.generate(),
+        LOOP,
+        reach=ReachConfig(
+            bootstrap=(relay.addrs[0],),
+            reserve="never",
+            hole_punch=False,
+            dht_server=True,
+            announce_again=(0.1, 0.1),
+        ),
+    )
+    nodes.append(node)
+    reach = node.reach
+    assert reach is not None
+    await _until(lambda: reach.announces >= 3)  # the first, then the two again
+    ticks = reach.status()["lookups"], reach.announces
+    await asyncio.sleep(2.5)  # a few of the 1 s ticks: the schedule is spent
+    assert (reach.status()["lookups"], reach.announces) == ticks == (0, 3)
+    assert ReachConfig().announce_again == (30.0, 120.0)
