@@ -312,6 +312,15 @@ class Requester(Service):
         self._tasks.spawn(share.run(), name=f"worker {worker}")
         return share
 
+    @property
+    def store_label(self) -> str:
+        """``sqlite``, or ``postgresql://host:port/dbname`` (never the user or password)."""
+        if self._store_url is None:
+            return "sqlite"
+        from vault.store.pgdb import safe_label
+
+        return safe_label(self._store_url)
+
     async def _took_over(self, change: LeaseChange) -> None:
         """New shards: read what the other workers wrote, then keep their promises."""
         del change  # the whole book is reloaded; the filters pick the owned vaults
