@@ -49,7 +49,7 @@ __all__ = ["BusinessNode"]
 log = logging.getLogger(__name__)
 
 #: Seconds between looks for grants that arrived without passing through this node
-#: (an agreement, a decision collected by the SDK elsewhere).
+#: (an agreement, a decision collected by the SDK elsewhere, another worker's grant).
 REFRESH_INTERVAL = 5.0
 
 
@@ -136,9 +136,15 @@ class BusinessNode(Service):
         return self
 
     async def _refresh_loop(self) -> None:
+        seen = -1
         while True:
             await asyncio.sleep(REFRESH_INTERVAL)
             try:
+                if self.biz.share is not None:  # other workers write grants too (D28)
+                    version = self.biz.vault.store.data_version()
+                    if version != seen:
+                        self.biz.book.reload()
+                        seen = self.biz.vault.store.data_version()
                 self.holder.refresh()
             except Exception:
                 log.exception("looking for new grants failed")

@@ -97,9 +97,7 @@ def test_petname_without_a_running_node(tmp_path: Path):
         async with Requester.open(
             home, BIZ_PASSPHRASE, network=False, retention_interval=None
         ) as biz:
-            from vault.requester._asking import Asking  # noqa: F401 - present in this tree
-
-            await biz.prepare_request(
+            biz.asking.record(
                 f"/ip4/127.0.0.1/tcp/1/p2p/{vault_peer}", ["contact.email"], "ServiceProvision"
             )
 
