@@ -106,6 +106,10 @@ DEFAULT_RETENTION_INTERVAL = 60.0
 MUXER = "yamux"
 #: Seconds the background tasks (receipt sends) get to finish when closing.
 CLOSE_GRACE = 5.0
+#: Vault connections one business process may hold open (each held subscription
+#: needs one). py-libp2p's default is 256; a worker's share of a large business's
+#: vaults is bounded by its own relationships, not by what peers send it.
+MAX_VAULT_CONNECTIONS = 16_384
 
 
 class Requester(Service):
@@ -265,6 +269,7 @@ class Requester(Service):
                     mdns=mdns,
                     muxer=MUXER,
                     reach=reach,
+                    max_outbound_connections=MAX_VAULT_CONNECTIONS,
                 )
                 steps.undo(node.close, "stop the libp2p node")
                 self.link.node = node
