@@ -590,6 +590,23 @@ def _is_awaitable(value: object) -> bool:
     return inspect.isawaitable(value)
 
 
+def _connection_config(per_peer: int, max_outbound: int | None) -> ConnectionConfig:
+    """The swarm's caps; with ``max_outbound``, room for that many dialled connections.
+
+    py-libp2p 0.8.1's ``ConnectionConfig`` refuses a dial once the swarm holds
+    300 connections ("Maximum connections limit reached") and its pruner closes
+    connections above a high watermark of 300: both are raised with the
+    resource manager's ceiling (:func:`_resources`), or a business could not
+    keep more than 300 vaults' subscriptions open.
+    """
+    if max_outbound is None:
+        return ConnectionConfig(max_connections_per_peer=per_peer)
+    total = max_outbound + 256
+    return ConnectionConfig(
+        max_connections_per_peer=per_peer, max_connections=total, high_watermark=total
+    )
+
+
 def _resources(max_outbound: int | None) -> Any:
     """A py-libp2p resource manager allowing ``max_outbound`` dialled connections; None: its own.
 
@@ -710,7 +727,9 @@ class Node(Service):
             key_pair=create_new_key_pair(identity.seed()),
             muxer_opt=muxer_opt,
             listen_addrs=listen_addrs,
-            connection_config=ConnectionConfig(max_connections_per_peer=max_connections_per_peer),
+            connection_config=_connection_config(
+                max_connections_per_peer, max_outbound_connections
+            ),
             resource_manager=_resources(max_outbound_connections),
         )
         if str(host.get_id()) != identity.peer_id:  # pragma: no cover - a key encoding bug

@@ -18,3 +18,6 @@ async def test_the_requester_node_dials_up_to_its_own_ceiling(tmp_path: Path) ->
         assert limits.max_established_outbound == MAX_VAULT_CONNECTIONS > 256
         assert limits.max_established_inbound == 256  # peer-controlled: py-libp2p's bound kept
         assert manager.limits.max_connections >= MAX_VAULT_CONNECTIONS
+        swarm = node._host.get_network().connection_config  # type: ignore[attr-defined]
+        assert swarm.max_connections >= MAX_VAULT_CONNECTIONS  # py-libp2p's own: 300
+        assert swarm.high_watermark >= MAX_VAULT_CONNECTIONS  # its pruner starts above this
