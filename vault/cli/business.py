@@ -169,12 +169,15 @@ def _store(folder: Path, given: str | None) -> str | None:
 def _worker_name(folder: Path, given: str | None) -> str:
     """The flag/env, else ``[business] worker``, else this host and a digest of the home."""
     import hashlib
+    import re
     import socket
 
     from vault.home.config import load_config
 
     name = given or load_config(folder).business.worker
     if name:
+        if not re.fullmatch(r"[\w.:@-]{1,64}", name):
+            raise RequesterError("--worker is 1 to 64 letters, digits or . : @ - _")
         return name
     digest = hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:8]
     return f"{socket.gethostname()[:40]}-{digest}"

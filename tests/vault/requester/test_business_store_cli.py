@@ -82,6 +82,9 @@ def test_a_worker_name_needs_a_postgresql_store(tmp_path: Path):
     asyncio.run(_make(home))
     line = _one_line_without_secret(*_kluis(home, "start", "--worker", "w1"))
     assert "--worker needs a PostgreSQL store" in line
+    url = f"postgresql://shop:{SECRET}@127.0.0.1:{_closed_port()}/shop"
+    line = _one_line_without_secret(*_kluis(home, "start", "--store", url, "--worker", "w 1\n"))
+    assert "--worker is 1 to 64" in line
 
 
 async def _make(home: Path) -> str:
