@@ -132,6 +132,8 @@ async def vault_host(root: Path, first: int, count: int) -> None:
                 break
             if cmd["cmd"] == "rss":
                 say({"rss": rss_bytes()})
+            elif cmd["cmd"] == "subs":
+                say({"subs": subscribed(nodes, cmd["business"])})
             elif cmd["cmd"] == "revoke":
                 say({"latencies": await revoke_some(nodes, cmd["business"], cmd["count"],
                                                     cmd["interval"], cmd["timeout"])})  # fmt: skip
@@ -157,12 +159,22 @@ async def revoke_some(
         return None
 
     tasks = []
-    for vn in nodes[:count]:
+    for vn in nodes:
         live = vn.grants.live_grants(requester=business)
-        if live:
+        if live and len(tasks) < count:
             tasks.append(asyncio.create_task(one(vn, live[0].grant_id)))
             await asyncio.sleep(interval)
     return list(await asyncio.gather(*tasks))
+
+
+def subscribed(nodes: list[Any], business: str) -> int:
+    """The business's live grants with a subscription open at the vault."""
+    return sum(
+        1
+        for vn in nodes
+        for g in vn.grants.live_grants(requester=business)
+        if vn.access.subscriptions(g.grant_id) > 0
+    )
 
 
 # -- a business worker: reads (sync), then holds subscriptions ----------------------------------
@@ -482,52 +494,69 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
                 and sum(st["held"] for st in states) >= args.vaults
             )
 
-        while not settled(nodes):
+        async def at_vaults() -> int:
+            answers = await asyncio.gather(
+                *(h.ask({"cmd": "subs", "business": pg_peer}, left()) for h in hosts)
+            )
+            return sum(a["subs"] for a in answers)
+
+        seen = 0
+        while time.monotonic() - t < 180:  # bounded: the figure says how far it got
             left()
-            await asyncio.sleep(0.2)
-        print(f"   all {args.vaults} held, shards divided, after {time.monotonic() - t:.1f} s: "
-              f"held {[p.last['held'] for p in nodes]}, "
+            seen = await at_vaults()
+            if settled(nodes) and seen >= args.vaults:
+                break
+            await asyncio.sleep(0.25)
+        print(f"   {seen} of {args.vaults} subscribed at the vaults after "
+              f"{time.monotonic() - t:.1f} s: held {[p.last['held'] for p in nodes]}, "
               f"shards {[p.last['shards'] for p in nodes]}")  # fmt: skip
-        await asyncio.sleep(FAILOVER_TTL)  # steady state
+
+        async def revokes(count: int, label: str) -> None:
+            each = -(-count // args.hosts)
+            asked = {"cmd": "revoke", "business": pg_peer, "count": each, "interval": 0.05,
+                     "timeout": 60.0}  # fmt: skip
+            answers = await asyncio.gather(*(h.ask(asked, left()) for h in hosts))
+            got: list[float | None] = [x for a in answers for x in a["latencies"]]
+            ok = [g for g in got if g is not None]
+            shown = (f"p50 {pct(ok, 50) * 1000:.0f} ms, p99 {pct(ok, 99) * 1000:.0f} ms, "
+                     f"max {max(ok) * 1000:.0f} ms" if ok else "none")  # fmt: skip
+            print(f"   {label}: {len(ok)} receipts of {len(got)} within 60 s: {shown}", flush=True)
+
+        print(f"\n5a. revoke -> deletion receipt, 4 workers holding {args.vaults} subscriptions")
+        await revokes(args.revokes // 2, "steady state")
+        live = args.vaults - args.revokes // 2
+        await asyncio.sleep(FAILOVER_TTL)
         victim = max(nodes, key=lambda p: p.last["held"])
         rest = [p for p in nodes if p is not victim]
         lost = victim.last["held"]
         t = time.monotonic()
         victim.kill9()
-        shards_at = held_at = None
-        while held_at is None:
+        shards_at = held_at = vault_at = None
+        while vault_at is None and time.monotonic() - t < 120:
             left()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
+            now = time.monotonic() - t
             if shards_at is None and sum(p.last["shards"] for p in rest) == 64:
-                shards_at = time.monotonic() - t
-            if shards_at is not None and sum(p.last["held"] for p in rest) >= args.vaults:
-                held_at = time.monotonic() - t
-        print(f"   killed a worker holding {lost} subscriptions")
-        print(
-            f"   its shards leased by the others after {shards_at:5.1f} s "
-            f"(bound ttl + ttl/3 = {FAILOVER_TTL * 4 / 3:.0f} s)"
-        )
-        print(f"   its subscriptions held again after  {held_at:5.1f} s: "
-              f"{[p.last['held'] for p in rest]}", flush=True)  # fmt: skip
-        rss = [p.last["rss"] / MB for p in rest]
-        print(f"   survivors' RSS {', '.join(f'{r:.0f}' for r in rss)} MB")
+                shards_at = now
+            if held_at is None and sum(p.last["held"] for p in rest) >= live:
+                held_at = now
+            if shards_at is not None and await at_vaults() >= live:
+                vault_at = time.monotonic() - t
+        print(f"\n4. kill -9 of a worker holding {lost} subscriptions ({live} live grants)")
 
-        print(f"\n5. revoke -> deletion receipt, {args.revokes} revokes while 3 workers hold "
-              f"{args.vaults} subscriptions")  # fmt: skip
-        each = -(-args.revokes // args.hosts)
-        asked = {"cmd": "revoke", "business": pg_peer, "count": each, "interval": 0.05,
-                 "timeout": 60.0}  # fmt: skip
-        answers = await asyncio.gather(*(h.ask(asked, left()) for h in hosts))
-        got: list[float | None] = [x for a in answers for x in a["latencies"]]
-        ok = [g for g in got if g is not None]
-        if ok:
-            print(
-                f"   {len(ok)} receipts of {len(got)}: p50 {pct(ok, 50) * 1000:.0f} ms, "
-                f"p99 {pct(ok, 99) * 1000:.0f} ms, max {max(ok) * 1000:.0f} ms",
-                flush=True,
-            )
-        else:
-            print("   no receipt arrived", flush=True)
+        def secs(x: float | None) -> str:
+            return "not within 120 s" if x is None else f"{x:5.1f} s"
+
+        print(f"   its shards leased by the others after      {secs(shards_at)} "
+              f"(bound ttl + ttl/3 = {FAILOVER_TTL * 4 / 3:.0f} s)")  # fmt: skip
+        print(f"   survivors hold every subscription after    {secs(held_at)} "
+              f"(acknowledged by the vault): {[p.last['held'] for p in rest]}")  # fmt: skip
+        print(f"   every vault sees its subscription after    {secs(vault_at)} "
+              f"({await at_vaults()} of {live})")  # fmt: skip
+        rss = [p.last["rss"] / MB for p in rest]
+        print(f"   survivors' RSS {', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
+        print(f"\n5b. revoke -> deletion receipt, after the failover, 3 workers holding {live}")
+        await revokes(args.revokes - args.revokes // 2, "after failover")
         for p in rest:
             p.stop(timeout=30)
     finally:

@@ -129,9 +129,13 @@ class SubscriptionHolder:
                 grant_id
             ):
                 try:
-                    self._connected.add(grant_id)
-                    self._note("held", grant_id)
-                    async for update in self.biz.subscribe(grant_id):
+
+                    def acked(grant_id: str = grant_id) -> None:  # the vault said yes
+                        if grant_id not in self._connected:
+                            self._connected.add(grant_id)
+                            self._note("held", grant_id)
+
+                    async for update in self.biz.subscribe(grant_id, on_subscribed=acked):
                         backoff = self.first_backoff
                         self._note("update", grant_id, update.path, update.version)
                     self._note("revoked", grant_id)

@@ -49,7 +49,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -453,7 +453,12 @@ class Requester(Service):
         return await self.reader.read(self.local.record(grant), fields, timeout)
 
     def subscribe(
-        self, grant: GrantRef, fields: Iterable[str] | None = None, *, timeout: float = CALL_TIMEOUT
+        self,
+        grant: GrantRef,
+        fields: Iterable[str] | None = None,
+        *,
+        timeout: float = CALL_TIMEOUT,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> AsyncIterator[Update]:
         """Yield :class:`protocol.Update`\\ s for granted fields as the owner changes them.
 
@@ -464,9 +469,10 @@ class Requester(Service):
         :class:`protocol.TransportError` only if the subscription cannot be
         restored: when the stream breaks (a relay's time limit, a vault that
         restarts or moves) it subscribes again and yields what changed
-        meanwhile (``._resubscribe``).
+        meanwhile (``._resubscribe``). ``on_subscribed`` is called each time the
+        vault has acknowledged the subscription (first, and after every restore).
         """
-        return self.reader.subscribe(grant, fields, timeout)
+        return self.reader.subscribe(grant, fields, timeout, on_subscribed)
 
     # -- contact and erasure (see ._contact, ._delivery) ------------------------------------
 
