@@ -36,7 +36,6 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
 
 from . import limits
@@ -91,6 +90,10 @@ def _https_url(value: str) -> str:
 def _email(value: str) -> str:
     # Cached (bounded): a business sends the same address with every request, and the
     # full syntax check costs more than the signature check. Failures are not cached.
+    # Imported here, not at the top: the store imports this module, and `kluis get`
+    # should not load an e-mail parser it never uses (issue 14 §2).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -20,8 +20,23 @@ Public API::
     # or: node = await Node.start(...); ...; await node.close()
 """
 
-from ._bridge import GuestCancelled, GuestError, TrioGuest
-from .node import (
+from protocol.standins import defer_imports
+
+# py-libp2p 0.8's host imports its AutoTLS ACME client at the top
+# (libp2p.host.basic_host -> libp2p.security.tls.autotls.acme and .broker), and with
+# them httpx, requests and, through httpx's command line, rich and pygments: about
+# 0.1 s of every node's start, for a feature kluis never turns on (issue 14 §2, D38).
+# The names it takes are stand-ins until used; tests/protocol/test_standins.py.
+defer_imports(
+    "libp2p.host.basic_host",
+    {
+        "libp2p.security.tls.autotls.acme": ("ACMEClient", "compute_b36_peer_id"),
+        "libp2p.security.tls.autotls.broker": ("BrokerClient",),
+    },
+)
+
+from ._bridge import GuestCancelled, GuestError, TrioGuest  # noqa: E402
+from .node import (  # noqa: E402
     DEFAULT_MUXER,
     MAX_INBOUND_STREAMS_PER_PEER,
     EndOfStream,

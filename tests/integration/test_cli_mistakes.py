@@ -116,6 +116,16 @@ def test_start_on_a_busy_control_port(home: Path) -> None:
     assert not (home / "control.url").exists()
 
 
+def test_start_with_a_wrong_passphrase_leaves_the_vault_unlocked_by_nobody(home: Path) -> None:
+    """``kluis start`` unlocks while it imports the node (the two overlap); a wrong
+    passphrase is still one line, and the lock it took is released."""
+    env = {"KLUIS_HOME": str(home), "KLUIS_PASSPHRASE": "not the passphrase", "KLUIS_DEBUG": None}
+    result = CliRunner().invoke(app, ["start", "--listen", LOOPBACK[0]], env=env)
+    one_line(result, EXIT_ERROR, "wrong passphrase")
+    assert not (home / "control.url").exists()
+    assert run(home, "show").exit_code == EXIT_OK  # not "in use by a running node"
+
+
 def test_erase_garbage_and_an_export_into_a_missing_folder(home: Path, tmp_path: Path) -> None:
     one_line(run(home, "erase", "garbage"), EXIT_ERROR, "'garbage' is not a peer id")
     target = tmp_path / "nonexistent" / "x.json"

@@ -76,6 +76,7 @@ from vault.api.models import (
     GrantView,
     LoginLink,
     PassphraseBody,
+    PassphraseCheckBody,
     ProfileView,
     PutFieldBody,
     ReceiptList,
@@ -126,6 +127,7 @@ class ControlServer:
         self._runner: web.AppRunner | None = None
         self.dashboard = Dashboard(owner, lambda: self.token, port=lambda: self.port)
         self._access = AccessTally(owner.vault.audit)
+        self._guesses = asyncio.Lock()  # passphrase checks, one at a time
 
     @property
     def token_file(self) -> Path:
@@ -235,6 +237,19 @@ class ControlServer:
             path=str(target), records=len(snap.records), audit_entries=len(snap.audit)
         )
         return ok(result, status=201)
+
+    async def check_passphrase(self, request: web.Request) -> web.Response:
+        """The passphrase a command was given, checked without a KDF when right (D39).
+
+        A wrong one (by the in-memory HMAC) is confirmed by the KDF: a guess costs
+        here what it costs against the keyfile, and guesses are checked one at a
+        time, so the cheap path does not make guessing cheaper. The KDF also
+        settles the one case the HMAC cannot (the same phrase, differently typed)."""
+        body = await read_model(request, PassphraseCheckBody)
+        async with self._guesses:
+            if not self.owner.vault.is_passphrase(body.passphrase):
+                await self._check_passphrase(body.passphrase)  # WrongPassphrase → 400
+        return await self.status(request)
 
     async def change_passphrase(self, request: web.Request) -> web.Response:
         """``kluis passphrase`` through the node: rewrap the data key, audited."""

@@ -296,6 +296,12 @@ class BackupResult(_Out):
     audit_entries: int
 
 
+class PassphraseCheckBody(_In):
+    """Is this the vault's passphrase? (one a command was given while the node runs)"""
+
+    passphrase: Passphrase
+
+
 class PassphraseBody(_In):
     """Change the passphrase: ``current`` must unlock the vault; ``new`` must be strong enough."""
 

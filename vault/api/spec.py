@@ -255,6 +255,15 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST",
+        "/passphrase/check",
+        "check_passphrase",
+        "Check a passphrase: the right one in microseconds, a wrong one after a KDF run",
+        "vault",
+        m.StatusView,
+        body=m.PassphraseCheckBody,
+    ),
+    Operation(
+        "POST",
         "/passphrase",
         "change_passphrase",
         "Change the passphrase (kluis passphrase)",

@@ -9,7 +9,6 @@ running node, since a deal awaiting confirmation lives in its agent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from vault._exceptions import VaultError
 from vault.cli.client import NoRunningNode, node_client
@@ -70,7 +68,7 @@ def send(
     from vault.services.agent_service import read_intent_file
 
     raw = read_intent_file(file)
-    client = node_client(home)
+    client = node_client(home, passphrase_file)
     if client is not None:
         entry = client.post("agents/intents", raw)
         if wait:
@@ -84,6 +82,8 @@ def send(
     else:
         if not wait:
             raise VaultError("--no-wait needs a running node (`kluis start`)")
+        import asyncio
+
         from protocol import Identity
         from vault.services.agent_service import parse_intent_config
 
@@ -159,6 +159,8 @@ def deals(
     if not items:
         stdout().print("no deals awaiting confirmation", markup=False)
         return
+    from rich.table import Table
+
     table = Table("id", "category", "value", "terms", "business", "status")
     for d in items:
         terms = ", ".join(f"{k}={v}" for k, v in sorted(d["bid"].items()))
@@ -191,7 +193,7 @@ def agreements(
     home: HomeOpt = None, passphrase_file: PassFileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Agreements your agent made (signed by you and the business)."""
-    client = node_client(home)
+    client = node_client(home, passphrase_file)
     if client is not None:
         items = client.get("agents/agreements")["agreements"]
     else:
@@ -205,6 +207,8 @@ def agreements(
     if not items:
         stdout().print("no agreements yet", markup=False)
         return
+    from rich.table import Table
+
     table = Table("agreement", "category", "value", "fields", "days", "business")
     for a in items:
         table.add_row(*map(inert, (

@@ -20,12 +20,12 @@ that API (``control.url``/``control.token`` in the business home). Without a
 running node, a network command starts the business's node for the duration
 of the command only; a revoke notice sent meanwhile is picked up on the next
 read (the vault refuses it with ``revoked`` and the SDK deletes then).
-Errors are one line on stderr (exit 2) through :class:`vault.cli.main.KluisGroup`.
+Errors are one line on stderr (exit 3; docs/cli.md has the table) through
+:class:`vault.cli.exits.KluisGroup`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -37,10 +37,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 import typer
-from rich.table import Table
 
-from protocol import Offer
-from protocol.business import well_known_document
 from protocol.clock import MINUTE_UTC, format_ms
 from protocol.listen import DEFAULT_LISTEN
 from vault.cli.client import ControlClient
@@ -230,6 +227,8 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
         async with biz:
             return await work(biz)
 
+    import asyncio
+
     return asyncio.run(main())
 
 
@@ -351,6 +350,8 @@ def init(
             return biz.peer_id
 
     with stderr().status("Creating the business store (Argon2id)…"):
+        import asyncio
+
         peer_id = asyncio.run(main())
     out = stdout()
     out.print(f"created business store in {folder}", markup=False)
@@ -430,6 +431,8 @@ def request(
         return
 
     async def work(biz: Requester) -> None:
+        from protocol import Offer
+
         pending = await biz.request(
             vault_multiaddr,
             wanted,
@@ -512,6 +515,8 @@ def read(
             + "\n"
         )
         return
+    from rich.table import Table
+
     table = Table(title=f"grant {grant_id}", title_justify="left")
     for column in ("field", "value", "version"):
         table.add_column(column)
@@ -607,6 +612,8 @@ def grants(
         ]
         sys.stdout.write(json.dumps({"grants": rows}, indent=2) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title="grants", title_justify="left")
     table.add_column("grant", no_wrap=True, min_width=32)
     for column in ("vault", "fields", "status", "expires (UTC)", "receipt"):
@@ -733,6 +740,8 @@ def profile_well_known(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt 
         return biz.profile.well_known()
 
     if (client := _client(home)) is not None:
+        from protocol.business import well_known_document
+
         sys.stdout.write(well_known_document(client.get("status")["peer_id"]).decode())
         return
     sys.stdout.write(_run(home, passphrase_file, None, work, network=False).decode())
@@ -883,6 +892,8 @@ def start(
             await _until_stopped()
 
     try:
+        import asyncio
+
         asyncio.run(main())
     except KeyboardInterrupt:
         stderr().print("stopped", markup=False)
@@ -890,6 +901,7 @@ def start(
 
 async def _until_stopped() -> None:
     """Wait for SIGTERM or SIGINT (Ctrl-C), then return so the node closes in order."""
+    import asyncio
     import signal
 
     stop = asyncio.Event()

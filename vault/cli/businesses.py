@@ -9,13 +9,12 @@ import urllib.parse
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from vault.cli.client import require_client
+from vault.cli.client import NoRunningNode, node_client
 from vault.cli.console import inert, stdout
 from vault.cli.exits import KluisGroup
-from vault.cli.options import HomeOpt, JsonOpt
+from vault.cli.local import owner_client
+from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt
 
 __all__ = ["register"]
 
@@ -64,14 +63,23 @@ def _print_one(view: dict[str, Any]) -> None:
 
 
 @businesses_app.callback()
-def businesses(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def businesses(
+    ctx: typer.Context,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List every business that asked: name, domain check, flags."""
     if ctx.invoked_subcommand is not None:
         return
-    data = require_client(home).get("businesses")
+    with owner_client(home, passphrase_file) as client:
+        data = client.get("businesses")
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="businesses", title_justify="left")
     table.add_column("peer id", no_wrap=True)
     for col in ("business", "legal name", "warnings"):
@@ -98,9 +106,15 @@ def businesses(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = Fals
 
 
 @businesses_app.command("show")
-def show(peer: PeerArg, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def show(
+    peer: PeerArg,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show one business's profile, domain check and what changed."""
-    view = require_client(home).get(_path(peer))
+    with owner_client(home, passphrase_file) as client:
+        view = client.get(_path(peer))
     if as_json:
         typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
         return
@@ -112,23 +126,32 @@ def petname(
     peer: PeerArg,
     name: Annotated[str, typer.Argument(help='Your name for it; "" removes it.')],
     home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
 ) -> None:
     """Give a business your own name for it (shown instead of the name it chose)."""
-    view = require_client(home).post(_path(peer, "petname"), {"petname": name})
+    with owner_client(home, passphrase_file) as client:
+        view = client.post(_path(peer, "petname"), {"petname": name})
     stdout().print(inert(view["text"]))
 
 
 @businesses_app.command("seen")
-def seen(peer: PeerArg, home: HomeOpt = None) -> None:
+def seen(peer: PeerArg, home: HomeOpt = None, passphrase_file: PassFileOpt = None) -> None:
     """You have seen this business's changed profile: stop flagging it."""
-    view = require_client(home).post(_path(peer, "seen"), {})
+    with owner_client(home, passphrase_file) as client:
+        view = client.post(_path(peer, "seen"), {})
     stdout().print(inert(view["text"]))
 
 
 @businesses_app.command("verify")
 def verify(peer: PeerArg, home: HomeOpt = None) -> None:
-    """Check the business's domain now (its /.well-known/kluis.json)."""
-    view = require_client(home).post(_path(peer, "verify"), {})
+    """Check the business's domain now (its /.well-known/kluis.json); needs the running node."""
+    client = node_client(home)
+    if client is None:
+        raise NoRunningNode(
+            "no running node; the domain check runs in the running node's background: "
+            "start one with `kluis start`"
+        )
+    view = client.post(_path(peer, "verify"), {})
     _print_one(view)
 
 

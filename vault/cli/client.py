@@ -9,9 +9,6 @@ prints the node's one line."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +70,9 @@ class ApiProblem(VaultError):
 class ControlClient:
     """A small synchronous client for the control API (stdlib urllib; no event loop)."""
 
+    #: True for a node started for one command, without network (:mod:`vault.cli.local`)
+    local = False
+
     def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
         self.token = token
@@ -83,7 +83,6 @@ class ControlClient:
         """The client for the node running on ``home``; :class:`NoRunningNode` if none."""
         if running_pid(home) is None:
             raise NoRunningNode()
-        check_given_passphrase(home)
         try:
             url = (home / URL_FILE).read_text(encoding="ascii").strip()
             token = (home / TOKEN_FILE).read_text(encoding="ascii").strip()
@@ -92,6 +91,9 @@ class ControlClient:
         return cls(url, token)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
+        import urllib.error  # here, not at the top: `kluis --help` and offline commands skip it
+        import urllib.request
+
         data = None if body is None else json.dumps(body).encode("utf-8")
         req = urllib.request.Request(  # noqa: S310 (our own loopback URL)
             f"{self.url}/api/v1/{path.lstrip('/')}",
@@ -121,34 +123,44 @@ class ControlClient:
         return self.call("DELETE", path)
 
 
-def check_given_passphrase(home: Path) -> None:
-    """A passphrase given (``$KLUIS_PASSPHRASE``) while the node runs is checked, not ignored.
+def check_given_passphrase(client: ControlClient, passphrase: str | None = None) -> None:
+    """A passphrase given while the node runs is checked by the node, never ignored (D39).
 
-    The running node needs none, so a wrong one used to pass unnoticed, and
-    the owner learnt it only at the next ``kluis start``. Checking runs the KDF
-    on the keyfile (read only, as D2 allows while the node writes): about as
-    long as an unlock. Unset the variable to skip it.
+    The running node needs none (the control token in ``KLUIS_HOME`` authenticates
+    the command), so one given — ``passphrase``, else ``$KLUIS_PASSPHRASE`` — would
+    pass unnoticed, and the owner would learn it was wrong only at the next
+    ``kluis start``. The node answers a right one in microseconds from memory and
+    a wrong one after a KDF run (``wrong passphrase``: one line, exit 3). Without
+    one given, nothing is checked and no KDF runs.
     """
     import os
 
     from vault.cli.options import ENV_PASSPHRASE
 
-    given = os.environ.get(ENV_PASSPHRASE)
-    if not given:
-        return
-    from vault.home.paths import VaultPaths
-    from vault.store.vault import Vault
-
-    Vault.unlock_keyring(VaultPaths(home), given)  # WrongPassphrase: one line, exit 3
+    given = passphrase if passphrase is not None else os.environ.get(ENV_PASSPHRASE)
+    if given:
+        client.post("passphrase/check", {"passphrase": given})
 
 
-def node_client(home: Path | None) -> ControlClient | None:
-    """A client if a node runs on ``home`` (resolved like the CLI does), else None."""
+def node_client(home: Path | None, passphrase_file: Path | None = None) -> ControlClient | None:
+    """A client if a node runs on ``home`` (resolved like the CLI does), else None.
+
+    A passphrase given (``passphrase_file``, else ``$KLUIS_PASSPHRASE``) is checked
+    by the node (:func:`check_given_passphrase`)."""
     folder = resolve_home(home)
     if running_pid(folder) is None:
         return None
-    return ControlClient.from_home(folder)
+    client = ControlClient.from_home(folder)
+    given = None
+    if passphrase_file is not None:
+        from vault.cli.options import read_passphrase
+
+        given = read_passphrase(passphrase_file)
+    check_given_passphrase(client, given)
+    return client
 
 
 def require_client(home: Path | None) -> ControlClient:
-    return ControlClient.from_home(resolve_home(home))
+    client = ControlClient.from_home(resolve_home(home))
+    check_given_passphrase(client)
+    return client

@@ -10,24 +10,59 @@ terminal and U+202E cannot reorder the line). The consoles also default to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from protocol.confusables import visible
 
-__all__ = ["business_text", "emit_json", "inert", "short_peer", "stderr", "stdout"]
+if TYPE_CHECKING:  # rich is imported where used: `kluis get` prints plain text
+    from rich.console import Console
+    from rich.text import Text
+
+__all__ = [
+    "business_text",
+    "emit_json",
+    "inert",
+    "note",
+    "short_peer",
+    "stderr",
+    "stdout",
+]
 
 
 def stdout() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+@contextlib.contextmanager
+def note(message: str) -> Iterator[None]:
+    """``message`` on stderr while a short wait runs (an unlock), erased afterwards.
+
+    Only on a terminal, like rich's spinner, but without importing rich: the
+    unlock is a tenth of a second or so, and ``kluis get`` should not spend a
+    quarter of that loading a spinner (issue 14 §2)."""
+    err = sys.stderr
+    shown = err.isatty()
+    if shown:
+        err.write(message)
+        err.flush()
+    try:
+        yield
+    finally:
+        if shown:
+            err.write("\r\x1b[K")  # back to the line's start, and clear it
+            err.flush()
 
 
 def inert(value: object) -> Text:
@@ -37,6 +72,8 @@ def inert(value: object) -> Text:
     The protocol refuses such characters at the boundary already
     (:func:`protocol.confusables.check_text`); this is the second wall, for text
     stored before that check or arriving through a path that skips it."""
+    from rich.text import Text
+
     if isinstance(value, Text):
         value = value.plain
     return Text(visible(str(value)))

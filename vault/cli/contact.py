@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic_core import ValidationError  # not pydantic: `kluis --help` builds no model
-from rich.table import Table
 
 from protocol.clock import MINUTE_UTC, format_ms
 from vault._exceptions import VaultError, describe_invalid
@@ -35,6 +33,7 @@ from vault.cli.options import (
 
 if TYPE_CHECKING:  # imported where used: `kluis --help` must not load the control API
     from pydantic import BaseModel
+    from pydantic_core import ValidationError
 
     from vault.api.spec import Operation
     from vault.services.contact import ContactBook
@@ -119,13 +118,15 @@ def _call(
     """
     op, local = _operation(operation), _local_operations()[operation]
     ids, query = ids or {}, query or {}
-    client = node_client(home)
+    client = node_client(home, pf)
     if client is not None:
         path = op.path.format(**{k: urllib.parse.quote(v, safe="") for k, v in ids.items()})
         if query:
             path += "?" + urllib.parse.urlencode(query)
         result: dict[str, Any] = client.call(op.method, path, body)
         return result
+    from pydantic_core import ValidationError  # here: `kluis --help` loads no pydantic
+
     with _local(home, pf) as services:
         try:
             model = local(services, ids, query, body)
@@ -162,6 +163,8 @@ def inbox(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title="inbox", title_justify="left")
     for col in ("id", "from", "category", "subject", "received (UTC)", ""):
         table.add_column(col)
@@ -216,6 +219,8 @@ def contacts(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title="contacts", title_justify="left")
     for col in ("business", "sent", "refused", "read", "mailings (yield)", "status"):
         table.add_column(col)
@@ -329,6 +334,8 @@ def erasures(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
+    from rich.table import Table
+
     table = Table(title="erasures", title_justify="left")
     for col in ("id", "business", "status", "requested (UTC)", "deleted fields"):
         table.add_column(col)

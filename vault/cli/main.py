@@ -6,16 +6,22 @@ into an exit code, in one place."""
 
 from __future__ import annotations
 
+import copy
+import os
+import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from typer.main import get_command_name
 
 from vault.cli import agents, business, businesses, contact, relay, remote, store
 from vault.cli.exits import ENV_DEBUG, KluisGroup, exit_code_help
 from vault.cli.help import quiet_flag_types
+from vault.cli.lean import install as lean_typer
 from vault.cli.options import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "only_command"]
 
 HELP = f"""kluis: your personal data vault.
 
@@ -39,6 +45,7 @@ Every change and every unlock is written to a signed, hash-chained audit log.
 
 
 quiet_flag_types()
+lean_typer()
 
 app = typer.Typer(
     name="kluis",
@@ -100,6 +107,34 @@ relay.register(app)  # relay: bootstrap peer + DHT server + circuit relay v2
 businesses.register(app)  # businesses [show | petname | seen | verify]
 
 
+def only_command(args: Sequence[str]) -> typer.Typer:
+    """``app`` holding only the top-level command that ``args`` starts with (D38).
+
+    typer builds the click object of every command (signatures, type hints,
+    options) before it runs one; a run needs only its own. When ``args`` names no
+    command (an option first, a typo, nothing), the whole app answers, so the root
+    help and click's "No such command" with its suggestions are unchanged.
+    """
+    name = args[0] if args else ""
+    if not name or name.startswith("-"):
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    trimmed = copy.copy(app)
+    trimmed.registered_commands = commands
+    trimmed.registered_groups = groups
+    return trimmed
+
+
 def main() -> None:
     """Console-script entry point (``kluis``)."""
-    app()
+    # kluis uses no pydantic plugins; without this, the first model pydantic builds
+    # scans every installed package's entry points for one (issue 14 §2).
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    only_command(sys.argv[1:])(prog_name="kluis")

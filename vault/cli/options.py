@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from vault._exceptions import VaultError
-from vault.cli.console import stderr
+from vault.cli.console import note
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
 
@@ -110,7 +110,7 @@ def open_vault(home: Path | None, passphrase_file: Path | None, *, inspect: bool
     folder = resolve_home(home)
     _refuse_if_running(folder)
     passphrase = read_passphrase(passphrase_file)
-    with stderr().status("Unlocking the vault (Argon2id)…"):
+    with note("Unlocking the vault (Argon2id)…"):
         if inspect:
             return Vault.open(folder, passphrase, check_rollback=False)
         return Vault.open(folder, passphrase)

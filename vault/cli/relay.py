@@ -16,10 +16,8 @@ same across restarts. It prints its addresses, then one health line every
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import resource
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -98,12 +96,16 @@ def relay(
     folder = Path(home) if home else platformdirs.user_data_path("kluis-relay", appauthor=False)
     identity = _identity(folder)
     addrs = list(listen or [f"/ip4/0.0.0.0/tcp/{RELAY_PORT}"])
+    import asyncio
+
     asyncio.run(_serve(identity, addrs, list(bootstrap or []), limits, health_every))
 
 
 async def _serve(
     identity: object, listen: list[str], bootstrap: list[str], limits: object, every: float
 ) -> None:
+    import asyncio
+
     from protocol.runtime import Node
     from protocol.runtime.addrs import AddressInUse
     from protocol.runtime.reach import ReachConfig
@@ -144,6 +146,8 @@ def health_line(node: object) -> str:
     status = reach.status()
     service = reach.relay_service
     summary = service.summary() if service is not None else {"reservations": 0, "circuits": 0}
+    import resource
+
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     cap = service.limits.max_reservations if service is not None else 0
     return (

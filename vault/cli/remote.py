@@ -1,27 +1,26 @@
 """``kluis requests | approve | deny | deny-unknown | grants | revoke | rules | dashboard |
 receipts``.
 
-These need the running node (D2) and talk to it through its control API; with
-no node running they say so and exit 2."""
+Each is a client of the control API: the running node's, else one started for
+the command without network (:func:`vault.cli.local.owner_client`, D37). Only
+``dashboard`` needs the running node, which serves it."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from protocol.clock import DAY_MONTH, MINUTE_UTC, format_ms
 from vault._exceptions import VaultError
-from vault.cli.client import ControlClient, require_client
+from vault.cli.client import ControlClient, NoRunningNode, node_client
 from vault.cli.console import business_text, emit_json, inert, short_peer, stdout
 from vault.cli.exits import EXIT_VERIFY_FAILED
-from vault.cli.options import HomeOpt, JsonOpt, check_new_file, split_csv
+from vault.cli.local import owner_client
+from vault.cli.options import HomeOpt, JsonOpt, PassFileOpt, check_new_file, split_csv
 from vault.cli.prefixes import resolve, shortener
 from vault.cli.start import start
 
@@ -30,15 +29,19 @@ __all__ = ["register"]
 
 def requests(
     home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Also decided requests.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List access requests waiting for your decision (--all: every request)."""
-    data = require_client(home).get("requests" if all_ else "requests?status=pending")
+    with owner_client(home, passphrase_file) as client:
+        data = client.get("requests" if all_ else "requests?status=pending")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([r["request_id"] for r in data["requests"]])
+    from rich.table import Table
+
     table = Table(title="access requests", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("business", "fields", "actions", "purpose", "days", "offer", "status"):
@@ -71,6 +74,7 @@ def approve(
         str | None, typer.Option("--fields", help="Grant only these fields (comma-separated).")
     ] = None,
     days: Annotated[int | None, typer.Option("--days", min=1, help="Grant fewer days.")] = None,
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve an access request, optionally for fewer fields or days."""
@@ -79,9 +83,9 @@ def approve(
         body["fields"] = wanted
     if days is not None:
         body["days"] = days
-    client = require_client(home)
-    request_id = _resolve(client, "request", request_id)
-    data = client.post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
+    with owner_client(home, passphrase_file) as client:
+        request_id = _resolve(client, "request", request_id)
+        data = client.post(f"requests/{urllib.parse.quote(request_id)}/approve", body)
     if as_json:
         emit_json(data)
         return
@@ -97,12 +101,13 @@ def deny(
     request_id: Annotated[str, typer.Argument(help="The request id.")],
     home: HomeOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (sent to the requester).")] = "",
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deny an access request."""
-    client = require_client(home)
-    request_id = _resolve(client, "request", request_id)
-    data = client.post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
+    with owner_client(home, passphrase_file) as client:
+        request_id = _resolve(client, "request", request_id)
+        data = client.post(f"requests/{urllib.parse.quote(request_id)}/deny", {"reason": reason})
     if as_json:
         emit_json(data)
         return
@@ -112,10 +117,12 @@ def deny(
 def deny_unknown(
     home: HomeOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (sent to each requester).")] = "",
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deny every waiting request from a business you have never granted anything."""
-    data = require_client(home).post("requests/deny-unknown", {"reason": reason})
+    with owner_client(home, passphrase_file) as client:
+        data = client.post("requests/deny-unknown", {"reason": reason})
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -125,13 +132,18 @@ def deny_unknown(
     )
 
 
-def grants(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def grants(
+    home: HomeOpt = None, passphrase_file: PassFileOpt = None, as_json: JsonOpt = False
+) -> None:
     """List grants: who may read what, until when, how often and when they last read."""
-    data = require_client(home).get("grants")
+    with owner_client(home, passphrase_file) as client:
+        data = client.get("grants")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([g["grant_id"] for g in data["grants"]])
+    from rich.table import Table
+
     table = Table(title="grants", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     table.add_column("business", min_width=8)
@@ -170,18 +182,28 @@ def revoke(
     erase: Annotated[bool, typer.Option("--erase", help="Ask the requester to erase now.")] = (
         False
     ),
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke a grant. It is refused on every access from the moment this returns."""
-    client = require_client(home)
-    grant_id = _resolve(client, "grant", grant_id)
-    data = client.post(
-        f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
-    )
+    """Revoke a grant. It is refused on every access from the moment this returns.
+
+    With no node running, the revocation holds all the same; the business is told
+    when it next asks (its read is refused as revoked), not at once."""
+    with owner_client(home, passphrase_file) as client:
+        grant_id = _resolve(client, "grant", grant_id)
+        data = client.post(
+            f"grants/{urllib.parse.quote(grant_id)}/revoke", {"reason": reason, "erase": erase}
+        )
+        offline = client.local
     if as_json:
         emit_json(data)
         return
     stdout().print(f"revoked: {grant_id}", markup=False)
+    if offline:
+        stdout().print(
+            "(no node runs to send the notice now: the business is told when it next asks)",
+            markup=False,
+        )
 
 
 rules_app = typer.Typer(
@@ -190,20 +212,30 @@ rules_app = typer.Typer(
 
 
 @rules_app.callback(invoke_without_command=True)
-def rules_root(ctx: typer.Context, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def rules_root(
+    ctx: typer.Context,
+    home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Standing rules that decide access requests for you. Alone, kluis rules lists them."""
     if ctx.invoked_subcommand is None:
-        rules_list(home, as_json)
+        rules_list(home, passphrase_file, as_json)
 
 
 @rules_app.command("list")
-def rules_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def rules_list(
+    home: HomeOpt = None, passphrase_file: PassFileOpt = None, as_json: JsonOpt = False
+) -> None:
     """List rules in the order they are tried (the first match decides)."""
-    data = require_client(home).get("rules")
+    with owner_client(home, passphrase_file) as client:
+        data = client.get("rules")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([r["rule_id"] for r in data["rules"]])
+    from rich.table import Table
+
     table = Table(title="rules", title_justify="left")
     table.add_column("id", no_wrap=True)  # a unique prefix: commands take it (--json: full)
     for col in ("action", "fields", "purposes", "requester", "actions", "max days"):
@@ -248,6 +280,7 @@ def rules_add(
     ] = None,
     max_days: Annotated[int | None, typer.Option("--max-days", min=1)] = None,
     note: Annotated[str, typer.Option("--note")] = "",
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a rule, e.g. `kluis rules add approve --fields contact.email --requester known`."""
@@ -262,7 +295,8 @@ def rules_add(
         body["actions"] = acts
     if max_days is not None:
         body["max_days"] = max_days
-    rule = require_client(home).post("rules", body)
+    with owner_client(home, passphrase_file) as client:
+        rule = client.post("rules", body)
     if as_json:
         emit_json(rule)
         return
@@ -273,12 +307,13 @@ def rules_add(
 def rules_remove(
     rule_id: Annotated[str, typer.Argument(help="The rule id (see `kluis rules list`).")],
     home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a rule."""
-    client = require_client(home)
-    rule_id = _resolve(client, "rule", rule_id)
-    data = client.delete(f"rules/{urllib.parse.quote(rule_id)}")
+    with owner_client(home, passphrase_file) as client:
+        rule_id = _resolve(client, "rule", rule_id)
+        data = client.delete(f"rules/{urllib.parse.quote(rule_id)}")
     if as_json:
         emit_json(data if data is not None else {"rule_id": rule_id, "removed": True})
         return
@@ -293,7 +328,13 @@ def dashboard(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a one-time login link to the running node's dashboard."""
-    data = require_client(home).post("dashboard/login-link", {})
+    client = node_client(home)
+    if client is None:
+        raise NoRunningNode(
+            "no running node; the dashboard is a page the running node serves: "
+            "start one with `kluis start`"
+        )
+    data = client.post("dashboard/login-link", {})
     if as_json:
         emit_json(data)
         if open_browser:
@@ -324,6 +365,7 @@ def receipts(
         Path | None, typer.Argument(help="With `verify`: the file to check.", show_default=False)
     ] = None,
     home: HomeOpt = None,
+    passphrase_file: PassFileOpt = None,
     receipt_id: Annotated[
         str | None, typer.Option("--id", help="Print one receipt as JSON.", show_default=False)
     ] = None,
@@ -363,26 +405,30 @@ def receipts(
         raise typer.Exit(_verify_file(file))
     if file is not None:
         raise VaultError("one grant id at a time (or: kluis receipts verify FILE)")
-    client = require_client(home)
     if export is not None:
-        _export_receipts(client, export)
-        return
-    if grant_id is not None:
-        grant_id = _resolve(client, "grant", grant_id)
-    if receipt_id is not None:
-        receipt_id = _resolve(client, "receipt", receipt_id)
-        fmt = "?format=iso27560" if iso else ("?format=kantara" if kantara else "")
-        one = client.get(f"receipts/{urllib.parse.quote(receipt_id)}{fmt}")
-        shown = one["iso27560"] if iso else (one["kantara"] if kantara else one["receipt"])
-        typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
-        return
-    query = f"?grant={urllib.parse.quote(grant_id)}" if grant_id else ""
-    data = client.get(f"receipts{query}")
+        check_new_file(export)  # before the unlock
+    with owner_client(home, passphrase_file) as client:
+        if export is not None:
+            _export_receipts(client, export)
+            return
+        if grant_id is not None:
+            grant_id = _resolve(client, "grant", grant_id)
+        if receipt_id is not None:
+            receipt_id = _resolve(client, "receipt", receipt_id)
+            fmt = "?format=iso27560" if iso else ("?format=kantara" if kantara else "")
+            one = client.get(f"receipts/{urllib.parse.quote(receipt_id)}{fmt}")
+            shown = one["iso27560"] if iso else (one["kantara"] if kantara else one["receipt"])
+            typer.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+            return
+        query = f"?grant={urllib.parse.quote(grant_id)}" if grant_id else ""
+        data = client.get(f"receipts{query}")
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
     short = shortener([r["receipt_id"] for r in data["receipts"]])
     short_grant = shortener([r["grant_id"] for r in data["receipts"]])
+    from rich.table import Table
+
     table = Table(title="consent receipts", title_justify="left")
     for col in ("id", "kind", "grant", "business", "date (UTC)"):
         table.add_column(col)

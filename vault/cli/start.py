@@ -5,7 +5,6 @@ business) and the control URL, and stops cleanly on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
@@ -15,7 +14,7 @@ from typing import Annotated
 import typer
 
 from vault._exceptions import VaultError
-from vault.cli.console import emit_json, stderr, stdout
+from vault.cli.console import emit_json, note, stdout
 from vault.cli.options import BootstrapOpt, HomeOpt, PassFileOpt, read_passphrase
 from vault.home.lock import running_pid
 from vault.home.paths import resolve_home
@@ -69,6 +68,8 @@ def start(
     if control_port:
         _check_control_port(control_port)  # before the passphrase and the KDF
     passphrase = read_passphrase(passphrase_file)
+    import asyncio
+
     asyncio.run(
         _serve(
             folder,
@@ -107,15 +108,35 @@ async def _serve(
     reach: object,
     as_json: bool = False,
 ) -> None:
-    from protocol.runtime.addrs import AddressInUse
-    from vault.node.boss import VaultNode
+    import asyncio
+
+    from vault.home.lock import VaultLock
+    from vault.store.vault import Vault
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    with stderr().status("Unlocking the vault (Argon2id) and starting the node…"):
+    with note("Unlocking the vault (Argon2id) and starting the node…"):
+        # The KDF runs in a thread (it releases the GIL) while this thread imports
+        # libp2p, aiohttp and the services: the two overlap (issue 14 §2).
+        lock = VaultLock(folder)
+        lock.acquire()
+        unlock = asyncio.ensure_future(asyncio.to_thread(Vault.open, folder, passphrase))
+        try:
+            from protocol.runtime.addrs import AddressInUse
+            from vault.node.boss import VaultNode
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                (await unlock).close()
+            lock.release()
+            raise
+        try:
+            vault = await unlock
+        except BaseException:
+            lock.release()
+            raise
         try:
             node = await VaultNode.start(
                 folder,
@@ -125,6 +146,7 @@ async def _serve(
                 mdns=mdns,
                 control_port=control_port,
                 reach=reach,
+                unlocked=(lock, vault),
             )
         except AddressInUse as exc:
             raise VaultError(

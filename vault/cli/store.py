@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from typer.core import TyperCommand
 
 from protocol import ErrorCode, KluisError
@@ -72,7 +71,7 @@ def show_id(
     reach the vault through the DHT. Addresses follow, one per line, while
     `kluis start` runs (they are the node's, dialable: no 0.0.0.0).
     """
-    if (client := node_client(home)) is not None:
+    if (client := node_client(home, passphrase_file)) is not None:
         status = client.get("status")
         peer_id, addrs, running = str(status["peer_id"]), list(status["addrs"]), True
     else:
@@ -153,7 +152,7 @@ def set_field(
     if value == "-":
         value = _value_from_stdin(path, passphrase_file)
     validate_value(path, parse_text(path, value))  # fail before unlocking: nothing touched
-    if (client := node_client(home)) is not None:  # D2: through the running node
+    if (client := node_client(home, passphrase_file)) is not None:  # D2: through the running node
         before = client.get(f"profile/{path}") if _is_set(client, path) else None
         after = client.put(f"profile/{path}", {"text": value})
         note = "unchanged" if before == after else f"version {after['version']}"
@@ -179,7 +178,7 @@ def get_field(
     from vault.store.schema import format_value, resolve
 
     resolve(path)  # fail before unlocking: nothing touched
-    if (client := node_client(home)) is not None:
+    if (client := node_client(home, passphrase_file)) is not None:
         field = client.get(f"profile/{path}")
         if as_json:
             emit_json(field)
@@ -205,7 +204,7 @@ def unset(
     from vault.store.schema import resolve
 
     resolve(path)  # fail before unlocking: nothing touched
-    if (client := node_client(home)) is not None:
+    if (client := node_client(home, passphrase_file)) is not None:
         done = client.delete(f"profile/{path}")
         stdout().print(f"{path} unset (version {done['version']})", markup=False)
         return
@@ -227,7 +226,7 @@ def show(
     from vault.store.profile import ProfileField
     from vault.store.schema import format_value
 
-    if (client := node_client(home)) is not None:
+    if (client := node_client(home, passphrase_file)) is not None:
         query = f"?prefix={prefix}" if prefix else ""
         data = client.get(f"profile{query}")
         fields = [
@@ -242,6 +241,8 @@ def show(
     if as_json:
         emit_json({"fields": [f.to_json() for f in fields], "corrupt": [e.name for e in errors]})
     else:
+        from rich.table import Table
+
         table = Table(title="profile", title_justify="left")
         for column in ("field", "value", "version", "updated (UTC)"):
             table.add_column(column)
@@ -292,7 +293,7 @@ def audit(
 
     report: VerifyReport | None
     rolled_back: list[RolledBackRecord] = []
-    if (client := node_client(home)) is not None:  # D2: through the running node
+    if (client := node_client(home, passphrase_file)) is not None:  # D2: through the running node
         query = "&".join(
             q for q in ("verify=1" if verify else "", f"tail={tail}" if tail else "") if q
         )
@@ -322,6 +323,8 @@ def audit(
             data["rolled_back"] = [{"kind": r.kind, "id": r.name} for r in rolled_back]
         emit_json(data)
     else:
+        from rich.table import Table
+
         table = Table(title="audit log", title_justify="left")
         for column in ("seq", "time (UTC)", "kind", "details"):
             table.add_column(column)

@@ -111,8 +111,13 @@ class VaultNode(Service):
         network: bool = True,
         reach: Any = None,
         domain_verifier: DomainVerifier | None = None,
+        unlocked: tuple[VaultLock, Vault] | None = None,
     ) -> VaultNode:
         """Lock, unlock, serve. ``control_port=None`` runs without the control API.
+
+        ``unlocked`` is a lock already held and the vault opened under it (``kluis
+        start`` unlocks while it imports this module, so the KDF overlaps the
+        imports); the node then owns both, and releases them on close or failure.
 
         ``reach`` (a :class:`protocol.runtime.reach.ReachConfig`) joins the DHT and
         keeps a relay reservation when needed: see ``vault.home.config.reach_config``.
@@ -121,11 +126,16 @@ class VaultNode(Service):
         """
         folder = Path(home)
         async with Steps() as steps:
-            lock = VaultLock(folder)
-            lock.acquire()
-            steps.undo(lock.release, "release the vault lock")
-            vault = await asyncio.to_thread(Vault.open, folder, passphrase, clock=clock)
-            steps.undo(vault.close, "close the vault")
+            if unlocked is not None:
+                lock, vault = unlocked
+                steps.undo(lock.release, "release the vault lock")
+                steps.undo(vault.close, "close the vault")
+            else:
+                lock = VaultLock(folder)
+                lock.acquire()
+                steps.undo(lock.release, "release the vault lock")
+                vault = await asyncio.to_thread(Vault.open, folder, passphrase, clock=clock)
+                steps.undo(vault.close, "close the vault")
             pending_days = load_config(folder).requests.pending_days
             grants = GrantBook(vault, clock=clock, pending_days=pending_days)
             grants.expire_pending()

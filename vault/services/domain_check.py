@@ -160,7 +160,9 @@ class DomainVerifier:
         on_result: Callable[[DomainCheck], None] | None = None,
     ) -> None:
         self._clock = clock
-        self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        # None: the system's trust store, loaded at the first check, not at start-up
+        # (reading the CA bundle costs tens of ms before `kluis start` serves; issue 14 §2)
+        self._ssl = ssl_context
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._cache: OrderedDict[tuple[str, str], DomainCheck] = OrderedDict()
@@ -244,6 +246,8 @@ class DomainVerifier:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
             connector = aiohttp.TCPConnector(
                 ssl=self._ssl,
                 resolver=self._resolver if self._resolver is not None else PublicOnlyResolver(),

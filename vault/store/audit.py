@@ -43,7 +43,6 @@ Audit details record facts (which path, which version), not personal values.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
@@ -371,6 +370,8 @@ class AuditLog:
                 return self._walk(reader, plan, progress)
             finally:
                 reader.close()
+
+        import asyncio  # here: `kluis get` opens the store without an event loop
 
         walked = await asyncio.to_thread(walk)
         return self._finish(plan, walked, save=True)

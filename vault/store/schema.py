@@ -34,23 +34,57 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     TypeAdapter,
     ValidationError,
     field_validator,
 )
+from pydantic_core import core_schema
 
 from protocol import limits
 from protocol.messages import FieldValue as WireFieldValue
 from vault._exceptions import InvalidValue, UnknownField
+
+if TYPE_CHECKING:
+    EmailAddress = str
+else:
+
+    class EmailAddress:
+        """pydantic's ``EmailStr`` (the same check, normalisation and JSON schema), but
+        email-validator is imported at the first address checked, not when this module
+        builds the profile schema: ``kluis get`` never checks one (issue 14 §2)."""
+
+        @classmethod
+        def __get_pydantic_core_schema__(
+            cls, source: type[Any], handler: GetCoreSchemaHandler
+        ) -> core_schema.CoreSchema:
+            return core_schema.no_info_after_validator_function(
+                cls._validate, core_schema.str_schema()
+            )
+
+        @classmethod
+        def __get_pydantic_json_schema__(
+            cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+        ) -> dict[str, Any]:
+            field_schema = handler(schema)
+            field_schema.update(type="string", format="email")
+            return field_schema
+
+        @staticmethod
+        def _validate(value: str) -> str:
+            from pydantic.networks import validate_email
+
+            return validate_email(value)[1]
+
 
 __all__ = [
     "Address",
@@ -173,7 +207,7 @@ class Name(_Strict):
 
 
 class Contact(_Strict):
-    email: EmailStr | None = Field(None, title="E-mail")
+    email: EmailAddress | None = Field(None, title="E-mail")
     phone: Phone | None = Field(None, title="Phone")
 
 

@@ -24,6 +24,7 @@ Time (``clock``, integer ms) and randomness (``rng``) are injectable for tests.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 import shutil
 from pathlib import Path
@@ -50,6 +51,7 @@ from vault.store.crypto import (
     Rng,
     SecretKey,
     derive_kek,
+    encode_passphrase,
 )
 from vault.store.db import AnyDatabase, Database, open_database
 from vault.store.highwater import HighWaterMark, RollbackDetected
@@ -107,6 +109,28 @@ class Vault:
         self.profile = Profile(self.store, self.audit, clock)
         self.resumed_rekey = False  # this open finished a rotation a crash had interrupted
         self._closed = False
+        # is_passphrase(): HMAC of the passphrase under a key that lives only in memory
+        self._pass_key = os.urandom(32)  # not `rng`: a test's seeded rng stays as it was
+        self._pass_mac: bytes | None = None
+
+    def _remember_passphrase(self, passphrase: str) -> None:
+        self._pass_mac = self._passphrase_mac(passphrase)
+
+    def _passphrase_mac(self, passphrase: str) -> bytes:
+        return hmac.new(self._pass_key, encode_passphrase(passphrase), "sha256").digest()
+
+    def is_passphrase(self, given: str) -> bool:
+        """Whether ``given`` is the passphrase this vault was opened (or last changed) with,
+        in microseconds, without the KDF (D39).
+
+        The vault keeps no passphrase: only an HMAC-SHA256 of it under a random key
+        held in memory beside the data key, which is worth more. A False is final
+        for the phrase as typed; a caller that must be sure (NFC aside, nothing
+        else differs) runs the KDF (:meth:`unlock_keyring`).
+        """
+        if self._pass_mac is None:
+            return False
+        return hmac.compare_digest(self._passphrase_mac(given), self._pass_mac)
 
     # -- ways in -------------------------------------------------------------
 
@@ -146,6 +170,7 @@ class Vault:
                 raise VaultExists(db.path, "a store already exists in", hint="open it instead")
             identity = Identity(rng(32))
             vault = cls(paths, db, keyring, identity, clock=clock, rng=rng)
+            vault._remember_passphrase(passphrase)
             with db.transaction():
                 vault.store.put(IDENTITY_KIND, IDENTITY_NAME, identity.seed())
                 vault.audit.append("vault.create", {"peer_id": identity.peer_id})
@@ -205,6 +230,7 @@ class Vault:
                     )
                 raise CorruptRecord("identity", kind=IDENTITY_KIND)
             vault = cls(paths, db, keyring, Identity(seed), clock=clock, rng=rng)
+            vault._remember_passphrase(passphrase)
             try:
                 if previous is not None:
                     vault._finish_rekey(previous, kek, keyfile.params, resumed=True)
@@ -394,6 +420,7 @@ class Vault:
         params = KdfParams.fresh(self._rng)
         kek = derive_kek(new_passphrase, params)
         Keyfile.seal(kek, params, self._keyring.data_key, rng=self._rng).write(self.paths)
+        self._remember_passphrase(new_passphrase)
         self.audit.append("passphrase.change")
 
     def snapshot(self) -> Snapshot:
