@@ -590,6 +590,51 @@ def _is_awaitable(value: object) -> bool:
     return inspect.isawaitable(value)
 
 
+def _connection_config(per_peer: int, max_outbound: int | None) -> ConnectionConfig:
+    """The swarm's caps; with ``max_outbound``, room for that many dialled connections.
+
+    py-libp2p 0.8.1's ``ConnectionConfig`` refuses a dial once the swarm holds
+    300 connections ("Maximum connections limit reached") and its pruner closes
+    connections above a high watermark of 300: both are raised with the
+    resource manager's ceiling (:func:`_resources`), or a business could not
+    keep more than 300 vaults' subscriptions open.
+    """
+    if max_outbound is None:
+        return ConnectionConfig(max_connections_per_peer=per_peer)
+    total = max_outbound + 256
+    return ConnectionConfig(
+        max_connections_per_peer=per_peer, max_connections=total, high_watermark=total
+    )
+
+
+def _resources(max_outbound: int | None) -> Any:
+    """A py-libp2p resource manager allowing ``max_outbound`` dialled connections; None: its own.
+
+    py-libp2p 0.8.1's ``new_resource_manager()`` (made when ``new_host`` gets
+    none) caps established outbound connections at 256 and all connections at
+    1,000/1,024, so a business with more vault relationships than that could
+    not hold their subscriptions (``bench_business_scale.py``: "Established
+    outbound limit exceeded: 256 >= 256"). Inbound limits stay as py-libp2p sets them.
+    """
+    if max_outbound is None:
+        return None
+    from libp2p.rcmgr import new_resource_manager
+    from libp2p.rcmgr.connection_limits import new_connection_limits_with_defaults
+    from libp2p.rcmgr.manager import ResourceLimits
+
+    limits = new_connection_limits_with_defaults()
+    inbound = limits.max_established_inbound or 256
+    limits.max_established_outbound = max_outbound
+    limits.max_pending_outbound = max(limits.max_pending_outbound or 64, 256)
+    limits.max_established_total = max_outbound + inbound
+    return new_resource_manager(
+        limits=ResourceLimits(
+            max_connections=max_outbound + inbound, max_streams=max(10_000, 4 * max_outbound)
+        ),
+        connection_limits=limits,
+    )
+
+
 class Node(Service):
     """A libp2p node with an asyncio API.
 
@@ -643,6 +688,7 @@ class Node(Service):
         reach: ReachConfig | None = None,
         max_buffered_per_peer: int = MAX_BUFFERED_PER_PEER,
         max_buffered_total: int = MAX_BUFFERED_TOTAL,
+        max_outbound_connections: int | None = None,
     ) -> Node:
         """Start a node listening on ``listen``; dial ``bootstrap`` peers in the background.
 
@@ -657,6 +703,10 @@ class Node(Service):
         and AutoNAT (see :mod:`.reach`); without it the node dials multiaddrs only.
         ``max_buffered_per_peer`` / ``max_buffered_total`` bound the bytes of
         unfinished inbound frames (see :mod:`.buffers`).
+        ``max_outbound_connections`` raises py-libp2p's ceiling on connections this
+        node dials (its default resource manager allows 256 outbound, 1,024 in all):
+        a business dials every vault it holds a subscription with, so the SDK sets
+        it; inbound connections (peer-controlled) keep py-libp2p's 256.
         A fixed listen port that is taken raises :class:`~.addrs.AddressInUse`.
         """
         _quiet_libp2p()
@@ -677,7 +727,10 @@ class Node(Service):
             key_pair=create_new_key_pair(identity.seed()),
             muxer_opt=muxer_opt,
             listen_addrs=listen_addrs,
-            connection_config=ConnectionConfig(max_connections_per_peer=max_connections_per_peer),
+            connection_config=_connection_config(
+                max_connections_per_peer, max_outbound_connections
+            ),
+            resource_manager=_resources(max_outbound_connections),
         )
         if str(host.get_id()) != identity.peer_id:  # pragma: no cover - a key encoding bug
             raise KluisError("libp2p peer id does not match the identity")

@@ -190,6 +190,12 @@ async def test_cli_commands_are_clients_of_the_running_node(
                             "--privacy-policy-url", "https://despaak.nl/privacy")  # fmt: skip
     assert "display name: De Spaak" in await asyncio.to_thread(cli, "profile", "show")
     assert bn.peer_id in await asyncio.to_thread(cli, "profile", "well-known")
+    # the business's own name for the vault, set through the node's API
+    said = await asyncio.to_thread(cli, "petname", vn.peer_id, "Alice in Zwolle")
+    assert "is now called Alice in Zwolle" in said
+    from vault.business.views import relationships
+
+    assert [r.petname for r in relationships(bn)] == ["Alice in Zwolle"]
 
 
 async def test_openapi_matches_the_router_and_the_token_is_required(bn: BusinessNode):

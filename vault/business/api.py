@@ -123,6 +123,9 @@ class BusinessControl:
                 display_name=None if profile is None else profile.display_name,
                 held_subscriptions=node.holder.held(),
                 offers=node.offer_categories,
+                store=node.store_label,
+                worker=node.worker,
+                shards=None if node.biz.share is None else len(node.biz.share.leases.owned),
             )
         )
 
@@ -243,6 +246,14 @@ class BusinessControl:
                 expires_in_s=LINK_TTL_MS // 1000,
             )
         )
+
+    async def set_petname(self, request: web.Request) -> web.Response:
+        from vault.business.views import name_vault
+
+        body = await read_model(request, b.PetnameBody)
+        vault = request.match_info["id"]
+        named = name_vault(self.node.biz, vault, body.petname)
+        return ok(b.PetnameView(vault=vault, petname=named))
 
     async def get_profile(self, request: web.Request) -> web.Response:
         return ok(self._profile())

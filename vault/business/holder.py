@@ -8,6 +8,11 @@ again, with a backoff capped at :data:`MAX_BACKOFF` seconds, until the grant
 is revoked, expired or the node stops. A revocation ends the iteration cleanly:
 by then the SDK has deleted the copy and sent the receipt.
 
+With several workers on one PostgreSQL store (D28) a worker holds only the
+subscriptions of the vaults whose shards it leases (``Local.owns``): when a
+lease tick gains shards it takes their grants up (:meth:`refresh`), when it
+loses shards it lets their subscriptions go (:meth:`release_unowned`).
+
 What the holders saw is kept as :class:`Activity` (paths and versions only,
 never values) in a bounded ring, for the API and the dashboard.
 """
@@ -73,11 +78,31 @@ class SubscriptionHolder:
     def holding(self, grant_id: str) -> bool:
         return grant_id in self._held
 
+    def owns(self, grant_id: str) -> bool:
+        """Whether this worker acts for the grant's vault (always, without workers)."""
+        return self.biz.local.owns(self.biz.grant_info(grant_id).vault_peer)
+
+    def release_unowned(self) -> int:
+        """Let go of the subscriptions of vaults another worker now leases; how many."""
+        gone = [g for g in self._held if not self.owns(g)]
+        for grant_id in gone:
+            self._held[grant_id].cancel()
+        return len(gone)
+
+    def on_lease_change(self, change: object) -> None:
+        """A lease tick gained or lost shards: drop what is no longer ours, take up the rest."""
+        del change  # the ownership test reads the leases themselves
+        self.release_unowned()
+        self.refresh()
+
     def refresh(self) -> int:
         """Start holders for live grants that have none; how many were started."""
         started = 0
+        owns = self.biz.local.owns
         for info in self.biz.grants():
             if info.grant_id in self._held or info.status != GrantStatus.ACTIVE:
+                continue
+            if not owns(info.vault_peer):
                 continue
             if Action.SUBSCRIBE not in self.biz.handle(info.grant_id).actions:
                 continue
@@ -100,11 +125,17 @@ class SubscriptionHolder:
     async def _hold(self, grant_id: str) -> None:
         backoff = self.first_backoff
         try:
-            while self.biz.grant_info(grant_id).status == GrantStatus.ACTIVE:
+            while self.biz.grant_info(grant_id).status == GrantStatus.ACTIVE and self.owns(
+                grant_id
+            ):
                 try:
-                    self._connected.add(grant_id)
-                    self._note("held", grant_id)
-                    async for update in self.biz.subscribe(grant_id):
+
+                    def acked(grant_id: str = grant_id) -> None:  # the vault said yes
+                        if grant_id not in self._connected:
+                            self._connected.add(grant_id)
+                            self._note("held", grant_id)
+
+                    async for update in self.biz.subscribe(grant_id, on_subscribed=acked):
                         backoff = self.first_backoff
                         self._note("update", grant_id, update.path, update.version)
                     self._note("revoked", grant_id)

@@ -55,6 +55,9 @@ class BizStatusView(_Out):
     display_name: str | None
     held_subscriptions: list[str]
     offers: list[str]
+    store: str = Field(description="sqlite, or postgresql://host:port/dbname (no credentials)")
+    worker: str | None = Field(None, description="worker name on a shared PostgreSQL store")
+    shards: int | None = Field(None, description="shards this worker leases now (of 64)")
 
 
 class SendRequestBody(_In):
@@ -186,6 +189,15 @@ class ProfileOut(_Out):
 
     profile: dict[str, Any] | None
     well_known: dict[str, Any] | None
+
+
+class PetnameBody(_In):
+    petname: str = Field(max_length=64, description='the business\'s name for it; "" removes it')
+
+
+class PetnameView(_Out):
+    vault: str
+    petname: str
 
 
 class MailingView(_Out):

@@ -41,13 +41,14 @@ from protocol.listen import DEFAULT_LISTEN
 from vault.business.api import BusinessControl
 from vault.business.holder import SubscriptionHolder
 from vault.requester import OfferAgent, Requester
+from vault.store.leases import DEFAULT_TTL
 
 __all__ = ["BusinessNode"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between looks for grants that arrived without passing through this node
-#: (an agreement, a decision collected by the SDK elsewhere).
+#: (an agreement, a decision collected by the SDK elsewhere, another worker's grant).
 REFRESH_INTERVAL = 5.0
 
 
@@ -79,9 +80,20 @@ class BusinessNode(Service):
         offers: Path | None = None,
         agent: str | None = None,
         retention_interval: float | None = 60.0,
+        store: str | None = None,
+        worker: str | None = None,
+        worker_ttl: float = DEFAULT_TTL,
     ) -> BusinessNode:
-        """Open the business store, serve, hold subscriptions; ``control_port=None``: no API."""
+        """Open the business store, serve, hold subscriptions; ``control_port=None``: no API.
+
+        ``store="postgresql://..."`` keeps the book in PostgreSQL; with ``worker``
+        (a name unique among the workers) this node is one of several worker
+        processes on that store and holds only its leased share of the vaults
+        (D28), taking over a dead worker's share within ``worker_ttl`` plus a third.
+        """
         folder = Path(home)
+        if worker is not None and store is None:
+            raise ValueError("workers share a PostgreSQL store: give store='postgresql://...'")
         answering = offers is not None or agent is not None
         async with Steps() as steps:
             biz = await Requester.open(
@@ -94,9 +106,13 @@ class BusinessNode(Service):
                 reach=reach,
                 clock=clock,
                 retention_interval=retention_interval,
+                store=store,
             )
             steps.undo(biz.close, "close the requester")
             self = cls(folder, biz)
+            if worker is not None:
+                share = await biz.join_workers(worker, ttl=worker_ttl)
+                share.watchers.append(self.holder.on_lease_change)
             if answering:
                 from vault.business.offer_rules import start_offers
 
@@ -118,9 +134,15 @@ class BusinessNode(Service):
         return self
 
     async def _refresh_loop(self) -> None:
+        seen = -1
         while True:
             await asyncio.sleep(REFRESH_INTERVAL)
             try:
+                if self.biz.share is not None:  # other workers write grants too (D28)
+                    version = self.biz.vault.store.data_version()
+                    if version != seen:
+                        self.biz.book.reload()
+                        seen = self.biz.vault.store.data_version()
                 self.holder.refresh()
             except Exception:
                 log.exception("looking for new grants failed")
@@ -139,6 +161,17 @@ class BusinessNode(Service):
     @property
     def addrs(self) -> list[str]:
         return self.biz.addrs
+
+    @property
+    def store_label(self) -> str:
+        """``sqlite``, or the PostgreSQL store as ``postgresql://host:port/dbname``."""
+        return self.biz.store_label
+
+    @property
+    def worker(self) -> str | None:
+        """This node's worker name on a shared PostgreSQL store, else None."""
+        share = self.biz.share
+        return None if share is None else share.leases.worker
 
     @property
     def control_url(self) -> str | None:

@@ -16,8 +16,17 @@ from vault.requester import GrantStatus
 
 if TYPE_CHECKING:
     from vault.business.node import BusinessNode
+    from vault.requester import Requester
 
-__all__ = ["PETNAME_KIND", "Relationship", "check_petname", "obligations", "received"]
+__all__ = [
+    "PETNAME_KIND",
+    "Relationship",
+    "check_petname",
+    "known_vaults",
+    "name_vault",
+    "obligations",
+    "received",
+]
 
 #: Store kind of the business's own names for the vaults it serves.
 PETNAME_KIND = "vault_petname"
@@ -42,7 +51,26 @@ def petname(node: BusinessNode, vault_peer: str) -> str:
 
 
 def set_petname(node: BusinessNode, vault_peer: str, name: str) -> None:
-    node.biz.vault.store.put(PETNAME_KIND, vault_peer, check_petname(name).encode("utf-8"))
+    name_vault(node.biz, vault_peer, name)
+
+
+def known_vaults(biz: Requester) -> set[str]:
+    """The vaults this business holds or held a grant from, or sent a request to."""
+    return {g.vault_peer for g in biz.grants()} | {r.request.vault for r in biz.requests()}
+
+
+def name_vault(biz: Requester, vault_peer: str, name: str) -> str:
+    """Give a vault the business relates to a petname (checked; "" removes it); as stored."""
+    from vault.requester import RequesterError
+
+    checked = check_petname(name) if name.strip() else ""
+    if vault_peer not in known_vaults(biz):
+        raise RequesterError(f"no relationship with vault {vault_peer}")
+    if checked:
+        biz.vault.store.put(PETNAME_KIND, vault_peer, checked.encode("utf-8"))
+    else:
+        biz.vault.store.delete(PETNAME_KIND, vault_peer)
+    return checked
 
 
 @dataclass

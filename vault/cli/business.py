@@ -7,6 +7,11 @@ The business has its own folder and passphrase, separate from any vault::
     KLUIS_BUSINESS_PASSPHRASE  its passphrase (else --passphrase-file, else a prompt)
     KLUIS_BUSINESS_LISTEN      where its node listens while a command runs
                                (default /ip4/0.0.0.0/tcp/0: every interface)
+    KLUIS_BUSINESS_STORE       a postgresql:// URL: the book lives in PostgreSQL
+                               (else ``[business] store`` in the home's config.toml,
+                               else SQLite in the home); ``--store`` on init/start
+    KLUIS_BUSINESS_WORKER      this worker's name among several on one PostgreSQL
+                               store (else ``[business] worker``, else host + home)
 
 ``kluis business start`` runs the business node (:mod:`vault.business`): it
 answers revocations and erasure requests at once, holds subscriptions and
@@ -51,6 +56,8 @@ __all__ = ["ENV_BUSINESS_HOME", "ENV_BUSINESS_PASSPHRASE", "business_app", "reso
 ENV_BUSINESS_HOME = "KLUIS_BUSINESS_HOME"
 ENV_BUSINESS_PASSPHRASE = "KLUIS_BUSINESS_PASSPHRASE"  # noqa: S105 (a variable name)
 ENV_BUSINESS_LISTEN = "KLUIS_BUSINESS_LISTEN"
+ENV_BUSINESS_STORE = "KLUIS_BUSINESS_STORE"
+ENV_BUSINESS_WORKER = "KLUIS_BUSINESS_WORKER"
 
 T = TypeVar("T")
 
@@ -92,6 +99,18 @@ ListenOpt = Annotated[
         "Default: every interface (/ip4/0.0.0.0/tcp/0).",
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar=ENV_BUSINESS_STORE,
+        show_envvar=True,
+        show_default=False,
+        help="postgresql://user@host:port/dbname: keep the book in PostgreSQL (shared by "
+        "workers). Default: [business] store in config.toml, else SQLite in the home. "
+        "A password is better kept in ~/.pgpass or $PGPASSWORD than here.",
+    ),
+]
 FieldsOpt = Annotated[
     str | None, typer.Option("--fields", help="Comma-separated field paths or subtree.* patterns.")
 ]
@@ -122,6 +141,45 @@ def _client(home: Path | None) -> ControlClient | None:
     return ControlClient.from_home(folder)
 
 
+def _store(folder: Path, given: str | None) -> str | None:
+    """The PostgreSQL URL to keep the book in: the flag/env, else config; None for SQLite.
+
+    A value that is not a ``postgresql://`` URL is refused without echoing it
+    (it may hold a password).
+    """
+    import os
+
+    from vault.home.config import load_config
+
+    url = given if given is not None else os.environ.get(ENV_BUSINESS_STORE)
+    if url is None:
+        url = load_config(folder).business.store
+    if url is None or url == "":
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise RequesterError(
+            "--store takes a postgresql:// URL (leave it out for SQLite in the business home)"
+        )
+    return url
+
+
+def _worker_name(folder: Path, given: str | None) -> str:
+    """The flag/env, else ``[business] worker``, else this host and a digest of the home."""
+    import hashlib
+    import re
+    import socket
+
+    from vault.home.config import load_config
+
+    name = given or load_config(folder).business.worker
+    if name:
+        if not re.fullmatch(r"[\w.:@-]{1,64}", name):
+            raise RequesterError("--worker is 1 to 64 letters, digits or . : @ - _")
+        return name
+    digest = hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:8]
+    return f"{socket.gethostname()[:40]}-{digest}"
+
+
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -147,6 +205,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
     if not VaultPaths(folder).exists():
         raise RequesterError(f"no business store in {folder} (run `kluis business init`)")
     config = load_config(folder)
+    store = _store(folder, None)
     if not listen and "listen" not in config.network.model_fields_set:
         listen = list(DEFAULT_LISTEN)
     net = network_settings(config, listen=listen, bootstrap=bootstrap)
@@ -163,6 +222,7 @@ def _run(home: Path | None, passphrase_file: Path | None, listen: list[str] | No
                 bootstrap=list(net.bootstrap),
                 mdns=net.mdns,
                 reach=reach_config(net),
+                store=store,
             )
         async with biz:
             return await work(biz)
@@ -263,11 +323,18 @@ def _print_grant(grant: GrantHandle | dict[str, Any], as_json: bool = False) -> 
 
 
 @business_app.command()
-def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> None:
-    """Create the business store: a fresh identity (peer id), a sealed store, an audit log."""
+def init(
+    home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None, store: StoreOpt = None
+) -> None:
+    """Create the business store: a fresh identity (peer id), a sealed store, an audit log.
+
+    With --store the book is made in that PostgreSQL database; the home keeps the
+    keyfile. More workers: copy the home's keyfile.json into each worker's home.
+    """
     from vault.store.vault import check_new_passphrase
 
     folder = resolve_business_home(home)
+    url = _store(folder, store)
     passphrase = read_passphrase(
         passphrase_file, env=ENV_BUSINESS_PASSPHRASE, confirm=True, prompt="New passphrase"
     )
@@ -278,7 +345,7 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
 
     async def main() -> str:
         async with Requester.create(
-            folder, passphrase, network=False, retention_interval=None
+            folder, passphrase, network=False, retention_interval=None, store=url
         ) as biz:
             return biz.peer_id
 
@@ -288,6 +355,10 @@ def init(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt = None) -> Non
         peer_id = asyncio.run(main())
     out = stdout()
     out.print(f"created business store in {folder}", markup=False)
+    if url is not None:
+        from vault.store.pgdb import safe_label
+
+        out.print(f"book: {safe_label(url)}", markup=False)
     out.print(f"identity: {peer_id}", markup=False)
 
 
@@ -755,6 +826,41 @@ def profile_well_known(home: BizHomeOpt = None, passphrase_file: BizPassFileOpt 
     sys.stdout.write(_run(home, passphrase_file, None, work, network=False).decode())
 
 
+@business_app.command("petname")
+def name_vault(
+    vault: Annotated[
+        str, typer.Argument(help="The vault: its peer id, or a multiaddr ending in /p2p/<id>.")
+    ],
+    petname: Annotated[
+        str, typer.Argument(help='Your name for it (up to 64 characters); "" removes it.')
+    ],
+    home: BizHomeOpt = None,
+    passphrase_file: BizPassFileOpt = None,
+) -> None:
+    """Give a vault this business relates to a petname (shown on the dashboard)."""
+    from urllib.parse import quote
+
+    from vault.business.views import check_petname
+    from vault.requester import vault_peer_of
+
+    peer = vault_peer_of(vault)
+    if petname.strip():
+        check_petname(petname)  # before unlocking anything
+    if (client := _client(home)) is not None:
+        named = client.post(f"relationships/{quote(peer, safe='')}/petname", {"petname": petname})
+        shown = named["petname"]
+    else:
+
+        async def work(biz: Requester) -> str:
+            from vault.business.views import name_vault as give
+
+            return give(biz, peer, petname)
+
+        shown = _run(home, passphrase_file, None, work, network=False)
+    said = f"vault {peer} is now called {shown}" if shown else f"vault {peer} has no petname now"
+    stdout().print(inert(said))
+
+
 @business_app.command()
 def contact(
     grant_id: Annotated[str, typer.Argument(help="The contact grant to write under.")],
@@ -808,6 +914,18 @@ def start(
         str | None,
         typer.Option("--agent", help="Or an agent module: MODULE:NAME or file.py:NAME."),
     ] = None,
+    store: StoreOpt = None,
+    worker: Annotated[
+        str | None,
+        typer.Option(
+            "--worker",
+            envvar=ENV_BUSINESS_WORKER,
+            show_envvar=True,
+            show_default=False,
+            help="This worker's name among several on one PostgreSQL store "
+            "(default: [business] worker, else the host name and a digest of the home).",
+        ),
+    ] = None,
 ) -> None:
     """Run the business node until Ctrl-C: answers revocations and erasures at once,
     holds subscriptions, answers intents, and serves the control API the other
@@ -821,6 +939,10 @@ def start(
     if (pid := running_pid(folder)) is not None:
         raise RequesterError(f"the business store is in use (pid {pid}); one node per store")
     config = load_config(folder)
+    url = _store(folder, store)
+    if worker is not None and url is None:
+        raise RequesterError("--worker needs a PostgreSQL store (--store or [business] store)")
+    name = None if url is None else _worker_name(folder, worker)
     if not listen and "listen" not in config.network.model_fields_set:
         listen = list(DEFAULT_LISTEN)
     net = network_settings(config, listen=listen, bootstrap=bootstrap)
@@ -831,11 +953,14 @@ def start(
             node = await BusinessNode.start(
                 folder, passphrase, listen=list(net.listen), bootstrap=list(net.bootstrap),
                 mdns=net.mdns, reach=reach_config(net), control_port=control_port,
-                offers=offers, agent=agent,
+                offers=offers, agent=agent, store=url, worker=name,
+                worker_ttl=config.business.lease_ttl,
             )  # fmt: skip
         async with node:
             out = stdout()
             out.print(f"business node {node.peer_id}", markup=False)
+            if node.worker is not None:
+                out.print(f"  book {node.store_label}, worker {node.worker}", markup=False)
             for addr in node.addrs:
                 out.print(f"  listening on {addr}", markup=False)
             out.print(f"  control API {node.control_url}", markup=False)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_FILE",
+    "BusinessConfig",
     "ConfigError",
     "NetworkConfig",
     "NodeConfig",
@@ -109,11 +110,37 @@ def _parse_multiaddr(addr: str) -> None:
         raise ValueError(f"{addr!r} is not a valid multiaddr: {why}") from None
 
 
+class BusinessConfig(BaseModel):
+    """Where a business keeps its book, and its name among workers (decision D28).
+
+    Read from the *business* home's ``config.toml`` only (a vault ignores it)::
+
+        [business]
+        store = "postgresql://kluis@db.internal:5432/kluis"  # default: SQLite in the home
+        worker = "web-1"        # this worker's name among those sharing the store
+        lease_ttl = 15          # seconds; the same for every worker
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store: Annotated[str | None, Field(max_length=2048)] = None
+    worker: Annotated[str | None, Field(min_length=1, max_length=64, pattern=r"^[\w.:@-]+$")] = None
+    lease_ttl: Annotated[float, Field(gt=0, le=3600)] = 15.0
+
+    @field_validator("store")
+    @classmethod
+    def _postgres_only(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store is a postgresql:// URL (leave it out for SQLite in the home)")
+        return url
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     network: NetworkConfig = NetworkConfig()
     requests: RequestsConfig = RequestsConfig()
+    business: BusinessConfig = BusinessConfig()
 
 
 def load_config(home: Path) -> NodeConfig:

@@ -128,7 +128,11 @@ class Reader:
     # -- subscribing ------------------------------------------------------------------------
 
     async def subscribe(
-        self, grant: GrantRef, fields: Iterable[str] | None, timeout: float
+        self,
+        grant: GrantRef,
+        fields: Iterable[str] | None,
+        timeout: float,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> AsyncIterator[Update]:
         """Yield updates as the owner makes them, each applied to the copy first.
 
@@ -140,7 +144,12 @@ class Reader:
         wanted = self._revocation.check_local(rec, fields, Action.SUBSCRIBE)
 
         def once(catch_up: bool, subscribed: Callable[[], None]) -> AsyncIterator[Update]:
-            return self._subscribe_once(rec, wanted, timeout, catch_up, subscribed)
+            def acked() -> None:
+                subscribed()
+                if on_subscribed is not None:
+                    on_subscribed()
+
+            return self._subscribe_once(rec, wanted, timeout, catch_up, acked)
 
         async for update in resilient(once, lambda: self._link.forget(rec.vault_peer)):
             yield update

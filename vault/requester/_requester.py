@@ -49,7 +49,7 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -108,6 +108,10 @@ DEFAULT_RETENTION_INTERVAL = 60.0
 MUXER = "yamux"
 #: Seconds the background tasks (receipt sends) get to finish when closing.
 CLOSE_GRACE = 5.0
+#: Vault connections one business process may hold open (each held subscription
+#: needs one). py-libp2p's default is 256; a worker's share of a large business's
+#: vaults is bounded by its own relationships, not by what peers send it.
+MAX_VAULT_CONNECTIONS = 16_384
 
 
 class Requester(Service):
@@ -269,6 +273,7 @@ class Requester(Service):
                     mdns=mdns,
                     muxer=MUXER,
                     reach=reach,
+                    max_outbound_connections=MAX_VAULT_CONNECTIONS,
                 )
                 steps.undo(node.close, "stop the libp2p node")
                 self.link.node = node
@@ -315,6 +320,15 @@ class Requester(Service):
         await share.tick()
         self._tasks.spawn(share.run(), name=f"worker {worker}")
         return share
+
+    @property
+    def store_label(self) -> str:
+        """``sqlite``, or ``postgresql://host:port/dbname`` (never the user or password)."""
+        if self._store_url is None:
+            return "sqlite"
+        from vault.store.pgdb import safe_label
+
+        return safe_label(self._store_url)
 
     async def _took_over(self, change: LeaseChange) -> None:
         """New shards: read what the other workers wrote, then keep their promises."""
@@ -443,7 +457,12 @@ class Requester(Service):
         return await self.reader.read(self.local.record(grant), fields, timeout)
 
     def subscribe(
-        self, grant: GrantRef, fields: Iterable[str] | None = None, *, timeout: float = CALL_TIMEOUT
+        self,
+        grant: GrantRef,
+        fields: Iterable[str] | None = None,
+        *,
+        timeout: float = CALL_TIMEOUT,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> AsyncIterator[Update]:
         """Yield :class:`protocol.Update`\\ s for granted fields as the owner changes them.
 
@@ -454,9 +473,10 @@ class Requester(Service):
         :class:`protocol.TransportError` only if the subscription cannot be
         restored: when the stream breaks (a relay's time limit, a vault that
         restarts or moves) it subscribes again and yields what changed
-        meanwhile (``._resubscribe``).
+        meanwhile (``._resubscribe``). ``on_subscribed`` is called each time the
+        vault has acknowledged the subscription (first, and after every restore).
         """
-        return self.reader.subscribe(grant, fields, timeout)
+        return self.reader.subscribe(grant, fields, timeout, on_subscribed)
 
     # -- contact and erasure (see ._contact, ._delivery) ------------------------------------
 

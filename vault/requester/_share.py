@@ -33,6 +33,9 @@ class WorkerShare:
         self._on_gain = on_gain
         #: Ticks run so far (tests and status pages watch it).
         self.ticks = 0
+        #: Called after every tick that gained or lost shards, after ``on_gain``
+        #: (the business node's subscription holder takes up or lets go of vaults).
+        self.watchers: list[Callable[[LeaseChange], None]] = []
 
     def owns(self, vault_peer: str) -> bool:
         return self.leases.owns(vault_peer)
@@ -47,6 +50,12 @@ class WorkerShare:
             )  # fmt: skip
         if change.gained:
             await self._on_gain(change)
+        if change.gained or change.lost:
+            for watch in list(self.watchers):
+                try:
+                    watch(change)
+                except Exception:
+                    log.exception("worker %s: a lease watcher failed", self.leases.worker)
         return change
 
     async def run(self) -> None:

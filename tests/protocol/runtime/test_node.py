@@ -446,3 +446,23 @@ async def test_identity_is_the_libp2p_identity(make_node: NodeFactory) -> None:
     node = await make_node(identity=me)
     assert node.peer_id == me.peer_id
     assert str(node._host.get_id()) == me.peer_id
+
+
+async def test_outbound_connection_ceiling_is_the_one_given(make_node: NodeFactory) -> None:
+    """py-libp2p's default resource manager allows 256 dialled connections; ours is a knob.
+
+    A business dials every vault it holds a subscription with, so the SDK raises
+    it (bench_business_scale.py hit "Established outbound limit exceeded: 256").
+    Here a ceiling of 2 is wired: the third dial is refused, one line.
+    """
+    from protocol import ConnectError
+
+    servers = [await make_node() for _ in range(3)]
+    client = await make_node(max_outbound_connections=2)
+    for server in servers[:2]:
+        assert await client.connect(server.addrs[0]) == server.peer_id
+    with pytest.raises(ConnectError):
+        await client.connect(servers[2].addrs[0])
+    default = await make_node()
+    for server in servers:  # without the knob: py-libp2p's own limits, three is fine
+        assert await default.connect(server.addrs[0]) == server.peer_id
