@@ -271,14 +271,34 @@ async def test_a_cancelled_event_stream_stays_cancelled(running: Running):
     )
     task = asyncio.create_task(dash._events(request))
     for _ in range(500):  # until the stream listens (bounded)
-        if dash._listeners:
+        if dash.live.listeners:
             break
         await asyncio.sleep(0.01)
-    assert dash._listeners and not task.done()
+    assert dash.live.listeners and not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert task.cancelled() and not dash._listeners
+    assert task.cancelled() and not dash.live.listeners
+
+
+async def test_open_event_streams_are_bounded(running: Running):
+    """A tab beyond MAX_STREAMS gets a 503, not a stream; the bound holds for both dashboards."""
+    from vault.api.dashboard.live import MAX_STREAMS
+
+    dash = running.dashboard
+    sid, _ = dash.sessions.create()
+    request = make_mocked_request(
+        "GET",
+        "/events",
+        headers={"Host": running.url.removeprefix("http://"), "Cookie": f"kluis_session={sid}"},
+    )
+    held: list[asyncio.Queue[dict[str, object]]] = [asyncio.Queue() for _ in range(MAX_STREAMS)]
+    dash.live.listeners.update(held)
+    try:
+        resp = await dash._events(request)
+        assert resp.status == 503 and len(dash.live.listeners) == MAX_STREAMS
+    finally:
+        dash.live.listeners.difference_update(held)
 
 
 async def test_audit_page_shows_verification_and_a_broken_chain(running: Running):

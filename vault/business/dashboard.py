@@ -24,8 +24,6 @@ re-fetches the page's ``<main>`` (``?partial=1``) and swaps it in.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from markupsafe import escape
 
 from protocol import KluisError
 from vault.api.dashboard.app import FILTERS, SECURITY_HEADERS
+from vault.api.dashboard.live import AuditFeed
 from vault.api.dashboard.security import COOKIE, SESSION_TTL_MS, Session, SessionStore, origin_ok
 from vault.api.dashboard.security import own_hosts as _own_hosts
 from vault.business import views
@@ -50,12 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["BusinessDashboard"]
 
 log = logging.getLogger(__name__)
-#: Seconds between looks at the audit head; a comment line keeps idle streams open.
-POLL_SECONDS = 0.25
-HEARTBEAT_SECONDS = 15.0
-#: Open event streams at most (each is a browser tab), and events queued per stream.
-MAX_LISTENERS = 32
-MAX_QUEUED = 16
 
 HERE = Path(__file__).parent
 OWNER_STATIC = HERE.parent / "api" / "dashboard" / "static"
@@ -96,9 +89,7 @@ class BusinessDashboard:
         self.sessions = SessionStore(token)
         self._port = port
         self.env = jinja2.Environment(autoescape=True)
-        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._poller: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
+        self.live = AuditFeed(lambda: self.node.biz.vault.audit, self._snapshot)
 
     def attach(self, app: web.Application) -> None:
         self.env = aiohttp_jinja2.setup(
@@ -190,70 +181,16 @@ class BusinessDashboard:
         pending = sum(1 for r in self.node.biz.requests() if r.status == "pending")
         return {"pending": pending, "badges": {}}
 
-    async def _poll(self) -> None:
-        audit = self.node.biz.vault.audit
-        seen, _ = audit.head()
-        while not self._closing.is_set():
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                head, _ = audit.head()
-                if head == seen:
-                    continue
-                kinds = sorted({e.kind for e in audit.entries(seen + 1, head + 1)})
-                seen = head
-                event = {"seq": head, "kinds": kinds, **self._snapshot()}
-            except Exception:
-                log.exception("business dashboard poller")
-                continue
-            for queue in list(self._listeners):
-                if queue.qsize() < MAX_QUEUED:
-                    queue.put_nowait(event)
-
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if not self._host_ok(request):
             return _plain(403, "requests must address 127.0.0.1")
         _, session = self._session(request)
         if session is None:
             return _plain(401, "log in first")
-        if len(self._listeners) >= MAX_LISTENERS:
-            return _plain(503, "too many open dashboard pages; close some")
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.get_running_loop().create_task(self._poll())
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-store",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await resp.prepare(request)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._listeners.add(queue)
-        try:
-            hello = json.dumps(self._snapshot())
-            await resp.write(f"retry: 2000\nevent: hello\ndata: {hello}\n\n".encode())
-            while not self._closing.is_set():
-                try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-                if event.get("close"):
-                    break
-                await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
-        except ConnectionResetError:
-            pass  # the browser went away
-        finally:
-            self._listeners.discard(queue)
-        return resp
+        return await self.live.stream(request)
 
     async def _shutdown(self, app: web.Application) -> None:
-        self._closing.set()
-        for queue in list(self._listeners):
-            queue.put_nowait({"close": True})
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.live.close()
 
     async def _root(self, request: web.Request) -> web.StreamResponse:
         _, session = self._session(request)

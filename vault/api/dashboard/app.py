@@ -28,9 +28,7 @@ How it fits together:
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from protocol import ErrorCode, KluisError
 from protocol.clock import ISO, MINUTE_UTC, format_ms
 from protocol.confusables import visible
 from vault.api.answers import BadRequest, status_of
+from vault.api.dashboard.live import AuditFeed
 from vault.api.dashboard.security import (
     COOKIE,
     SESSION_TTL_MS,
@@ -64,8 +63,6 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 JINJA_KEY = web.AppKey("kluis_dashboard_jinja", jinja2.Environment)
 MAX_FORM = 64 * 1024
-POLL_SECONDS = 0.25
-HEARTBEAT_SECONDS = 15.0
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -216,9 +213,7 @@ class Dashboard:
         self._port = port
         self.stats = AccessStats()
         self.flashes: dict[str, list[tuple[str, str]]] = {}
-        self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._poller: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
+        self.live = AuditFeed(lambda: self.owner.vault.audit, self._snapshot)
         self.env = jinja2.Environment(autoescape=True)  # replaced in attach()
 
     # -- wiring ------------------------------------------------------------------------
@@ -255,19 +250,7 @@ class Dashboard:
         return f"{base_url.rstrip('/')}/login?once={quote(self.sessions.new_link_code())}"
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        self._closing.set()
-        for queue in list(self._listeners):
-            queue.put_nowait({"close": True})  # wake every open event stream
-        if self._poller is not None:
-            self._poller.cancel()
-            try:
-                await self._poller
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise  # we were cancelled too, not only the poller: pass it on
-            except Exception:
-                log.exception("dashboard poller")
+        await self.live.close()
 
     # -- guards ------------------------------------------------------------------------
 
@@ -450,61 +433,13 @@ class Dashboard:
         badges = {p.path: p.badge(self.owner) for p in PAGES.values() if p.badge is not None}
         return {"pending": badges.get("/requests", 0), "badges": badges}
 
-    async def _poll(self) -> None:
-        audit = self.owner.vault.audit
-        seen, _ = audit.head()
-        while not self._closing.is_set():
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                head, _ = audit.head()
-                if head == seen:
-                    continue
-                kinds = sorted({e.kind for e in audit.entries(seen + 1, head + 1)})
-                seen = head
-                event = {"seq": head, "kinds": kinds, **self._snapshot()}
-            except Exception:
-                log.exception("dashboard poller")
-                continue
-            for queue in list(self._listeners):
-                if queue.qsize() < 16:
-                    queue.put_nowait(event)
-
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if not self._host_ok(request):
             return _plain(403, "requests must address 127.0.0.1")
         _, session = self._session(request)
         if session is None:
             return _plain(401, "log in first")
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.get_running_loop().create_task(self._poll())
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-store",
-                "X-Accel-Buffering": "no",
-            }
-        )
-        await resp.prepare(request)
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._listeners.add(queue)
-        try:
-            await resp.write(
-                f"retry: 2000\nevent: hello\ndata: {json.dumps(self._snapshot())}\n\n".encode()
-            )
-            while not self._closing.is_set():
-                try:
-                    event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    await resp.write(b": keep-alive\n\n")
-                    continue
-                if event.get("close"):
-                    break
-                await resp.write(f"event: change\ndata: {json.dumps(event)}\n\n".encode())
-        except ConnectionResetError:
-            pass  # the browser went away; a cancellation (shutdown) propagates
-        finally:
-            self._listeners.discard(queue)
-        return resp
+        return await self.live.stream(request)
 
 
 # -- small helpers ------------------------------------------------------------------------------
