@@ -22,8 +22,9 @@ given a :class:`ReachConfig`) wires, on the node's trio side:
 * **AutoNAT** (``libp2p.host.autonat``): asks the relays to dial back.
 
 Every one of these handlers sits behind a :class:`~._gate.Gate` (per-peer rate,
-total concurrency); message sizes are bounded by libp2p (DHT 4 MiB lowered to
-64 KiB here, relay and DCUtR 4 KiB, AutoNAT 64 KiB).
+total concurrency; a DHT stream also a lifetime, D49); message sizes are
+bounded by libp2p (DHT 4 MiB lowered to 64 KiB here, relay and DCUtR 4 KiB,
+AutoNAT 64 KiB).
 """
 
 from __future__ import annotations
