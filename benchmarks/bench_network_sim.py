@@ -138,7 +138,21 @@ async def worker(count: int, first: int, bootstrap: list[str], lifetime: float) 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(lifetime):
                 await reader.read()  # EOF: the coordinator is done
-        print(json.dumps({"rss_kib": rss_kib()}), flush=True)
+        # What the nodes' own gates refused (over a rate or a cap) and reset (open too long).
+        status = [n.reach.status() for n in nodes if n.reach is not None]
+        refused = [s["refused_streams"] for s in status]
+        print(
+            json.dumps(
+                {
+                    "rss_kib": rss_kib(),
+                    "refused": sum(refused),
+                    "refused max": max(refused, default=0),
+                    "refusing nodes": sum(1 for r in refused if r),
+                    "expired": sum(s["expired_streams"] for s in status),
+                }
+            ),
+            flush=True,
+        )
 
 
 # -- the coordinator -------------------------------------------------------------------------
@@ -245,16 +259,24 @@ async def simulate(size: int, workers: int, lifetime: float, settle: float) -> d
                 **r.reach.relay_service.summary(),  # type: ignore[union-attr]
                 "dht table": r.reach.dht.get_routing_table_size(),  # type: ignore[union-attr]
                 "refused": {p: g.refused for p, g in r.reach.gates.items() if g.refused},  # type: ignore[union-attr]
+                "reset": {p: g.expired for p, g in r.reach.gates.items() if g.expired},  # type: ignore[union-attr]
             }
             for r in (one, two)
         ]
         for proc in procs:  # EOF: each worker reports its RSS now, with its nodes still up
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.close()
-        end_kib = [
-            json.loads(await asyncio.wait_for(p.stdout.readline(), 60))["rss_kib"]  # type: ignore[union-attr]
+        ends = [
+            json.loads(await asyncio.wait_for(p.stdout.readline(), 60))  # type: ignore[union-attr]
             for p in procs
         ]
+        end_kib = [e["rss_kib"] for e in ends]
+        out["nodes refused"] = {
+            "streams": sum(e["refused"] for e in ends),
+            "max at a node": max(e["refused max"] for e in ends),
+            "nodes": sum(e["refusing nodes"] for e in ends),
+            "reset (open too long)": sum(e["expired"] for e in ends),
+        }
         out["empty worker end MiB"] = end_kib[-1] / 1024
         out["worker MiB"] = [k / 1024 for k in end_kib[:-1]]
         out["rss per node MiB"] = (sum(end_kib[:-1]) - workers * end_kib[-1]) / (1024 * size)
@@ -323,7 +345,8 @@ def report_row(r: dict[str, Any], base_ms: float) -> None:
         f"      lookups missed: {r['missed']}; the probe joined in {r['probe join s']:.1f} s,"
         f" its DHT table at the end: {r['probe table']}"
     )
-    print(f"      relays: {r['relay health']}", flush=True)
+    print(f"      relays: {r['relay health']}")
+    print(f"      the nodes' own gates: {r['nodes refused']}", flush=True)
 
 
 def report_change(runs: list[dict[str, Any]]) -> None:

@@ -25,7 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 class Gate:
-    """Token buckets per peer (``burst`` then ``rate``/s) and ``max_active`` streams in total."""
+    """Token buckets per peer (``burst`` then ``rate``/s) and ``max_active`` streams in total.
+
+    ``max_seconds`` bounds how long one admitted stream may hold its slot.
+    """
 
     def __init__(
         self,
@@ -34,9 +37,13 @@ class Gate:
         *,
         max_active: int,
         max_peers: int = 4096,
+        max_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
+        #: A stream still open after this long is reset, freeing its slot (None: no bound).
+        self.max_seconds = max_seconds
+        self.expired = 0
         self.burst = burst
         self.max_active = max_active
         self.max_peers = max_peers
@@ -84,7 +91,19 @@ def gate_handler(host: Any, protocol: str, gate: Gate) -> None:
             return
         gate.active += 1
         try:
-            await handler(stream)
+            if gate.max_seconds is None:
+                await handler(stream)
+                return
+            with trio.move_on_after(gate.max_seconds) as scope:
+                await handler(stream)
+            if scope.cancelled_caught:
+                gate.expired += 1
+                logger.debug("resetting a %s stream from %s: open too long", protocol, peer)
+                with trio.move_on_after(1):
+                    try:
+                        await stream.reset()
+                    except Exception:
+                        logger.debug("reset failed", exc_info=True)
         finally:
             gate.active -= 1
 

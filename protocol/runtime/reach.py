@@ -22,8 +22,9 @@ given a :class:`ReachConfig`) wires, on the node's trio side:
 * **AutoNAT** (``libp2p.host.autonat``): asks the relays to dial back.
 
 Every one of these handlers sits behind a :class:`~._gate.Gate` (per-peer rate,
-total concurrency); message sizes are bounded by libp2p (DHT 4 MiB lowered to
-64 KiB here, relay and DCUtR 4 KiB, AutoNAT 64 KiB).
+total concurrency; a DHT stream also a lifetime, D49); message sizes are
+bounded by libp2p (DHT 4 MiB lowered to 64 KiB here, relay and DCUtR 4 KiB,
+AutoNAT 64 KiB).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ REFRESH_EVERY_S: Final = 600.0
 ANNOUNCE_AGAIN_S: Final = (30.0, 120.0)
 #: DHT streams a relay serves at once (a vault: 12); each holds at most one 64 KiB message.
 RELAY_DHT_IN_FLIGHT: Final = 96
+#: Seconds an inbound DHT stream may stay open (D49). A kluis DHT stream carries one
+#: FIND_NODE and its answer (milliseconds); upstream's own client gives up after 10 s.
+#: py-libp2p 0.8.1's handler (``KadDHT.handle_stream``) instead reads the next message
+#: with no deadline, holding one of its 12 inbound slots (``_inbound_limiter``) until
+#: the peer closes the stream or the connection; a client whose lookup is cancelled
+#: (``move_on_after`` around a lookup) never closes it: ``_query_peer_for_closest``'s
+#: ``finally: await stream.close()`` runs in the cancelled scope and is cancelled too.
+#: Twelve such streams and a DHT server resets every DHT stream for as long as those
+#: connections live; at 100 nodes both relays were in that state within a minute.
+DHT_STREAM_MAX_S: Final = 10.0
 #: Re-reserve this long before a reservation expires.
 RESERVE_MARGIN_S: Final = 300.0
 
@@ -97,6 +108,7 @@ class ReachConfig:
     lookup_timeout: float = 10.0
     hole_punch: bool = True
     announce_again: tuple[float, ...] = ANNOUNCE_AGAIN_S
+    dht_stream_max_s: float = DHT_STREAM_MAX_S
 
     @classmethod
     def for_relay(cls, limits: RelayLimits, bootstrap: Sequence[str] = ()) -> ReachConfig:
@@ -173,6 +185,7 @@ class Reach:
             "dht_peers": self.dht.get_routing_table_size(),
             "lookups": self.lookups,
             "refused_streams": sum(g.refused for g in self.gates.values()),
+            "expired_streams": sum(g.expired for g in self.gates.values()),
         }
 
     # -- lifecycle (trio) ---------------------------------------------------------------
@@ -201,22 +214,32 @@ class Reach:
             await self._stopped.wait()
 
     def _install_gates(self) -> None:
-        # (protocol, per-peer rate/s, burst, streams in flight in total)
+        # (protocol, per-peer rate/s, burst, streams in flight in total, seconds each)
         relay = self.config.serve_relay is not None
-        plan: list[tuple[str, float, int, int]] = [
+        dht_in_flight = RELAY_DHT_IN_FLIGHT if relay else 12
+        plan: list[tuple[str, float, int, int, float | None]] = [
             # A relay is every node's bootstrap DHT server: a whole network's joins,
             # announces and lookups arrive at it at once, and 12 in flight refused
             # most of them at 200 nodes (D47). Per peer, the rate is the same.
-            (DHT_PROTOCOL, 5.0, 20, RELAY_DHT_IN_FLIGHT if relay else 12),
-            (str(STOP_PROTOCOL_ID), 2.0, 10, 32),
-            (DCUTR_PROTOCOL, 0.5, 3, 8),
+            # An idle DHT stream is reset after dht_stream_max_s (D49).
+            (DHT_PROTOCOL, 5.0, 20, dht_in_flight, self.config.dht_stream_max_s),
+            (str(STOP_PROTOCOL_ID), 2.0, 10, 32, None),
+            (DCUTR_PROTOCOL, 0.5, 3, 8, None),
         ]
         if relay:
-            plan += [(str(HOP_PROTOCOL), 1.0, 5, 64), (AUTONAT_PROTOCOL_ID, 0.2, 2, 16)]
+            plan += [
+                (str(HOP_PROTOCOL), 1.0, 5, 64, None),
+                (AUTONAT_PROTOCOL_ID, 0.2, 2, 16, None),
+            ]
+        # py-libp2p 0.8.1's DHT handler has its own cap of 12 (``_inbound_limiter``) and
+        # silently resets what is over it: a relay's 96 never applied (D49). One limit,
+        # ours, which counts what it refuses.
+        self.dht._inbound_limiter.total_tokens = dht_in_flight
         handlers = self.host.get_mux().handlers
-        for protocol, rate, burst, active in plan:
+        for protocol, rate, burst, active, seconds in plan:
             if protocol in handlers:
-                gate = self.gates[protocol] = Gate(rate, burst, max_active=active)
+                gate = Gate(rate, burst, max_active=active, max_seconds=seconds)
+                self.gates[protocol] = gate
                 gate_handler(self.host, protocol, gate)
 
     # -- keeping findable ------------------------------------------------------------------

@@ -165,3 +165,87 @@ async def test_a_forged_sender_record_is_refused_by_a_dht_server(nodes: list[Nod
     # Our own record, signed by us: answered (the refusals above were not for nothing).
     own = _forged(ID.from_base58(liar.peer_id), liar_identity)
     assert await liar._call(ask, own) == "answered"
+
+
+async def _hold_idle(holder: Node, server: Node, count: int) -> list[Any]:
+    """Open ``count`` DHT streams to ``server`` and send nothing: a lookup cancelled mid-way."""
+
+    async def open_all() -> list[Any]:
+        peer = ID.from_base58(server.peer_id)
+        return [
+            await holder.libp2p_host.new_stream(peer, [TProtocol(DHT_PROTOCOL)])
+            for _ in range(count)
+        ]
+
+    return list(await holder._call(open_all))
+
+
+async def _find_node(asker: Node, server: Node) -> str:
+    """One FIND_NODE from ``asker``: "answered", or how it was refused."""
+
+    async def ask() -> str:
+        try:
+            with trio.fail_after(5):
+                stream = await asker.libp2p_host.new_stream(
+                    ID.from_base58(server.peer_id), [TProtocol(DHT_PROTOCOL)]
+                )
+                query = Message(
+                    type=Message.MessageType.FIND_NODE, key=stream.muxed_conn.peer_id.to_bytes()
+                )
+                await stream.write(encode_varint_prefixed(query.SerializeToString()))
+                reply = Message()
+                reply.ParseFromString(await read_varint_prefixed_bytes(stream))
+                await stream.close()
+        except Exception as exc:
+            return f"refused ({type(exc).__name__})"
+        return "answered" if reply.type == Message.MessageType.FIND_NODE else "?"
+
+    return str(await asker._call(ask))
+
+
+async def test_idle_dht_streams_do_not_shut_a_dht_server_for_good(nodes: list[Node]) -> None:
+    """py-libp2p 0.8.1's DHT handler waits for a next message with no deadline (D49).
+
+    A client that opens a DHT stream and never closes it (a lookup cancelled by its
+    timeout does exactly that) held one of the server's 12 slots until the connection
+    ended: twelve of them and the server reset every DHT stream, from everyone.
+    """
+    server = await Node.start(
+        Identity.generate(), LOOP, reach=ReachConfig(dht_server=True, dht_stream_max_s=1.0)
+    )
+    nodes.append(server)
+    holder = await Node.start(Identity.generate(), LOOP)
+    honest = await Node.start(Identity.generate(), LOOP)
+    nodes += [holder, honest]
+    await holder.connect(server.addrs[0])
+    await honest.connect(server.addrs[0])
+    assert await _find_node(honest, server) == "answered"
+
+    held = await _hold_idle(holder, server, 12)
+    assert server.reach is not None
+    gate = server.reach.gates[DHT_PROTOCOL]
+    await _until(lambda: gate.active == 12, 10)
+    assert (await _find_node(honest, server)).startswith("refused")  # full, as it should be
+    await _until(lambda: gate.expired >= 12, 10)  # the idle ones are reset...
+    assert await _find_node(honest, server) == "answered"  # ...and the server serves again
+    assert server.reach.status()["expired_streams"] >= 12
+    assert len(held) == 12
+
+
+async def test_a_relay_serves_more_dht_streams_at_once_than_upstreams_twelve(
+    nodes: list[Node],
+) -> None:
+    """A relay's 96 DHT streams in flight (D47) were cut to 12 by py-libp2p's own limiter."""
+    relay = await Node.start(Identity.generate(), LOOP, reach=ReachConfig.for_relay(RelayLimits()))
+    nodes.append(relay)
+    holder = await Node.start(Identity.generate(), LOOP)
+    honest = await Node.start(Identity.generate(), LOOP)
+    nodes += [holder, honest]
+    await holder.connect(relay.addrs[0])
+    await honest.connect(relay.addrs[0])
+    await _hold_idle(holder, relay, 16)  # busy streams, within the holder's own rate
+    assert relay.reach is not None
+    await _until(
+        lambda: relay.reach is not None and relay.reach.gates[DHT_PROTOCOL].active == 16, 10
+    )
+    assert await _find_node(honest, relay) == "answered"
