@@ -133,7 +133,8 @@ async def vault_host(root: Path, first: int, count: int) -> None:
             if cmd["cmd"] == "rss":
                 say({"rss": rss_bytes()})
             elif cmd["cmd"] == "subs":
-                say({"subs": subscribed(nodes, cmd["business"])})
+                say({"subs": subscribed(nodes, cmd["business"]),
+                     "books": on_books(nodes, cmd["business"])})  # fmt: skip
             elif cmd["cmd"] == "revoke":
                 say({"latencies": await revoke_some(nodes, cmd["business"], cmd["count"],
                                                     cmd["interval"], cmd["timeout"])})  # fmt: skip
@@ -174,6 +175,15 @@ def subscribed(nodes: list[Any], business: str) -> int:
         for vn in nodes
         for g in vn.grants.live_grants(requester=business)
         if vn.access.subscriptions(g.grant_id) > 0
+    )
+
+
+def on_books(nodes: list[Any], business: str) -> int:
+    """Subscriptions the vaults keep for the business's live grants, dead ones included."""
+    return sum(
+        vn.access.subscriptions(g.grant_id)
+        for vn in nodes
+        for g in vn.grants.live_grants(requester=business)
     )
 
 
@@ -510,6 +520,10 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
         print(f"   {seen} of {args.vaults} subscribed at the vaults after "
               f"{time.monotonic() - t:.1f} s: held {[p.last['held'] for p in nodes]}, "
               f"shards {[p.last['shards'] for p in nodes]}")  # fmt: skip
+        books = await asyncio.gather(
+            *(h.ask({"cmd": "subs", "business": pg_peer}, left()) for h in hosts)
+        )
+        print(f"   subscriptions on the vaults' books: {sum(a['books'] for a in books)}")
 
         async def revokes(count: int, label: str) -> None:
             each = -(-count // args.hosts)
@@ -553,6 +567,11 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
               f"(acknowledged by the vault): {[p.last['held'] for p in rest]}")  # fmt: skip
         print(f"   every vault sees its subscription after    {secs(vault_at)} "
               f"({await at_vaults()} of {live})")  # fmt: skip
+        books = await asyncio.gather(
+            *(h.ask({"cmd": "subs", "business": pg_peer}, left()) for h in hosts)
+        )
+        print(f"   subscriptions on the vaults' books          {sum(a['books'] for a in books)} "
+              f"(dead ones are forgotten when their stream ends, D50)")  # fmt: skip
         rss = [p.last["rss"] / MB for p in rest]
         print(f"   survivors' RSS {', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
         print(f"\n5b. revoke -> deletion receipt, after the failover, 3 workers holding {live}")
