@@ -263,7 +263,9 @@ async def node_worker(home: Path, store: str, name: str, ttl: float) -> None:
         assert share is not None
         stop = asyncio.create_task(read_command())  # quit, or stdin closed
         while not stop.done():  # the coordinator reads the last line
-            say({"t": time.time(), "held": len(node.holder.held()),
+            holder = node.holder
+            tasks = sum(holder.holding(i.grant_id) for i in node.biz.grants())
+            say({"t": time.time(), "held": len(holder.held()), "tasks": tasks,
                  "shards": len(share.leases.owned), "rss": rss_bytes()})  # fmt: skip
             await asyncio.wait([stop], timeout=0.05)
 
@@ -565,6 +567,8 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
               f"(bound ttl + ttl/3 = {FAILOVER_TTL * 4 / 3:.0f} s)")  # fmt: skip
         print(f"   survivors hold every subscription after    {secs(held_at)} "
               f"(acknowledged by the vault): {[p.last['held'] for p in rest]}")  # fmt: skip
+        print(f"   holding tasks (held or retrying) of the survivors: "
+              f"{[p.last['tasks'] for p in rest]}")  # fmt: skip
         print(f"   every vault sees its subscription after    {secs(vault_at)} "
               f"({await at_vaults()} of {live})")  # fmt: skip
         books = await asyncio.gather(
