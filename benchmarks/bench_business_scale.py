@@ -255,6 +255,10 @@ async def node_worker(home: Path, store: str, name: str, ttl: float) -> None:
     from protocol.listen import LOOPBACK
     from vault.business import BusinessNode
 
+    # why a subscription is not held: one stderr line each (the child's log, tallied below)
+    for quiet in ("vault.business.holder", "vault.requester._resubscribe"):
+        logging.getLogger(quiet).setLevel(logging.INFO)
+    logging.basicConfig(stream=sys.stderr, format="%(name)s %(message)s")
     async with await BusinessNode.start(
         home, BIZ, listen=LOOPBACK, control_port=None, store=store, worker=name,
         worker_ttl=ttl, retention_interval=None,
@@ -353,6 +357,19 @@ class Proc:
     def kill9(self) -> None:
         os.kill(self.p.pid, signal.SIGKILL)
         self.p.wait(timeout=30)
+
+
+def why_lost(group: list[Proc]) -> dict[str, int]:
+    """Tally the holders' and the SDK's "lost (X)" / "broke (X)" log lines of ``group``."""
+    import re
+
+    tally: dict[str, int] = {}
+    for p in group:
+        text = p.log.read_text(errors="replace") if p.log.exists() else ""
+        for kind, exc in re.findall(r"subscription (?:\S+ )?(lost|broke) \((\w+)\)", text):
+            tally[f"{kind} {exc}"] = tally.get(f"{kind} {exc}", 0) + 1
+        tally["ADDCONN_DENY"] = tally.get("ADDCONN_DENY", 0) + text.count("ADDCONN_DENY")
+    return tally
 
 
 def copy_home(first: Path, home: Path) -> Path:
@@ -578,6 +595,7 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
               f"(dead ones are forgotten when their stream ends, D50)")  # fmt: skip
         rss = [p.last["rss"] / MB for p in rest]
         print(f"   survivors' RSS {', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
+        print(f"   why the survivors' subscriptions broke or were lost: {why_lost(rest + hosts)}")
         print(f"\n5b. revoke -> deletion receipt, after the failover, 3 workers holding {live}")
         await revokes(args.revokes - args.revokes // 2, "after failover")
         for p in rest:
