@@ -133,7 +133,8 @@ async def vault_host(root: Path, first: int, count: int) -> None:
             if cmd["cmd"] == "rss":
                 say({"rss": rss_bytes()})
             elif cmd["cmd"] == "subs":
-                say({"subs": subscribed(nodes, cmd["business"])})
+                say({"subs": subscribed(nodes, cmd["business"]),
+                     "books": on_books(nodes, cmd["business"])})  # fmt: skip
             elif cmd["cmd"] == "revoke":
                 say({"latencies": await revoke_some(nodes, cmd["business"], cmd["count"],
                                                     cmd["interval"], cmd["timeout"])})  # fmt: skip
@@ -174,6 +175,15 @@ def subscribed(nodes: list[Any], business: str) -> int:
         for vn in nodes
         for g in vn.grants.live_grants(requester=business)
         if vn.access.subscriptions(g.grant_id) > 0
+    )
+
+
+def on_books(nodes: list[Any], business: str) -> int:
+    """Subscriptions the vaults keep for the business's live grants, dead ones included."""
+    return sum(
+        vn.access.subscriptions(g.grant_id)
+        for vn in nodes
+        for g in vn.grants.live_grants(requester=business)
     )
 
 
@@ -245,6 +255,10 @@ async def node_worker(home: Path, store: str, name: str, ttl: float) -> None:
     from protocol.listen import LOOPBACK
     from vault.business import BusinessNode
 
+    # why a subscription is not held: one stderr line each (the child's log, tallied below)
+    for quiet in ("vault.business.holder", "vault.requester._resubscribe"):
+        logging.getLogger(quiet).setLevel(logging.INFO)
+    logging.basicConfig(stream=sys.stderr, format="%(name)s %(message)s")
     async with await BusinessNode.start(
         home, BIZ, listen=LOOPBACK, control_port=None, store=store, worker=name,
         worker_ttl=ttl, retention_interval=None,
@@ -253,7 +267,9 @@ async def node_worker(home: Path, store: str, name: str, ttl: float) -> None:
         assert share is not None
         stop = asyncio.create_task(read_command())  # quit, or stdin closed
         while not stop.done():  # the coordinator reads the last line
-            say({"t": time.time(), "held": len(node.holder.held()),
+            holder = node.holder
+            tasks = sum(holder.holding(i.grant_id) for i in node.biz.grants())
+            say({"t": time.time(), "held": len(holder.held()), "tasks": tasks,
                  "shards": len(share.leases.owned), "rss": rss_bytes()})  # fmt: skip
             await asyncio.wait([stop], timeout=0.05)
 
@@ -341,6 +357,19 @@ class Proc:
     def kill9(self) -> None:
         os.kill(self.p.pid, signal.SIGKILL)
         self.p.wait(timeout=30)
+
+
+def why_lost(group: list[Proc]) -> dict[str, int]:
+    """Tally the holders' and the SDK's "lost (X)" / "broke (X)" log lines of ``group``."""
+    import re
+
+    tally: dict[str, int] = {}
+    for p in group:
+        text = p.log.read_text(errors="replace") if p.log.exists() else ""
+        for kind, exc in re.findall(r"subscription (?:\S+ )?(lost|broke) \((\w+)\)", text):
+            tally[f"{kind} {exc}"] = tally.get(f"{kind} {exc}", 0) + 1
+        tally["ADDCONN_DENY"] = tally.get("ADDCONN_DENY", 0) + text.count("ADDCONN_DENY")
+    return tally
 
 
 def copy_home(first: Path, home: Path) -> Path:
@@ -510,6 +539,10 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
         print(f"   {seen} of {args.vaults} subscribed at the vaults after "
               f"{time.monotonic() - t:.1f} s: held {[p.last['held'] for p in nodes]}, "
               f"shards {[p.last['shards'] for p in nodes]}")  # fmt: skip
+        books = await asyncio.gather(
+            *(h.ask({"cmd": "subs", "business": pg_peer}, left()) for h in hosts)
+        )
+        print(f"   subscriptions on the vaults' books: {sum(a['books'] for a in books)}")
 
         async def revokes(count: int, label: str) -> None:
             each = -(-count // args.hosts)
@@ -551,10 +584,18 @@ async def coordinate(args: argparse.Namespace, tmp: Path, url: str) -> None:
               f"(bound ttl + ttl/3 = {FAILOVER_TTL * 4 / 3:.0f} s)")  # fmt: skip
         print(f"   survivors hold every subscription after    {secs(held_at)} "
               f"(acknowledged by the vault): {[p.last['held'] for p in rest]}")  # fmt: skip
+        print(f"   holding tasks (held or retrying) of the survivors: "
+              f"{[p.last['tasks'] for p in rest]}")  # fmt: skip
         print(f"   every vault sees its subscription after    {secs(vault_at)} "
               f"({await at_vaults()} of {live})")  # fmt: skip
+        books = await asyncio.gather(
+            *(h.ask({"cmd": "subs", "business": pg_peer}, left()) for h in hosts)
+        )
+        print(f"   subscriptions on the vaults' books          {sum(a['books'] for a in books)} "
+              f"(dead ones are forgotten when their stream ends, D50)")  # fmt: skip
         rss = [p.last["rss"] / MB for p in rest]
         print(f"   survivors' RSS {', '.join(f'{r:.0f}' for r in rss)} MB", flush=True)
+        print(f"   why the survivors' subscriptions broke or were lost: {why_lost(rest + hosts)}")
         print(f"\n5b. revoke -> deletion receipt, after the failover, 3 workers holding {live}")
         await revokes(args.revokes - args.revokes // 2, "after failover")
         for p in rest:

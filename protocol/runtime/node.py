@@ -438,7 +438,16 @@ class PeerContext:
     stream's Connection checks that it may be sent now.
     """
 
-    __slots__ = ("_busy", "_chan", "_node", "_scope", "protocol_id", "remote_peer_id")
+    __slots__ = (
+        "_busy",
+        "_chan",
+        "_ended",
+        "_node",
+        "_on_end",
+        "_scope",
+        "protocol_id",
+        "remote_peer_id",
+    )
 
     def __init__(self, node: Node, chan: _Channel, remote_peer_id: str, protocol_id: str) -> None:
         self._node = node
@@ -446,12 +455,31 @@ class PeerContext:
         self._scope: trio.CancelScope | None = None
         #: a handler call is in progress: close() must not cancel it (it may be the caller)
         self._busy = False
+        self._ended = False
+        self._on_end: list[Callable[[], None]] = []
         self.remote_peer_id = remote_peer_id
         self.protocol_id = protocol_id
 
     @property
     def closed(self) -> bool:
         return not self._chan.usable
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once when this stream's frame loop ends: the peer closed
+        or reset it, its connection broke (a peer killed with ``kill -9``), or we
+        closed it. Called at once if it has ended already. The callback must not
+        block or raise (it runs on the event loop; an exception is logged)."""
+        if self._ended:
+            _call_quietly(callback)
+        else:
+            self._on_end.append(callback)
+
+    def _end_loop(self) -> None:
+        """The frame loop ended: run the ``on_end`` callbacks once."""
+        self._ended = True
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            _call_quietly(callback)
 
     @property
     def frame_size(self) -> int:
@@ -588,6 +616,13 @@ class _PoolEntry:
 
 def _is_awaitable(value: object) -> bool:
     return inspect.isawaitable(value)
+
+
+def _call_quietly(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception as exc:
+        logger.warning("a stream's on_end callback raised %s", type(exc).__name__)
 
 
 def _connection_config(per_peer: int, max_outbound: int | None) -> ConnectionConfig:
@@ -1211,6 +1246,7 @@ class Node(Service):
             else:
                 self._inbound.pop(peer_id, None)
             chan.release()
+            ctx._end_loop()
             if not chan.closed_by_us:
                 await chan.reset()
 

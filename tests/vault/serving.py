@@ -12,7 +12,7 @@ and pushes (``send``) are checked too.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from protocol import (
@@ -43,6 +43,7 @@ class ServerStream:
         #: Everything the service pushed with ``send`` (replies are returned, not kept here).
         self.sent: list[Message] = []
         self._closed = False
+        self._on_end: list[Callable[[], None]] = []
 
     # -- what a handler sees (the runtime's PeerContext) ------------------------------------
 
@@ -58,11 +59,24 @@ class ServerStream:
         self.conn.send(message)  # LocalProtocolError if the grammar does not allow it now
         self.sent.append(message)
 
+    def on_end(self, callback: Callable[[], None]) -> None:
+        if self._closed:
+            callback()
+        else:
+            self._on_end.append(callback)
+
     async def close(self) -> None:
-        self._closed = True
+        self.end()
 
     async def reset(self) -> None:
+        self.end()
+
+    def end(self) -> None:
+        """The stream ends (either side; as the runtime's frame loop ending)."""
         self._closed = True
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            callback()
 
     # -- what the peer does ---------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from protocol import (
 from protocol.clock import DAY_MS, now_ms
 from protocol.messages import AwaitDecision
 from tests.conftest import PASSPHRASE, ManualClock
-from vault.services.access import ROUTES, AccessService
+from vault.services.access import MAX_SUBSCRIPTIONS_PER_PEER, ROUTES, AccessService
 from vault.services.grantbook import GrantBook
 from vault.services.ratelimit import RateLimiter
 from vault.services.rules import RequesterCondition, Rule, RuleAction, RuleBook
@@ -207,6 +207,52 @@ async def test_subscribe_updates_and_revoke_notice(service: AccessService) -> No
     verify(notice, service.vault.peer_id)
     assert link.closed and service.subscriptions() == 0
     assert service.grants.grant(grant.grant_id).notice_delivered is True
+
+
+async def _subscribed(svc: AccessService, grant_id: str) -> ServerStream:
+    link = ServerStream(ALICE.peer_id)
+    reply = link.feed(svc, dump_message(subscribe(ALICE, grant_id, ["contact.email"])))
+    assert not isinstance(reply, Message | None)
+    assert await reply is None
+    assert isinstance(link.sent[0], Ack), link.sent
+    return link
+
+
+async def test_a_subscription_whose_stream_ended_is_forgotten_at_once(
+    service: AccessService,
+) -> None:
+    """D50: the runtime tells the service when a stream's frame loop ends (the peer
+    closed it, its connection broke); nothing waits for the next push to find out."""
+    grant = granted(service)
+    link = await _subscribed(service, grant.grant_id)
+    assert service.subscriptions(grant.grant_id) == 1
+    link.end()  # the subscriber's process was killed: its connection is gone
+    assert service.subscriptions(grant.grant_id) == 0
+    for _ in range(MAX_SUBSCRIPTIONS_PER_PEER + 1):  # so the peer may come back, often
+        (await _subscribed(service, grant.grant_id)).end()
+    assert service.subscriptions() == 0
+
+
+async def test_at_the_cap_a_subscription_replaces_the_oldest_on_its_grant(
+    service: AccessService,
+) -> None:
+    """D50: streams whose connection died silently (no FIN: the vault cannot tell) stay
+    counted; at MAX_SUBSCRIPTIONS_PER_PEER a new one on the same grant replaces the
+    oldest, one on another grant is refused. The peer never holds more than the cap."""
+    first, second = granted(service), granted(service, ("name.given",))
+    links = [await _subscribed(service, first.grant_id) for _ in range(MAX_SUBSCRIPTIONS_PER_PEER)]
+    refused(
+        service, ALICE, subscribe(ALICE, second.grant_id, ["name.given"]), ErrorCode.RATE_LIMITED
+    )
+    newest = await _subscribed(service, first.grant_id)
+    await asyncio.sleep(0.01)  # the replaced one's pump closes its stream
+    assert links[0].closed and not any(link.closed for link in links[1:])
+    assert not newest.closed
+    assert service.subscriptions() == MAX_SUBSCRIPTIONS_PER_PEER
+    service.vault.profile.set("contact.email", "new@example.org")
+    await asyncio.sleep(0.01)
+    assert isinstance(newest.sent[-1], Update) and newest.sent[-1].value == "new@example.org"
+    assert len(links[0].sent) == 1  # the ack only
 
 
 async def test_revoke_unreachable_is_recorded(service: AccessService) -> None:

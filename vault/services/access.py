@@ -156,6 +156,8 @@ class PeerLink(Protocol):
 
     async def reset(self) -> None: ...
 
+    def on_end(self, callback: Callable[[], None]) -> None: ...
+
 
 class Outbound(Protocol):
     """The part of the runtime's ``Node`` used to deliver revoke notices."""
@@ -516,12 +518,29 @@ class AccessService:
 
     def _subscribe(self, peer_id: str, msg: Subscribe, link: PeerLink) -> Reply:
         self.grants.check(peer_id, msg.grant_id, msg.fields, Action.SUBSCRIBE)
-        mine = sum(1 for subs in self._subs.values() for s in subs if s.peer_id == peer_id)
-        if mine >= MAX_SUBSCRIPTIONS_PER_PEER:
-            raise RateLimited("too many subscriptions from this peer")
+        mine = [s for subs in self._subs.values() for s in subs if s.peer_id == peer_id]
+        for stale in [s for s in mine if s.link.closed]:  # its stream is gone (D50)
+            self._end(stale)
+        mine = [s for s in mine if not s.dropped]
+        if len(mine) >= MAX_SUBSCRIPTIONS_PER_PEER:
+            # The peer's connections may have died without a FIN (a peer cut off): a
+            # new subscription on a grant it holds one on replaces its oldest (D50).
+            same = [s for s in mine if s.grant_id == msg.grant_id]
+            if not same:
+                raise RateLimited("too many subscriptions from this peer")
+            self._end(same[0])
         sub = _Subscription(msg.grant_id, peer_id, tuple(msg.fields), link)
         self._subs.setdefault(msg.grant_id, []).append(sub)  # changes queue from now on
+        link.on_end(lambda: self._end(sub))  # its stream ended: forget it at once (D50)
         return self._start_pushing(sub)
+
+    def _end(self, sub: _Subscription) -> None:
+        """Forget a subscription whose stream ended (or is replaced); its pump stops."""
+        if sub.dropped:
+            return
+        sub.dropped = True
+        self._forget(sub)
+        sub.queue.put_nowait(_CLOSE)
 
     async def _start_pushing(self, sub: _Subscription) -> None:
         """Ack first (the stream is then ``SUBSCRIBED``), then start the pump."""
