@@ -38,6 +38,7 @@ from typing import Any
 import trio
 from libp2p.abc import IMuxedConn
 from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.stream_muxer.yamux.yamux import Yamux
 
 __all__ = ["close_connections", "install"]
 
@@ -135,13 +136,35 @@ async def close_connections(host: Any, timeout: float) -> None:
     with trio.move_on_after(timeout) as scope:
         async with trio.open_nursery() as nursery:
             for conn in conns:
-                nursery.start_soon(_close_conn_quietly, conn)
+                nursery.start_soon(_close_conn, conn)
     if scope.cancelled_caught:
         logger.debug("closing %d connection(s) timed out", len(conns))
 
 
-async def _close_conn_quietly(conn: Any) -> None:
-    try:
-        await conn.close()
-    except Exception:
-        logger.debug("closing a connection failed", exc_info=True)
+async def _close_conn(conn: Any) -> None:
+    """``conn.close()``, returning once its socket is closed (Yamux) or it returns.
+
+    After the socket, upstream's close only sleeps a fixed 0.1 s twice (Yamux's
+    and SwarmConn's "force a context switch") and tells notifees of the
+    disconnect; the node is stopping, so waiting 200 ms for that per close is
+    not worth it. The swarm's own shutdown clears its bookkeeping after us.
+    """
+    async with trio.open_nursery() as nursery:
+
+        async def full_close() -> None:
+            try:
+                await conn.close()
+            except Exception:
+                logger.debug("closing a connection failed", exc_info=True)
+            nursery.cancel_scope.cancel()
+
+        async def socket_closed() -> None:
+            # Yamux sets event_closed only after closing its socket (in close() and
+            # in its read loop's cleanup). Mplex's read loop sets it on a peer's EOF
+            # *before* our socket is closed, so an Mplex close runs to its end.
+            if isinstance(conn.muxed_conn, Yamux):
+                await conn.muxed_conn.event_closed.wait()
+                nursery.cancel_scope.cancel()
+
+        nursery.start_soon(full_close)
+        nursery.start_soon(socket_closed)
