@@ -846,6 +846,9 @@ class Node(Service):
         for entry in self._pool.values():
             if entry.chan is not None:
                 entry.chan.closed_by_us = True
+        # Before the cancel: py-libp2p 0.8.1 closes connections inside the cancelled
+        # scope and leaves their sockets open (see _swarm_fix.close_connections).
+        await _swarm_fix.close_connections(self._host, _CLOSE_TIMEOUT_S)
         self._scope.cancel()
         with trio.move_on_after(_CLOSE_TIMEOUT_S):
             await self._stopped.wait()

@@ -260,3 +260,30 @@ async def test_business_cli(vn: VaultNode, tmp_path: Path):
     [row] = json.loads(out.stdout)["grants"]
     assert row["status"] == "revoked" and row["data_deleted"]
     assert len(vn.grants.receipts(grant_id)) == 1
+
+
+async def test_a_business_that_reopens_twelve_times_leaves_the_vault_no_connection(
+    vn: VaultNode, tmp_path: Path
+):
+    """Open, use, close a Requester 12 times in one process under one identity.
+
+    Before the fix in ``protocol/runtime/_swarm_fix.py`` each closed Requester left
+    its connection ESTABLISHED at the vault, which refused the 9th with
+    "Established per peer limit exceeded: 8 >= 8".
+    """
+    home = tmp_path / "biz"
+    async with Requester.create(home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None):
+        pass
+    peer_id, pinged = "", 0
+    for _ in range(12):
+        async with Requester.open(
+            home, BIZ_PASSPHRASE, listen=LOOPBACK, retention_interval=None
+        ) as biz:
+            peer_id = biz.peer_id
+            node = biz.link.node  # requests are rate-limited per peer: a ping is the use
+            assert await node.connect(vn.addrs[0]) == vn.peer_id
+            assert await node.ping(vn.peer_id) >= 0.0
+            pinged += 1
+            assert peer_id in vn.node.peers()
+        await eventually(lambda: peer_id not in vn.node.peers(), timeout=5)
+    assert pinged == 12  # the 9th and later were served like the first
