@@ -216,3 +216,29 @@ async def test_a_second_worker_sees_the_book_and_the_receipts_owed(
         [receipt] = second.receipts(grant.grant_id)
         assert receipt.grant_id == grant.grant_id
         assert second.local_copy(grant.grant_id) == {}
+
+
+async def test_a_notice_at_a_worker_with_a_stale_book_signs_no_second_receipt(
+    biz: Requester, pg_url: str, tmp_path: Path, clock: ManualClock
+):
+    # D51: the vault's notice reaches one worker on its subscription and another as a
+    # queued delivery; the second one's index still says active. It must not delete
+    # again and sign a receipt of its own: the vault would record two for one grant.
+    fv = FakeVault()
+    grant = fv.grant(biz)
+    fv.push(biz, grant, "contact.email", SECRET)
+    second = await Requester.open(
+        worker_home(tmp_path / "w1", tmp_path / "w2"), BIZ_PASSPHRASE, network=False,
+        clock=clock, retention_interval=None, store=pg_url,
+    )  # fmt: skip
+    async with second:
+        assert isinstance(await fv.revoke(biz, grant), Ack)
+        [first_receipt] = biz.receipts(grant.grant_id)
+        assert second.grant_info(grant.grant_id).status == "active"  # its index is stale
+        deletes = [e for e in second.vault.audit.entries() if e.kind == "requester.delete"]
+        assert isinstance(await fv.revoke(second, grant), Ack)
+        assert second.receipts(grant.grant_id) == [first_receipt]
+        info = second.grant_info(grant.grant_id)
+        assert info.status == "revoked" and second.local_copy(grant.grant_id) == {}
+        after = [e for e in second.vault.audit.entries() if e.kind == "requester.delete"]
+        assert after == deletes  # nothing deleted or signed a second time

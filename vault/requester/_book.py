@@ -185,6 +185,23 @@ class LocalBook:
     def grants(self) -> list[GrantRecord]:
         return sorted(self._grants.values(), key=lambda g: (g.received_at, g.grant_id))
 
+    def reread_grant(self, grant_id: str) -> GrantRecord:
+        """``grant_id``'s record as the store holds it now, the index brought up to date.
+
+        With a shared store (D28) another worker may have changed it since this
+        index was read; called inside a write transaction it cannot change again
+        before this one ends (the write lock serialises writers).
+        """
+        raw = self._store.get(GRANT_KIND, grant_id)
+        if raw is None:
+            return self.grant(grant_id)
+        try:
+            rec = GrantRecord.from_json(canonical_loads(raw))
+        except (CanonicalError, KeyError, TypeError, ValueError):
+            return self.grant(grant_id)
+        self._grants[grant_id] = rec
+        return rec
+
     def put_grant(self, rec: GrantRecord) -> None:
         self._store.put(GRANT_KIND, rec.grant_id, canonical_dumps(rec.to_json()))
         self._grants[rec.grant_id] = rec

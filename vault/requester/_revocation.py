@@ -120,39 +120,46 @@ class Revocation:
         revoked_at: int | None = None,
         now: int | None = None,
     ) -> GrantRecord:
-        """Delete ``rec``'s data and key and sign the receipt, in one transaction."""
+        """Delete ``rec``'s data and key and sign the receipt, in one transaction.
+
+        Decided on the record as stored, under the write lock: with workers on one
+        store (D28) another may have deleted it since this process read its index
+        (a revoke notice can reach one worker on its subscription and another as a
+        queued delivery), and then nothing is deleted or signed again: one grant,
+        one receipt (D51).
+        """
         local = self._local
         when = local.now() if now is None else now
-        if rec.data_deleted:  # retention already deleted it; only the revocation is new
-            updated = rec.evolve(
-                revoked_at=revoked_at if revoked_at is not None else rec.revoked_at
-            )
-            with local.transaction():
-                local.book.put_grant(updated)
-                local.audit.append("requester.revoked", {"grant_id": rec.grant_id})
-            return updated
-        receipt = sign(
-            DeletionReceipt(
-                receipt_id=new_id(),
-                grant_id=rec.grant_id,
-                requester=local.peer_id,
-                vault=rec.vault_peer,
-                reason=reason,
-                deleted_fields=rec.grant.scope.fields,
-                deleted_at=when,
-                key_destroyed=True,
-            ),
-            local.identity,
-        )
-        updated = rec.evolve(
-            revoked_at=revoked_at,
-            deleted_at=when,
-            deletion_reason=reason,
-            receipt=receipt,
-            receipt_acked=False,
-        )
         try:
             with local.transaction():
+                current = local.book.reread_grant(rec.grant_id)
+                if current.data_deleted:  # retention or another worker deleted it
+                    if revoked_at is None or current.revoked_at is not None:
+                        return current  # nothing new to record
+                    updated = current.evolve(revoked_at=revoked_at)
+                    local.book.put_grant(updated)
+                    local.audit.append("requester.revoked", {"grant_id": rec.grant_id})
+                    return updated
+                receipt = sign(
+                    DeletionReceipt(
+                        receipt_id=new_id(),
+                        grant_id=current.grant_id,
+                        requester=local.peer_id,
+                        vault=current.vault_peer,
+                        reason=reason,
+                        deleted_fields=current.grant.scope.fields,
+                        deleted_at=when,
+                        key_destroyed=True,
+                    ),
+                    local.identity,
+                )
+                updated = current.evolve(
+                    revoked_at=revoked_at,
+                    deleted_at=when,
+                    deletion_reason=reason,
+                    receipt=receipt,
+                    receipt_acked=False,
+                )
                 local.copies.destroy(rec.grant_id)
                 local.book.put_grant(updated)
                 local.audit.append(
