@@ -67,8 +67,8 @@ async def api(running: Running) -> Any:
 
 def _routed(r: Running) -> set[tuple[str, str]]:
     control = r.node.control
-    assert control is not None and control._runner is not None
-    app = control._runner.app
+    assert control is not None
+    app = control._site.app
     assert isinstance(app, web.Application)
     return {
         (route.method, route.resource.canonical)

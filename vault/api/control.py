@@ -40,7 +40,6 @@ token; the Host check applies to it as well.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -63,6 +62,7 @@ from vault.api.dashboard import Dashboard
 from vault.api.dashboard.security import LINK_TTL_MS
 from vault.api.guard import errors_middleware, guard_middleware
 from vault.api.inputs import query, read_json, read_model
+from vault.api.local_site import LocalSite
 from vault.api.models import (
     API_PREFIX,
     ApproveBody,
@@ -89,7 +89,6 @@ from vault.api.models import (
     StatusView,
 )
 from vault.api.spec import OPERATIONS, openapi_document
-from vault.home.atomic import atomic_write
 from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.services.consent import receipt_for, receipts
 from vault.services.owner import Owner
@@ -124,7 +123,7 @@ class ControlServer:
         self.port = port
         self.token = secrets.token_hex(32)
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._site = LocalSite(self.home / TOKEN_FILE, self.home / URL_FILE)
         self.dashboard = Dashboard(owner, lambda: self.token, port=lambda: self.port)
         self._access = AccessTally(owner.vault.audit)
         self._guesses = asyncio.Lock()  # passphrase checks, one at a time
@@ -150,30 +149,12 @@ class ControlServer:
         )
         self._routes(app)
         self.dashboard.attach(app)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port)
-        await site.start()
-        self._runner = runner
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.port}"
-        atomic_write(self.token_file, (self.token + "\n").encode("ascii"), mode=0o600)
-        atomic_write(self.url_file, (self.url + "\n").encode("ascii"), mode=0o600)
+        self.port, self.url = await self._site.start(app, self.port, self.token)
         return self.url
 
     async def stop(self) -> None:
         """Stop serving and remove the token and URL files (only if they are still ours)."""
-        for path, mine in ((self.token_file, self.token), (self.url_file, self.url)):
-            with contextlib.suppress(OSError):
-                if mine and path.read_text(encoding="ascii").strip() == mine:
-                    path.unlink()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    # -- middleware ----------------------------------------------------------------
+        await self._site.stop()
 
     # -- routes --------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ Because the files have the owner's names, the CLI's
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -32,12 +31,12 @@ from vault.api.answers import BadRequest, ok
 from vault.api.dashboard.security import LINK_TTL_MS
 from vault.api.guard import errors_middleware, guard_middleware
 from vault.api.inputs import query, read_json, read_model
+from vault.api.local_site import LocalSite
 from vault.api.models import API_PREFIX, LoginLink
 from vault.business import models as b
 from vault.business import views
 from vault.business.dashboard import BusinessDashboard
 from vault.business.spec import BUSINESS_OPERATIONS, business_document
-from vault.home.atomic import atomic_write
 from vault.home.paths import TOKEN_FILE, URL_FILE
 from vault.requester import GrantStatus, UnknownGrant, parse_purpose
 from vault.requester._yield import view as yield_view
@@ -67,7 +66,7 @@ class BusinessControl:
         self.port = port
         self.token = secrets.token_hex(32)
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._site = LocalSite(self.home / TOKEN_FILE, self.home / URL_FILE)
         self.dashboard = BusinessDashboard(node, lambda: self.token, lambda: self.port)
 
     async def start(self) -> str:
@@ -81,30 +80,11 @@ class BusinessControl:
         for op in BUSINESS_OPERATIONS:
             app.router.add_route(op.method, API_PREFIX + op.path, getattr(self, op.handler))
         self.dashboard.attach(app)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port)
-        await site.start()
-        self._runner = runner
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.url = f"http://127.0.0.1:{self.port}"
-        atomic_write(self.home / TOKEN_FILE, (self.token + "\n").encode("ascii"), mode=0o600)
-        atomic_write(self.home / URL_FILE, (self.url + "\n").encode("ascii"), mode=0o600)
+        self.port, self.url = await self._site.start(app, self.port, self.token)
         return self.url
 
     async def stop(self) -> None:
-        for name, mine in ((TOKEN_FILE, self.token), (URL_FILE, self.url)):
-            path = self.home / name
-            with contextlib.suppress(OSError):
-                if mine and path.read_text(encoding="ascii").strip() == mine:
-                    path.unlink()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    # -- middleware ----------------------------------------------------------------------
+        await self._site.stop()
 
     # -- handlers ----------------------------------------------------------------------------
 
