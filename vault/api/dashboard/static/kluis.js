@@ -16,14 +16,17 @@
     return dirty || (el && main.contains(el) && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
   }
 
-  function setBadges(badges) {
+  function setBadges(badges) {  // true if a count changed
+    var changed = false;
     Object.keys(badges || {}).forEach(function (path) {
       var el = document.querySelector('[data-badge="' + path + '"]');
       if (!el) { return; }
       var n = badges[path];
+      if (el.firstChild.nodeValue !== String(n)) { changed = true; }
       el.firstChild.nodeValue = String(n);
       el.hidden = !n;
     });
+    return changed;
   }
 
   function announce(text, offerReload) {
@@ -63,7 +66,12 @@
   }
 
   var source = new EventSource("/events");
-  source.addEventListener("hello", function (e) { setBadges(JSON.parse(e.data).badges); });
+  // On (re)connecting, fetch the page again if a count moved: the poller counts changes
+  // from the head it saw when this stream joined, so a request that arrived between the
+  // page's render and that moment would otherwise never show.
+  source.addEventListener("hello", function (e) {
+    if (setBadges(JSON.parse(e.data).badges)) { refresh(false); }
+  });
   source.addEventListener("change", function (e) {
     var data = JSON.parse(e.data);
     setBadges(data.badges);
